@@ -1,0 +1,147 @@
+// A submitted call and its future's state in one allocation, queued through an intrusive hook.
+#pragma once
+
+#include <futura/detail/shared_state.hpp>
+
+#include <boost/intrusive/slist_hook.hpp>
+
+#include <exception>
+#include <functional>
+#include <memory>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace futura::detail {
+
+/// How a task's run ended, for the executor's counters.
+enum class TaskOutcome { succeeded, failed, cancelled };
+
+/// A type-erased unit of work as executors see it. An executor owns one reference to the task's
+/// state from `schedule` until it calls exactly one of `run` or `discard`.
+class TaskBase : public boost::intrusive::slist_base_hook<>
+{
+public:
+    TaskBase() = default;
+    TaskBase(const TaskBase&) = delete;
+    TaskBase& operator=(const TaskBase&) = delete;
+
+    /// Runs the call unless the future was cancelled, completes the future, drops the executor's
+    /// reference. Never throws: the call's exception becomes the future's.
+    virtual TaskOutcome run() noexcept = 0;
+
+    /// Completes the future without running the call: with `reason` as its exception, or
+    /// cancelled if `reason` is null. Drops the executor's reference.
+    virtual void discard(std::exception_ptr reason) noexcept = 0;
+
+protected:
+    ~TaskBase() = default;
+};
+
+/// Unique ownership of the executor's reference to a task: discards it (as cancelled) if dropped.
+class TaskPtr
+{
+public:
+    TaskPtr() noexcept = default;
+    explicit TaskPtr(TaskBase* task) noexcept : task_(task) {}
+    TaskPtr(TaskPtr&& other) noexcept : task_(std::exchange(other.task_, nullptr)) {}
+    TaskPtr& operator=(TaskPtr&& other) noexcept
+    {
+        reset();
+        task_ = std::exchange(other.task_, nullptr);
+        return *this;
+    }
+    ~TaskPtr() { reset(); }
+
+    [[nodiscard]] TaskBase* release() noexcept { return std::exchange(task_, nullptr); }
+    [[nodiscard]] TaskBase* get() const noexcept { return task_; }
+    TaskBase* operator->() const noexcept { return task_; }
+    explicit operator bool() const noexcept { return task_ != nullptr; }
+
+    TaskOutcome run() noexcept { return release()->run(); }
+    void discard(std::exception_ptr reason) noexcept { release()->discard(std::move(reason)); }
+
+private:
+    void reset() noexcept
+    {
+        if (task_ != nullptr) {
+            std::exchange(task_, nullptr)->discard(nullptr);
+        }
+    }
+
+    TaskBase* task_ = nullptr;
+};
+
+/// What `f(args...)` yields when the executor calls it with its stored (decayed) copies.
+template <class F, class... Args>
+using call_result_t = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
+
+/// The state of a `Future<R>` together with the call that produces it.
+template <class R, class F, class... Args>
+class Task final : public SharedState<R>, public TaskBase
+{
+public:
+    template <class G, class... A>
+    explicit Task(G&& f, A&&... args)
+        : call_(std::in_place, std::forward<G>(f), std::forward<A>(args)...)
+    {
+        this->add_ref(); // the executor's reference; the future holds the first
+    }
+
+    TaskOutcome run() noexcept override
+    {
+        const TaskOutcome outcome = run_call();
+        destroy_call();
+        this->release();
+        return outcome;
+    }
+
+    void discard(std::exception_ptr reason) noexcept override
+    {
+        if (reason) {
+            this->try_set_exception(std::move(reason));
+        } else {
+            this->cancel();
+        }
+        destroy_call();
+        this->release();
+    }
+
+private:
+    TaskOutcome run_call() noexcept
+    {
+        if (!this->try_start()) {
+            return TaskOutcome::cancelled;
+        }
+        try {
+            if constexpr (std::is_void_v<R>) {
+                std::apply([](auto& f, auto&... args) { std::invoke(std::move(f), std::move(args)...); },
+                           *call_);
+                this->try_claim();
+                this->publish();
+            } else {
+                // Claim only after the call returns: until then cancel() must still see `running`.
+                auto&& value = std::apply(
+                    [](auto& f, auto&... args) -> decltype(auto) {
+                        return std::invoke(std::move(f), std::move(args)...);
+                    },
+                    *call_);
+                this->try_claim();
+                this->emplace_and_publish(std::forward<decltype(value)>(value));
+            }
+        } catch (...) {
+            this->try_claim();
+            this->publish_exception(std::current_exception());
+            return TaskOutcome::failed;
+        }
+        return this->stored_exception() ? TaskOutcome::failed : TaskOutcome::succeeded;
+    }
+
+    // The callable and its arguments die as soon as the call is over, not when the last future
+    // copy does: a future kept for its result must not keep the captured resources alive.
+    void destroy_call() noexcept { call_.reset(); }
+
+    std::optional<std::tuple<std::decay_t<F>, std::decay_t<Args>...>> call_;
+};
+
+} // namespace futura::detail

@@ -1,0 +1,100 @@
+// futura: the exception hierarchy of the public contract.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace futura {
+
+/// The base of every error futura raises itself.
+///
+/// Tasks' own exceptions are not wrapped: `Future::result()` rethrows them as they were thrown.
+class Error : public std::runtime_error
+{
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// The future was cancelled before its task ran (Python's `CancelledError`).
+class CancelledError : public Error
+{
+public:
+    CancelledError();
+    using Error::Error;
+};
+
+/// A wait gave up because its timeout elapsed, or a task overran its time limit.
+class TimeoutError : public Error
+{
+public:
+    TimeoutError();
+    using Error::Error;
+};
+
+/// An operation is not allowed in the object's current state, e.g. setting the result of a
+/// future that is already done, or using a default-constructed `Future`.
+class InvalidStateError : public Error
+{
+public:
+    using Error::Error;
+};
+
+/// Work was submitted to an executor after `shutdown()` (Python: "cannot schedule new futures
+/// after shutdown").
+class ShutdownError : public Error
+{
+public:
+    ShutdownError();
+    using Error::Error;
+};
+
+/// The executor can no longer run work; every pending and later future fails with this.
+class BrokenExecutor : public Error
+{
+public:
+    using Error::Error;
+};
+
+/// A `ThreadPoolExecutor` is broken, e.g. because its `initializer` threw.
+class BrokenThreadPool : public BrokenExecutor
+{
+public:
+    using BrokenExecutor::BrokenExecutor;
+};
+
+/// A `ProcessPoolExecutor` is broken, e.g. because a worker could not be started.
+class BrokenProcessPool : public BrokenExecutor
+{
+public:
+    using BrokenExecutor::BrokenExecutor;
+};
+
+/// The worker process running a task died (signal, `abort`, `exit`, out of memory).
+class WorkerCrashed : public BrokenProcessPool
+{
+public:
+    using BrokenProcessPool::BrokenProcessPool;
+};
+
+/// A task in another process threw an exception whose type cannot be recreated here.
+///
+/// Carries the original type name, message and the worker's stack trace.
+class RemoteError : public Error
+{
+public:
+    RemoteError(std::string type_name, std::string message, std::string stack_trace);
+
+    /// The demangled type name of the original exception.
+    [[nodiscard]] const std::string& type_name() const noexcept { return type_name_; }
+    /// The original `what()`.
+    [[nodiscard]] const std::string& message() const noexcept { return message_; }
+    /// Where the worker was when it threw, one frame per line.
+    [[nodiscard]] const std::string& stack_trace() const noexcept { return stack_trace_; }
+
+private:
+    std::string type_name_;
+    std::string message_;
+    std::string stack_trace_;
+};
+
+} // namespace futura

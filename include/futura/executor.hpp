@@ -1,0 +1,191 @@
+// futura::Executor: the interface every executor offers.
+#pragma once
+
+#include <futura/detail/deadline.hpp>
+#include <futura/detail/task.hpp>
+#include <futura/future.hpp>
+#include <futura/map.hpp>
+
+#include <concepts>
+#include <cstddef>
+#include <deque>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <ranges>
+#include <stdexcept>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace futura {
+
+/// Options of `Executor::shutdown`.
+struct ShutdownOptions
+{
+    /// Block until all submitted work has run (or been cancelled) and the workers have exited.
+    bool wait = true;
+    /// Cancel the futures of work that has not started yet.
+    bool cancel_futures = false;
+};
+
+/// A snapshot of an executor's counters. Once all work is done,
+/// `submitted == completed + failed + cancelled`; meanwhile, `queued` and `running` hold the rest
+/// (a snapshot taken while work runs may be off by the tasks that change state as it is taken).
+struct ExecutorStats
+{
+    std::size_t submitted = 0;        ///< calls accepted by submit/map/starmap
+    std::size_t queued = 0;           ///< waiting for a worker (including cancelled, not yet dropped)
+    std::size_t running = 0;          ///< being run by a worker now
+    std::size_t completed = 0;        ///< finished with a value
+    std::size_t failed = 0;           ///< finished with an exception (or lost with their worker)
+    std::size_t cancelled = 0;        ///< cancelled before they ran
+    std::size_t workers_alive = 0;    ///< worker threads or processes running now
+    std::size_t workers_replaced = 0; ///< workers started to replace ones that died or retired
+};
+
+/// The number of CPUs this process may run on: its affinity mask, capped by its cgroup's CPU
+/// quota (rounded up), and never less than 1. The default `max_workers` of every pool.
+[[nodiscard]] std::size_t available_cpus() noexcept;
+
+namespace detail {
+
+/// The value type of the future `submit(f, args...)` returns.
+template <class F, class... Args>
+using submit_result_t = std::remove_cvref_t<call_result_t<F, Args...>>;
+
+/// Calls `f` with the elements of a tuple: the task `starmap` submits per input.
+template <class F>
+struct ApplyTuple
+{
+    F f;
+    template <class Tuple>
+    decltype(auto) operator()(Tuple&& args)
+    {
+        return std::apply(f, std::forward<Tuple>(args));
+    }
+};
+
+/// Checks the `max_workers` option: none means `available_cpus()`.
+std::size_t checked_max_workers(const std::optional<int>& max_workers, const char* executor);
+
+} // namespace detail
+
+/// The interface shared by `ThreadPoolExecutor`, `ProcessPoolExecutor` and `InlineExecutor`,
+/// like Python's `concurrent.futures.Executor`: code written against `Executor&` works with each.
+///
+/// `submit`, `map` and `starmap` are templates that type-erase the call into one allocation
+/// holding the call and its future's state, then hand it to the concrete executor.
+///
+/// @par Thread safety
+/// Distinct objects: safe. Shared objects: safe; any thread may submit, map, query or shut down.
+class Executor
+{
+public:
+    Executor(const Executor&) = delete;
+    Executor& operator=(const Executor&) = delete;
+    Executor(Executor&&) = delete;
+    Executor& operator=(Executor&&) = delete;
+
+    /// Concrete executors call `shutdown()` in their destructors (`wait = true`).
+    virtual ~Executor();
+
+    /// Schedules `f(args...)` and returns the future of its result.
+    ///
+    /// `f` and `args` are decay-copied (or moved) into the task, as `std::thread` does; use
+    /// `std::ref` to pass by reference.
+    /// @throws ShutdownError after `shutdown()`; `BrokenExecutor` (a subclass) if broken.
+    template <class F, class... Args>
+        requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+    [[nodiscard]] Future<detail::submit_result_t<F, Args...>> submit(F&& f, Args&&... args)
+    {
+        using R = detail::submit_result_t<F, Args...>;
+        auto* task = new detail::Task<R, std::decay_t<F>, std::decay_t<Args>...>(
+            std::forward<F>(f), std::forward<Args>(args)...);
+        auto future = detail::make_future(detail::StateRef<R>(task)); // adopts the first ref
+        schedule(detail::TaskPtr(task));                              // hands over the second
+        return future;
+    }
+
+    /// Calls `f(x)` for each `x` of `inputs` on the executor and returns the results in input
+    /// order, like Python's `Executor.map`.
+    ///
+    /// All inputs are submitted by the call unless `options.buffersize` limits how many run
+    /// ahead. An element's exception is thrown when that element is read.
+    /// @throws std::invalid_argument if `options.buffersize` is 0.
+    /// @throws ShutdownError after `shutdown()`.
+    template <class F, std::ranges::input_range Range>
+        requires std::copy_constructible<std::decay_t<F>> &&
+                 std::invocable<std::decay_t<F>, std::ranges::range_value_t<Range>>
+    [[nodiscard]] auto map(F&& f, Range&& inputs, MapOptions options = {})
+        -> MapResults<detail::submit_result_t<F, std::ranges::range_value_t<Range>>>
+    {
+        using R = detail::submit_result_t<F, std::ranges::range_value_t<Range>>;
+        static_assert(!std::is_void_v<R>,
+                      "futura::Executor::map needs a function that returns a value; "
+                      "submit each call instead to run a function returning void");
+        if (options.buffersize && *options.buffersize == 0) {
+            throw std::invalid_argument("futura::Executor::map: buffersize must be at least 1");
+        }
+        const auto deadline = options.timeout ? detail::deadline_after(*options.timeout)
+                                              : detail::never;
+        // The view and its iterator live on the heap, so that the feeder can be moved around.
+        struct Feed
+        {
+            std::decay_t<F> f;
+            std::views::all_t<Range> view;
+            std::ranges::iterator_t<std::views::all_t<Range>> next = std::ranges::begin(view);
+        };
+        auto feed = std::make_shared<Feed>(
+            Feed{std::forward<F>(f), std::views::all(std::forward<Range>(inputs))});
+        typename MapResults<R>::Feeder feeder = [this, feed]() -> std::optional<Future<R>> {
+            if (feed->next == std::ranges::end(feed->view)) {
+                return std::nullopt;
+            }
+            std::optional<Future<R>> future;
+            if constexpr (std::is_lvalue_reference_v<Range>) {
+                future = submit(feed->f, *feed->next);
+            } else {
+                // Elements of a range we own (passed as an rvalue) may be moved into their tasks.
+                future = submit(feed->f, std::ranges::iter_move(feed->next));
+            }
+            ++feed->next;
+            return future;
+        };
+        return MapResults<R>({}, std::move(feeder), options.buffersize, deadline);
+    }
+
+    /// Like `map`, unpacking each input tuple into the arguments of `f` (Python's
+    /// `itertools.starmap` over an executor).
+    template <class F, std::ranges::input_range Range>
+        requires std::copy_constructible<std::decay_t<F>>
+    [[nodiscard]] auto starmap(F&& f, Range&& inputs, MapOptions options = {})
+    {
+        return map(detail::ApplyTuple<std::decay_t<F>>{std::forward<F>(f)},
+                   std::forward<Range>(inputs), options);
+    }
+
+    /// Stops accepting work; optionally cancels pending work and waits for running work.
+    /// Idempotent, and safe to call from any thread, including from a task of this executor
+    /// (then it does not wait for that task itself).
+    void shutdown(ShutdownOptions options = {});
+
+    /// The number of workers this executor runs at most.
+    [[nodiscard]] std::size_t max_workers() const noexcept;
+
+    /// A snapshot of the executor's counters.
+    [[nodiscard]] ExecutorStats stats() const;
+
+protected:
+    Executor() = default;
+
+private:
+    /// Takes the executor's reference to a task. @throws ShutdownError or BrokenExecutor, in
+    /// which case the task is discarded (its future cancelled) by the `TaskPtr`.
+    virtual void schedule(detail::TaskPtr task) = 0;
+    virtual void do_shutdown(const ShutdownOptions& options) = 0;
+    [[nodiscard]] virtual std::size_t do_max_workers() const noexcept = 0;
+    [[nodiscard]] virtual ExecutorStats do_stats() const = 0;
+};
+
+} // namespace futura

@@ -1,0 +1,11 @@
+// futura: Python's concurrent.futures for C++20. Includes every public header.
+#pragma once
+
+#include <futura/as_completed.hpp>
+#include <futura/errors.hpp>
+#include <futura/executor.hpp>
+#include <futura/future.hpp>
+#include <futura/inline_executor.hpp>
+#include <futura/map.hpp>
+#include <futura/thread_pool_executor.hpp>
+#include <futura/wait.hpp>

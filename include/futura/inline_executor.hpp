@@ -1,0 +1,43 @@
+// futura::InlineExecutor: runs each call at once, in the submitting thread.
+#pragma once
+
+#include <futura/executor.hpp>
+
+#include <atomic>
+
+namespace futura {
+
+/// Runs each submitted call immediately in the calling thread, behind the `Executor`
+/// interface (joblib's `n_jobs=1`): the future `submit` returns is already done.
+///
+/// For debugging (a debugger's stack shows the submitter and the task together) and for
+/// deterministic tests of code written against `Executor&`.
+///
+/// @par Thread safety
+/// Distinct objects: safe. Shared objects: safe.
+class InlineExecutor final : public Executor
+{
+public:
+    InlineExecutor() = default;
+    ~InlineExecutor() override;
+
+    InlineExecutor(const InlineExecutor&) = delete;
+    InlineExecutor& operator=(const InlineExecutor&) = delete;
+    InlineExecutor(InlineExecutor&&) = delete;
+    InlineExecutor& operator=(InlineExecutor&&) = delete;
+
+private:
+    void schedule(detail::TaskPtr task) override;
+    void do_shutdown(const ShutdownOptions& options) override;
+    [[nodiscard]] std::size_t do_max_workers() const noexcept override;
+    [[nodiscard]] ExecutorStats do_stats() const override;
+
+    std::atomic<bool> shut_down_{false};
+    std::atomic<std::size_t> submitted_{0};
+    std::atomic<std::size_t> running_{0};
+    std::atomic<std::size_t> completed_{0};
+    std::atomic<std::size_t> failed_{0};
+    std::atomic<std::size_t> cancelled_{0};
+};
+
+} // namespace futura

@@ -1,0 +1,49 @@
+#include <futura/inline_executor.hpp>
+
+namespace futura {
+
+InlineExecutor::~InlineExecutor() = default;
+
+void InlineExecutor::schedule(detail::TaskPtr task)
+{
+    if (shut_down_.load(std::memory_order_acquire)) {
+        throw ShutdownError();
+    }
+    submitted_.fetch_add(1, std::memory_order_relaxed);
+    running_.fetch_add(1, std::memory_order_relaxed);
+    const auto outcome = task.run();
+    running_.fetch_sub(1, std::memory_order_relaxed);
+    switch (outcome) {
+    case detail::TaskOutcome::succeeded:
+        completed_.fetch_add(1, std::memory_order_relaxed);
+        break;
+    case detail::TaskOutcome::failed:
+        failed_.fetch_add(1, std::memory_order_relaxed);
+        break;
+    case detail::TaskOutcome::cancelled:
+        cancelled_.fetch_add(1, std::memory_order_relaxed);
+        break;
+    }
+}
+
+void InlineExecutor::do_shutdown(const ShutdownOptions& /*options*/)
+{
+    // Nothing is ever pending or running on another thread: only refuse further work.
+    shut_down_.store(true, std::memory_order_release);
+}
+
+std::size_t InlineExecutor::do_max_workers() const noexcept { return 1; }
+
+ExecutorStats InlineExecutor::do_stats() const
+{
+    ExecutorStats stats;
+    stats.submitted = submitted_.load(std::memory_order_relaxed);
+    stats.running = running_.load(std::memory_order_relaxed);
+    stats.completed = completed_.load(std::memory_order_relaxed);
+    stats.failed = failed_.load(std::memory_order_relaxed);
+    stats.cancelled = cancelled_.load(std::memory_order_relaxed);
+    stats.workers_alive = 1;
+    return stats;
+}
+
+} // namespace futura

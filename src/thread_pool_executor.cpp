@@ -1,0 +1,366 @@
+// The thread pool: one FIFO of tasks under one mutex, and workers that park on their own
+// futex-backed parkers when idle, so a submission wakes exactly one sleeping worker, and none
+// when a worker is awake (or briefly spinning) already.
+#include <futura/detail/wait_context.hpp>
+#include <futura/thread_pool_executor.hpp>
+
+#include <boost/intrusive/slist.hpp>
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cassert>
+#include <iostream>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace futura {
+
+namespace {
+
+using TaskQueue = boost::intrusive::slist<detail::TaskBase, boost::intrusive::cache_last<true>,
+                                          boost::intrusive::constant_time_size<true>>;
+
+} // namespace
+
+class ThreadPoolExecutor::Impl
+{
+public:
+    explicit Impl(ThreadPoolOptions options)
+        : max_workers_(detail::checked_max_workers(options.max_workers, "ThreadPoolExecutor")),
+          name_prefix_(options.thread_name_prefix.empty() ? "futura"
+                                                          : std::move(options.thread_name_prefix)),
+          initializer_(std::move(options.initializer))
+    {
+        workers_.reserve(max_workers_);
+    }
+
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
+
+    ~Impl()
+    {
+        // Whatever is still queued (e.g. after shutdown(wait=false) of a broken pool) must not
+        // leave a future pending forever.
+        discard_all(take_pending(), nullptr);
+    }
+
+    void schedule(detail::TaskPtr task)
+    {
+        Worker* wake = nullptr;
+        {
+            const std::lock_guard lock(mutex_);
+            if (!broken_.empty()) {
+                throw BrokenThreadPool(broken_);
+            }
+            if (shut_down_) {
+                throw ShutdownError();
+            }
+            if (idle_.empty() && workers_.size() < max_workers_) {
+                start_worker(); // before queueing: if it throws, the task is discarded
+            }
+            pending_.push_back(*task.release());
+            ++submitted_;
+            if (!idle_.empty()) {
+                wake = idle_.back(); // most recently idle: its cache is warmest
+                idle_.pop_back();
+            }
+        }
+        if (wake != nullptr) {
+            wake->parker_->unpark();
+        }
+    }
+
+    void shutdown(const ShutdownOptions& options)
+    {
+        TaskQueue cancelled;
+        {
+            const std::lock_guard lock(mutex_);
+            shut_down_ = true;
+            if (options.cancel_futures) {
+                cancelled = take_pending_locked();
+            }
+            wake_all_idle_locked();
+        }
+        cancelled_at_shutdown_.fetch_add(cancelled.size(), std::memory_order_relaxed);
+        discard_all(std::move(cancelled), nullptr);
+        if (options.wait) {
+            join_workers();
+        }
+    }
+
+    [[nodiscard]] std::size_t max_workers() const noexcept { return max_workers_; }
+
+    [[nodiscard]] ExecutorStats stats() const
+    {
+        ExecutorStats stats;
+        const std::lock_guard lock(mutex_);
+        stats.submitted = submitted_;
+        stats.queued = pending_.size();
+        stats.cancelled = cancelled_at_shutdown_.load(std::memory_order_relaxed);
+        stats.failed = failed_as_broken_;
+        for (const auto& worker : workers_) {
+            stats.running += worker->running_.load(std::memory_order_relaxed) ? 1U : 0U;
+            stats.completed += worker->completed_.load(std::memory_order_relaxed);
+            stats.failed += worker->failed_.load(std::memory_order_relaxed);
+            stats.cancelled += worker->cancelled_.load(std::memory_order_relaxed);
+            stats.workers_alive += worker->alive_.load(std::memory_order_relaxed) ? 1U : 0U;
+        }
+        return stats;
+    }
+
+private:
+    /// A worker thread; also the wait context its tasks block in (see wait_context.hpp).
+    class Worker final : public detail::WaitContext
+    {
+    public:
+        explicit Worker(Impl& pool) : pool_(pool) {}
+
+        bool run_one_pending_task() override
+        {
+            detail::TaskBase* task = pool_.try_pop();
+            if (task == nullptr) {
+                return false;
+            }
+            run(task);
+            return true;
+        }
+
+        bool park(detail::Deadline deadline) override { return pool_.park_helping(*this, deadline); }
+
+        const std::shared_ptr<detail::Parker>& parker() noexcept override { return parker_; }
+
+        void run(detail::TaskBase* task) noexcept
+        {
+            // Only this thread writes its counters: relaxed stores, no shared cache line.
+            running_.store(true, std::memory_order_relaxed);
+            const auto outcome = task->run();
+            running_.store(false, std::memory_order_relaxed);
+            auto& counter = outcome == detail::TaskOutcome::succeeded ? completed_
+                            : outcome == detail::TaskOutcome::failed  ? failed_
+                                                                      : cancelled_;
+            counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        }
+
+        Impl& pool_;
+        std::shared_ptr<detail::Parker> parker_ = std::make_shared<detail::Parker>();
+        std::thread thread_;
+        std::atomic<bool> alive_{true};
+        std::atomic<bool> running_{false};
+        std::atomic<std::size_t> completed_{0};
+        std::atomic<std::size_t> failed_{0};
+        std::atomic<std::size_t> cancelled_{0};
+    };
+
+    void start_worker() // with mutex_ held
+    {
+        auto worker = std::make_unique<Worker>(*this);
+        const std::size_t index = workers_.size();
+        worker->thread_ = std::thread([this, w = worker.get(), index] { worker_main(*w, index); });
+        workers_.push_back(std::move(worker));
+    }
+
+    void worker_main(Worker& self, std::size_t index) noexcept
+    {
+        auto name = name_prefix_ + "_" + std::to_string(index);
+        name.resize(std::min<std::size_t>(name.size(), 15)); // the kernel's limit
+        pthread_setname_np(pthread_self(), name.c_str());
+
+        if (initializer_) {
+            try {
+                initializer_();
+            } catch (const std::exception& e) {
+                break_pool(std::string("futura::ThreadPoolExecutor: a thread initializer failed (") +
+                           e.what() + "); the pool is not usable anymore");
+            } catch (...) {
+                break_pool("futura::ThreadPoolExecutor: a thread initializer failed; the pool is "
+                           "not usable anymore");
+            }
+        }
+
+        detail::set_current_wait_context(&self);
+        while (detail::TaskBase* task = pop_or_park(self)) {
+            self.run(task);
+        }
+        detail::set_current_wait_context(nullptr);
+        self.alive_.store(false, std::memory_order_relaxed);
+    }
+
+    /// The next task, or null once the pool is shut down (or broken) and the queue is empty.
+    detail::TaskBase* pop_or_park(Worker& self)
+    {
+        std::unique_lock lock(mutex_);
+        for (;;) {
+            if (!pending_.empty()) {
+                auto& task = pending_.front();
+                pending_.pop_front();
+                return &task;
+            }
+            if (shut_down_ || !broken_.empty()) {
+                return nullptr;
+            }
+            idle_.push_back(&self);
+            lock.unlock();
+            self.parker_->park(detail::never);
+            lock.lock();
+            // Normally whoever woke us took us off the list; a stale permit (from a future we
+            // once waited on) may wake us while still on it.
+            std::erase(idle_, &self);
+        }
+    }
+
+    detail::TaskBase* try_pop()
+    {
+        const std::lock_guard lock(mutex_);
+        if (pending_.empty()) {
+            return nullptr;
+        }
+        auto& task = pending_.front();
+        pending_.pop_front();
+        return &task;
+    }
+
+    /// A worker waiting for a future sleeps as an idle worker, so that new work wakes it too.
+    bool park_helping(Worker& self, detail::Deadline deadline)
+    {
+        {
+            const std::lock_guard lock(mutex_);
+            if (!pending_.empty()) {
+                return true; // work to help with: let the caller take it
+            }
+            idle_.push_back(&self);
+        }
+        const bool woken = self.parker_->park(deadline);
+        Worker* pass_to = nullptr;
+        {
+            const std::lock_guard lock(mutex_);
+            const auto before = idle_.size();
+            std::erase(idle_, &self);
+            const bool taken_off_by_submitter = idle_.size() == before;
+            // A submitter chose us to run its task, but our own wait may be over and we may not
+            // take it: pass the wake-up on, so the task is not left without a worker.
+            if (taken_off_by_submitter && !pending_.empty()) {
+                if (!idle_.empty()) {
+                    pass_to = idle_.back();
+                    idle_.pop_back();
+                } else if (workers_.size() < max_workers_ && !shut_down_) {
+                    try {
+                        start_worker();
+                    } catch (...) { // no thread to be had: the next submission retries
+                    }
+                }
+            }
+        }
+        if (pass_to != nullptr) {
+            pass_to->parker_->unpark();
+        }
+        return woken;
+    }
+
+    void break_pool(std::string why) noexcept
+    {
+        TaskQueue failed;
+        {
+            const std::lock_guard lock(mutex_);
+            if (broken_.empty()) {
+                broken_ = std::move(why);
+            }
+            failed = take_pending_locked();
+            failed_as_broken_ += failed.size();
+            wake_all_idle_locked();
+        }
+        discard_all(std::move(failed), std::make_exception_ptr(BrokenThreadPool(broken_)));
+    }
+
+    TaskQueue take_pending()
+    {
+        const std::lock_guard lock(mutex_);
+        return take_pending_locked();
+    }
+
+    TaskQueue take_pending_locked()
+    {
+        TaskQueue taken;
+        taken.swap(pending_);
+        return taken;
+    }
+
+    static void discard_all(TaskQueue tasks, const std::exception_ptr& reason) noexcept
+    {
+        tasks.clear_and_dispose([&](detail::TaskBase* task) { task->discard(reason); });
+    }
+
+    void wake_all_idle_locked() noexcept
+    {
+        for (Worker* worker : idle_) {
+            worker->parker_->unpark();
+        }
+        idle_.clear();
+    }
+
+    void join_workers()
+    {
+        // Serialises concurrent joiners; after shutdown the worker list no longer grows.
+        const std::lock_guard join_lock(join_mutex_);
+        std::size_t count = 0;
+        {
+            const std::lock_guard lock(mutex_);
+            count = workers_.size();
+        }
+        const auto self = std::this_thread::get_id();
+        for (std::size_t i = 0; i < count; ++i) {
+            std::thread* thread = nullptr;
+            {
+                const std::lock_guard lock(mutex_);
+                thread = &workers_[i]->thread_;
+            }
+            // A task that shuts its own pool down cannot wait for itself; the destructor joins it.
+            if (thread->joinable() && thread->get_id() != self) {
+                thread->join();
+            }
+        }
+    }
+
+    const std::size_t max_workers_;
+    const std::string name_prefix_;
+    const std::function<void()> initializer_;
+
+    mutable std::mutex mutex_; // guards everything from here to join_mutex_
+    TaskQueue pending_;
+    std::vector<Worker*> idle_; // parked workers, to wake one per submission
+    std::vector<std::unique_ptr<Worker>> workers_;
+    std::size_t submitted_ = 0;
+    std::size_t failed_as_broken_ = 0;
+    bool shut_down_ = false;
+    std::string broken_; // why the pool is broken; empty while it is not
+    std::atomic<std::size_t> cancelled_at_shutdown_{0};
+
+    std::mutex join_mutex_; // serialises join_workers()
+
+};
+
+ThreadPoolExecutor::ThreadPoolExecutor(ThreadPoolOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options)))
+{
+}
+
+ThreadPoolExecutor::~ThreadPoolExecutor()
+{
+    try {
+        impl_->shutdown({.wait = true, .cancel_futures = false});
+    } catch (const std::exception& e) {
+        std::cerr << "futura: ~ThreadPoolExecutor: shutdown failed: " << e.what() << '\n';
+    }
+}
+
+void ThreadPoolExecutor::schedule(detail::TaskPtr task) { impl_->schedule(std::move(task)); }
+
+void ThreadPoolExecutor::do_shutdown(const ShutdownOptions& options) { impl_->shutdown(options); }
+
+std::size_t ThreadPoolExecutor::do_max_workers() const noexcept { return impl_->max_workers(); }
+
+ExecutorStats ThreadPoolExecutor::do_stats() const { return impl_->stats(); }
+
+} // namespace futura
