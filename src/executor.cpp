@@ -84,15 +84,13 @@ std::size_t cgroup_cpus()
 
 std::size_t available_cpus() noexcept
 {
-    static const std::size_t cpus = [] {
-        std::size_t n = affinity_cpus();
-        try {
-            n = std::min(n, cgroup_cpus());
-        } catch (...) { // an unreadable cgroup file only loses the cap
-        }
-        return std::max<std::size_t>(n, 1);
-    }();
-    return cpus;
+    // Not cached: like `nproc`, it follows changes to the affinity mask made at run time.
+    std::size_t cpus = affinity_cpus();
+    try {
+        cpus = std::min(cpus, cgroup_cpus());
+    } catch (...) { // an unreadable cgroup file only loses the cap
+    }
+    return std::max<std::size_t>(cpus, 1);
 }
 
 namespace detail {
