@@ -7,5 +7,6 @@
 #include <futura/future.hpp>
 #include <futura/inline_executor.hpp>
 #include <futura/map.hpp>
+#include <futura/progress.hpp>
 #include <futura/thread_pool_executor.hpp>
 #include <futura/wait.hpp>
