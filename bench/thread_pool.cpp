@@ -1,0 +1,791 @@
+// The thread-pool benchmark: futura::ThreadPoolExecutor against its C++ peers, all in this one
+// binary and one run, each with the same number of worker threads.
+//
+//   W1  submit N trivial tasks, keep the futures, then read every result: tasks per second.
+//   W2  sequential submit -> result round trips: p50 and p99 latency in microseconds.
+//
+// A plain harness rather than Google Benchmark: both workloads are one long loop each, and
+// what we want is a median over repetitions that are interleaved across implementations (so
+// that the noise of a shared machine falls on all of them alike), plus latency percentiles.
+// scripts/bench builds and runs it with the Python peer (bench/peers/thread_pool.py), whose
+// `result` line it reads with --peer-results; doc/benchmarks.md says how to read the output.
+#include <futura/thread_pool_executor.hpp>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/task_arena.h>
+#include <oneapi/tbb/task_group.h>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// The task of both workloads.
+constexpr auto add_one = [](int i) { return i + 1; };
+
+// ---------------------------------------------------------------------------------------------
+// The implementations. Each is a pool of `workers` threads with `submit(i)`, which schedules
+// `add_one(i)` and returns a future of its result, and `read(future)`, which waits for it.
+
+/// futura::ThreadPoolExecutor: the subject.
+class FuturaPool
+{
+public:
+    explicit FuturaPool(std::size_t workers)
+        : pool_(futura::ThreadPoolOptions{.max_workers = static_cast<int>(workers)})
+    {}
+
+    futura::Future<int> submit(int i) { return pool_.submit(add_one, i); }
+    static int read(const futura::Future<int>& future) { return future.result(); }
+
+private:
+    futura::ThreadPoolExecutor pool_;
+};
+
+/// boost::asio::thread_pool, posting a std::packaged_task per call.
+class AsioPackagedTaskPool
+{
+public:
+    explicit AsioPackagedTaskPool(std::size_t workers) : pool_(workers) {}
+
+    std::future<int> submit(int i)
+    {
+        std::packaged_task<int()> task([i] { return add_one(i); });
+        auto future = task.get_future();
+        boost::asio::post(pool_, std::move(task));
+        return future;
+    }
+    static int read(std::future<int>& future) { return future.get(); }
+
+private:
+    boost::asio::thread_pool pool_; // its destructor drops queued work: only after every read
+};
+
+/// boost::asio::thread_pool, posting a lambda that fulfils a std::promise per call.
+class AsioPromisePool
+{
+public:
+    explicit AsioPromisePool(std::size_t workers) : pool_(workers) {}
+
+    std::future<int> submit(int i)
+    {
+        std::promise<int> promise;
+        auto future = promise.get_future();
+        boost::asio::post(
+            pool_, [promise = std::move(promise), i]() mutable { promise.set_value(add_one(i)); });
+        return future;
+    }
+    static int read(std::future<int>& future) { return future.get(); }
+
+private:
+    boost::asio::thread_pool pool_;
+};
+
+/// oneTBB: a task_group's tasks in a task_arena of `workers` slots, a std::promise per call.
+///
+/// The submitting thread is not one of the workers here, as in every other implementation:
+/// it hands each task to the arena with `enqueue(group.defer(...))` and never joins the arena.
+/// (`group.run` inside `arena.execute` would make the submitter a participant and, with the
+/// default of one slot reserved for it, leave only `workers - 1` TBB threads to run tasks.)
+/// So the arena reserves no slot for external threads, and the global limit is raised to
+/// `workers + 1` threads (TBB counts the main thread), else TBB would start only
+/// `available_cpus() - 1` workers.
+class TbbTaskGroupPool
+{
+public:
+    explicit TbbTaskGroupPool(std::size_t workers)
+        : parallelism_(tbb::global_control::max_allowed_parallelism, workers + 1),
+          arena_(static_cast<int>(workers), 0)
+    {}
+
+    TbbTaskGroupPool(const TbbTaskGroupPool&) = delete;
+    TbbTaskGroupPool& operator=(const TbbTaskGroupPool&) = delete;
+
+    ~TbbTaskGroupPool()
+    {
+        arena_.execute([this] { group_.wait(); });
+    }
+
+    std::future<int> submit(int i)
+    {
+        std::promise<int> promise;
+        auto future = promise.get_future();
+        arena_.enqueue(group_.defer(SetPromise{std::move(promise), i}));
+        return future;
+    }
+    static int read(std::future<int>& future) { return future.get(); }
+
+private:
+    /// TBB calls its task functors through a const reference.
+    struct SetPromise
+    {
+        mutable std::promise<int> promise;
+        int i;
+        void operator()() const { promise.set_value(add_one(i)); }
+    };
+
+    tbb::global_control parallelism_;
+    tbb::task_arena arena_;
+    tbb::task_group group_;
+};
+
+/// std::async(std::launch::async): a new thread per call, so no pool and no worker count.
+class StdAsyncPool
+{
+public:
+    explicit StdAsyncPool(std::size_t /*workers*/) {}
+
+    static std::future<int> submit(int i) { return std::async(std::launch::async, add_one, i); }
+    static int read(std::future<int>& future) { return future.get(); }
+};
+
+// ---------------------------------------------------------------------------------------------
+// The workloads.
+
+/// A wrong result, a bad command line or an unreadable peer file: ends the run, exit status 1.
+class BenchError : public std::runtime_error
+{
+public:
+    using std::runtime_error::runtime_error;
+};
+
+[[noreturn]] void fail(const std::string& what) { throw BenchError(what); }
+
+double seconds_since(Clock::time_point start)
+{
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+/// The futures of a W1 measurement, allocated before it starts.
+template <class Pool>
+using FutureVector = std::vector<decltype(std::declval<Pool&>().submit(0))>;
+
+/// Submits `n` calls, keeping the futures in `futures` (empty, with room for `n`), then reads
+/// every result and drops the futures; checks the sum.
+template <class Pool>
+void submit_and_collect(Pool& pool, int n, FutureVector<Pool>& futures)
+{
+    for (int i = 0; i < n; ++i) {
+        futures.push_back(pool.submit(i));
+    }
+    std::int64_t sum = 0;
+    for (auto& future : futures) {
+        sum += Pool::read(future);
+    }
+    futures.clear();
+    const std::int64_t expected = static_cast<std::int64_t>(n) * (n + 1) / 2;
+    if (sum != expected) {
+        fail("W1: wrong sum of results: " + std::to_string(sum) + " instead of " +
+             std::to_string(expected));
+    }
+}
+
+/// One W1 measurement in a fresh pool, after an untimed warm-up that starts its threads.
+/// @return tasks per second. The timed span covers submitting, reading every result and
+/// dropping the futures (which frees the per-task state), not allocating the vector of futures.
+template <class Pool>
+double w1_once(std::size_t workers, int n, int warmup)
+{
+    FutureVector<Pool> futures;
+    futures.reserve(static_cast<std::size_t>(std::max(n, warmup)));
+    Pool pool(workers);
+    submit_and_collect(pool, warmup, futures);
+    const auto start = Clock::now();
+    submit_and_collect(pool, n, futures);
+    return n / seconds_since(start);
+}
+
+/// One W2 round in a fresh pool: `warmup` untimed round trips, then `n` timed ones, each from
+/// just before `submit` to just after the result is read (dropping the future is not timed).
+template <class Pool>
+void w2_round(std::size_t workers, int n, int warmup, std::vector<double>& samples_us)
+{
+    Pool pool(workers);
+    for (int i = 0; i < warmup + n; ++i) {
+        const auto start = Clock::now();
+        auto future = pool.submit(i);
+        const int result = Pool::read(future);
+        const auto stop = Clock::now();
+        if (result != i + 1) {
+            fail("W2: wrong result " + std::to_string(result) + " for " + std::to_string(i));
+        }
+        if (i >= warmup) {
+            samples_us.push_back(std::chrono::duration<double, std::micro>(stop - start).count());
+        }
+    }
+}
+
+/// Nearest-rank percentile, `p` in (0, 1].
+double percentile(std::vector<double> samples, double p)
+{
+    if (samples.empty()) {
+        return 0.0;
+    }
+    const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(samples.size())));
+    const auto index = std::clamp<std::size_t>(rank, 1, samples.size()) - 1;
+    std::nth_element(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(index),
+                     samples.end());
+    return samples[index];
+}
+
+double median(const std::vector<double>& samples) { return percentile(samples, 0.5); }
+
+// ---------------------------------------------------------------------------------------------
+// The harness.
+
+struct Settings
+{
+    std::size_t workers = futura::available_cpus();
+    int w1_n = 200'000;
+    int async_n = 20'000; // std::async starts a thread per task: 200,000 would take minutes
+    int reps = 7;
+    int w2_n = 20'000;
+    int w2_rounds = 4;
+    int w2_warmup = 500; // per round
+    bool run_w1 = true;
+    bool run_w2 = true;
+    std::vector<std::string> only; // implementation ids; empty: all
+    std::string peer_results;      // file with `result` lines of out-of-process peers
+    bool help = false;
+};
+
+/// What one implementation measured; also the `result` line format the Python peer prints.
+struct Result
+{
+    std::string id;
+    std::string label;
+    bool is_cpp = true;
+    std::size_t workers = 0;
+    int w1_n = 0;
+    std::vector<double> w1_tasks_per_s; // one per repetition
+    double w1_median = 0;
+    double w1_min = 0;
+    double w1_max = 0;
+    int w2_n = 0;
+    double w2_p50_us = 0;
+    double w2_p99_us = 0;
+    // Spread of the per-round percentiles.
+    double w2_p50_min = 0;
+    double w2_p50_max = 0;
+    double w2_p99_min = 0;
+    double w2_p99_max = 0;
+    std::vector<std::vector<double>> w2_rounds; // samples per round
+};
+
+struct Implementation
+{
+    std::string id;
+    std::string label;
+    int w1_n = 0;
+    std::function<double(int n, int warmup)> w1;
+    std::function<void(int n, int warmup, std::vector<double>& samples_us)> w2;
+};
+
+template <class Pool>
+Implementation make_implementation(std::string id, std::string label, const Settings& settings,
+                                   int w1_n)
+{
+    const std::size_t workers = settings.workers;
+    return Implementation{
+        std::move(id),
+        std::move(label),
+        w1_n,
+        [workers](int n, int warmup) { return w1_once<Pool>(workers, n, warmup); },
+        [workers](int n, int warmup, std::vector<double>& samples) {
+            w2_round<Pool>(workers, n, warmup, samples);
+        },
+    };
+}
+
+std::vector<Implementation> implementations(const Settings& settings)
+{
+    std::vector<Implementation> all;
+    all.push_back(make_implementation<FuturaPool>("futura", "futura::ThreadPoolExecutor", settings,
+                                                  settings.w1_n));
+    all.push_back(make_implementation<AsioPackagedTaskPool>(
+        "asio_packaged_task", "asio::thread_pool + std::packaged_task", settings, settings.w1_n));
+    all.push_back(make_implementation<AsioPromisePool>(
+        "asio_promise", "asio::thread_pool + std::promise", settings, settings.w1_n));
+    all.push_back(make_implementation<TbbTaskGroupPool>(
+        "tbb_task_group", "tbb::task_group in a task_arena + std::promise", settings,
+        settings.w1_n));
+    all.push_back(make_implementation<StdAsyncPool>(
+        "std_async", "std::async(std::launch::async) per task", settings, settings.async_n));
+    if (!settings.only.empty()) {
+        std::erase_if(all, [&](const Implementation& impl) {
+            return std::find(settings.only.begin(), settings.only.end(), impl.id) ==
+                   settings.only.end();
+        });
+    }
+    return all;
+}
+
+/// The implementations in the order of repetition `rep`: rotated, so that none always runs
+/// first (right after another pool's threads went idle) or last.
+std::vector<std::size_t> order_for(std::size_t count, int rep)
+{
+    std::vector<std::size_t> order(count);
+    for (std::size_t k = 0; k < count; ++k) {
+        order[k] = (k + static_cast<std::size_t>(rep)) % count;
+    }
+    return order;
+}
+
+void measure(const Settings& settings, const std::vector<Implementation>& impls,
+             std::vector<Result>& results)
+{
+    for (const auto& impl : impls) {
+        Result r;
+        r.id = impl.id;
+        r.label = impl.label;
+        r.workers = impl.id == "std_async" ? 0 : settings.workers;
+        r.w1_n = impl.w1_n;
+        r.w2_n = settings.w2_n;
+        r.w2_rounds.resize(static_cast<std::size_t>(settings.w2_rounds));
+        results.push_back(std::move(r));
+    }
+    if (settings.run_w1) {
+        for (int rep = 0; rep < settings.reps; ++rep) {
+            for (const std::size_t k : order_for(impls.size(), rep)) {
+                const auto& impl = impls[k];
+                const int warmup = std::min(impl.w1_n, 10'000);
+                const double rate = impl.w1(impl.w1_n, warmup);
+                results[k].w1_tasks_per_s.push_back(rate);
+                std::fprintf(stderr, "W1 rep %d/%d  %-20s %12.0f tasks/s\n", rep + 1, settings.reps,
+                             impl.id.c_str(), rate);
+            }
+        }
+    }
+    if (settings.run_w2) {
+        const int per_round = settings.w2_n / settings.w2_rounds;
+        for (int round = 0; round < settings.w2_rounds; ++round) {
+            for (const std::size_t k : order_for(impls.size(), round)) {
+                auto& samples = results[k].w2_rounds[static_cast<std::size_t>(round)];
+                impls[k].w2(per_round, settings.w2_warmup, samples);
+                std::fprintf(stderr, "W2 round %d/%d  %-20s p50 %8.2f us  p99 %8.2f us\n",
+                             round + 1, settings.w2_rounds, impls[k].id.c_str(),
+                             percentile(samples, 0.5), percentile(samples, 0.99));
+            }
+        }
+    }
+    for (auto& r : results) {
+        if (!r.w1_tasks_per_s.empty()) {
+            r.w1_median = median(r.w1_tasks_per_s);
+            r.w1_min = *std::min_element(r.w1_tasks_per_s.begin(), r.w1_tasks_per_s.end());
+            r.w1_max = *std::max_element(r.w1_tasks_per_s.begin(), r.w1_tasks_per_s.end());
+        }
+        if (settings.run_w2) {
+            std::vector<double> all;
+            std::vector<double> p50s;
+            std::vector<double> p99s;
+            for (const auto& round : r.w2_rounds) {
+                all.insert(all.end(), round.begin(), round.end());
+                p50s.push_back(percentile(round, 0.5));
+                p99s.push_back(percentile(round, 0.99));
+            }
+            r.w2_n = static_cast<int>(all.size());
+            r.w2_p50_us = percentile(all, 0.5);
+            r.w2_p99_us = percentile(all, 0.99);
+            r.w2_p50_min = *std::min_element(p50s.begin(), p50s.end());
+            r.w2_p50_max = *std::max_element(p50s.begin(), p50s.end());
+            r.w2_p99_min = *std::min_element(p99s.begin(), p99s.end());
+            r.w2_p99_max = *std::max_element(p99s.begin(), p99s.end());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Result lines: `result key=value ...`, one per implementation, on one line; values have no
+// spaces (a label writes them `%20`). The Python peer prints the same keys.
+
+std::string encode_spaces(std::string_view text)
+{
+    std::string encoded;
+    for (const char c : text) {
+        encoded += c == ' ' ? std::string_view("%20") : std::string_view(&c, 1);
+    }
+    return encoded;
+}
+
+std::string decode_spaces(std::string_view text)
+{
+    std::string decoded;
+    for (std::size_t at = 0; at < text.size(); ++at) {
+        if (text.substr(at, 3) == "%20") {
+            decoded += ' ';
+            at += 2;
+        } else {
+            decoded += text[at];
+        }
+    }
+    return decoded;
+}
+
+void print_result_line(std::ostream& out, const Result& r)
+{
+    out << "result impl=" << r.id << " label=" << encode_spaces(r.label) << " workers=" << r.workers
+        << " w1_n=" << r.w1_n << " w1_reps=" << r.w1_tasks_per_s.size()
+        << " w1_median=" << r.w1_median << " w1_min=" << r.w1_min << " w1_max=" << r.w1_max
+        << " w2_n=" << r.w2_n << " w2_p50_us=" << r.w2_p50_us << " w2_p99_us=" << r.w2_p99_us
+        << " w2_p50_min=" << r.w2_p50_min << " w2_p50_max=" << r.w2_p50_max
+        << " w2_p99_min=" << r.w2_p99_min << " w2_p99_max=" << r.w2_p99_max << '\n';
+}
+
+double to_double(const std::map<std::string, std::string>& fields, const std::string& key)
+{
+    const auto it = fields.find(key);
+    if (it == fields.end()) {
+        return 0.0;
+    }
+    try {
+        return std::stod(it->second);
+    } catch (const std::exception&) {
+        fail("bad value for " + key + " in a peer's result line: " + it->second);
+    }
+}
+
+std::vector<Result> read_peer_results(const std::string& path)
+{
+    std::ifstream in(path);
+    if (!in) {
+        fail("cannot read peer results from " + path);
+    }
+    std::vector<Result> peers;
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream words(line);
+        std::string word;
+        if (!(words >> word) || word != "result") {
+            continue;
+        }
+        std::map<std::string, std::string> fields;
+        while (words >> word) {
+            const auto eq = word.find('=');
+            if (eq != std::string::npos) {
+                fields[word.substr(0, eq)] = word.substr(eq + 1);
+            }
+        }
+        Result r;
+        r.id = fields["impl"];
+        r.label = decode_spaces(fields["label"]);
+        r.is_cpp = false;
+        r.workers = static_cast<std::size_t>(to_double(fields, "workers"));
+        r.w1_n = static_cast<int>(to_double(fields, "w1_n"));
+        r.w1_median = to_double(fields, "w1_median");
+        r.w1_min = to_double(fields, "w1_min");
+        r.w1_max = to_double(fields, "w1_max");
+        r.w1_tasks_per_s.resize(static_cast<std::size_t>(to_double(fields, "w1_reps")));
+        r.w2_n = static_cast<int>(to_double(fields, "w2_n"));
+        r.w2_p50_us = to_double(fields, "w2_p50_us");
+        r.w2_p99_us = to_double(fields, "w2_p99_us");
+        r.w2_p50_min = to_double(fields, "w2_p50_min");
+        r.w2_p50_max = to_double(fields, "w2_p50_max");
+        r.w2_p99_min = to_double(fields, "w2_p99_min");
+        r.w2_p99_max = to_double(fields, "w2_p99_max");
+        peers.push_back(std::move(r));
+    }
+    if (peers.empty()) {
+        fail("no `result` line in " + path);
+    }
+    return peers;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Markdown table and the goals.
+
+/// `value` rounded to an integer, with thousands separators: 1,234,567.
+template <class Number>
+std::string grouped(Number value)
+{
+    const auto digits = std::to_string(std::llround(static_cast<double>(value)));
+    const std::size_t sign = digits.starts_with('-') ? 1 : 0;
+    std::string text;
+    for (std::size_t k = 0; k < digits.size(); ++k) {
+        if (k > sign && (digits.size() - k) % 3 == 0) {
+            text += ',';
+        }
+        text += digits[k];
+    }
+    return text;
+}
+
+std::string fixed(double value, int decimals)
+{
+    std::array<char, 64> text{};
+    std::snprintf(text.data(), text.size(), "%.*f", decimals, value);
+    return text.data();
+}
+
+std::string implementation_cell(const Result& r, const Settings& settings)
+{
+    std::string cell = r.label;
+    if (r.id == "std_async") {
+        cell += " (N = " + grouped(r.w1_n) + ")";
+    } else if (!r.is_cpp && r.workers != settings.workers) {
+        cell += " (" + std::to_string(r.workers) + " workers!)";
+    }
+    return cell;
+}
+
+void print_table(std::ostream& out, const std::vector<Result>& results, const Settings& settings)
+{
+    const Result* futura = nullptr;
+    for (const auto& r : results) {
+        if (r.id == "futura") {
+            futura = &r;
+        }
+    }
+    const auto ratio = [](double mine, double theirs) {
+        return mine > 0 && theirs > 0 ? fixed(mine / theirs, 2) : std::string("—");
+    };
+
+    out << "| workload | implementation | median | spread (min–max) | futura/peer |\n";
+    out << "|---|---|---:|---:|---:|\n";
+    if (settings.run_w1) {
+        for (const auto& r : results) {
+            if (r.w1_median <= 0) {
+                continue;
+            }
+            out << "| W1 throughput, tasks/s | " << implementation_cell(r, settings) << " | "
+                << grouped(r.w1_median) << " | " << grouped(r.w1_min) << "–" << grouped(r.w1_max)
+                << " | " << (futura ? ratio(futura->w1_median, r.w1_median) : "—") << " |\n";
+        }
+    }
+    if (settings.run_w2) {
+        for (const auto& r : results) {
+            if (r.w2_p50_us <= 0) {
+                continue;
+            }
+            out << "| W2 round trip p50, µs | " << r.label << " | " << fixed(r.w2_p50_us, 1)
+                << " | " << fixed(r.w2_p50_min, 1) << "–" << fixed(r.w2_p50_max, 1) << " | "
+                << (futura ? ratio(futura->w2_p50_us, r.w2_p50_us) : "—") << " |\n";
+        }
+        for (const auto& r : results) {
+            if (r.w2_p99_us <= 0) {
+                continue;
+            }
+            out << "| W2 round trip p99, µs | " << r.label << " | " << fixed(r.w2_p99_us, 1)
+                << " | " << fixed(r.w2_p99_min, 1) << "–" << fixed(r.w2_p99_max, 1) << " | "
+                << (futura ? ratio(futura->w2_p99_us, r.w2_p99_us) : "—") << " |\n";
+        }
+    }
+    out << "\nWorkers: " << settings.workers << " per pool (futura::available_cpus()).";
+    if (settings.run_w1) {
+        out << " W1: N = " << grouped(settings.w1_n)
+            << " tasks (std::async: N = " << grouped(settings.async_n)
+            << ", one thread per task), median of " << settings.reps
+            << " repetitions, each in a fresh pool after a warm-up; higher is better, and "
+               "futura/peer > 1 means futura is faster.";
+    }
+    if (settings.run_w2) {
+        out << " W2: " << grouped(settings.w2_n) << " sequential round trips in "
+            << settings.w2_rounds << " rounds of " << grouped(settings.w2_n / settings.w2_rounds)
+            << " (each in a fresh pool after " << settings.w2_warmup
+            << " untimed ones); p50/p99 over all of them, spread over the rounds; lower is "
+               "better, and futura/peer < 1 means futura is faster.";
+    }
+    out << '\n';
+}
+
+void print_goals(std::ostream& out, const std::vector<Result>& results, const Settings& settings)
+{
+    const Result* futura = nullptr;
+    const Result* best_w1_cpp = nullptr; // the fastest C++ peer that hands back a future per task
+    const Result* best_w2_cpp = nullptr;
+    const Result* python = nullptr;
+    for (const auto& r : results) {
+        if (r.id == "futura") {
+            futura = &r;
+        } else if (r.is_cpp) {
+            if (r.w1_median > 0 && (!best_w1_cpp || r.w1_median > best_w1_cpp->w1_median)) {
+                best_w1_cpp = &r;
+            }
+            if (r.w2_p50_us > 0 && (!best_w2_cpp || r.w2_p50_us < best_w2_cpp->w2_p50_us)) {
+                best_w2_cpp = &r;
+            }
+        } else if (r.id == "python") {
+            python = &r;
+        }
+    }
+    if (futura == nullptr) {
+        return;
+    }
+    const auto verdict = [](bool met) { return met ? "**met**" : "**not met**"; };
+    out << "\nGoals of the issue, on this run:\n\n";
+    if (settings.run_w1 && best_w1_cpp != nullptr) {
+        const double ratio = futura->w1_median / best_w1_cpp->w1_median;
+        out << "- W1, futura ≥ 1.5× the fastest C++ peer handing back a future per task ("
+            << best_w1_cpp->label << ", " << grouped(best_w1_cpp->w1_median)
+            << " tasks/s): futura is " << fixed(ratio, 2) << "× — " << verdict(ratio >= 1.5)
+            << ".\n";
+    }
+    if (settings.run_w1) {
+        if (python != nullptr && python->w1_median > 0) {
+            const double ratio = futura->w1_median / python->w1_median;
+            out << "- W1, futura ≥ 40× Python's concurrent.futures (" << grouped(python->w1_median)
+                << " tasks/s): futura is " << fixed(ratio, 1) << "× — " << verdict(ratio >= 40)
+                << ".\n";
+        } else {
+            out << "- W1, futura ≥ 40× Python's concurrent.futures: not measured in this run.\n";
+        }
+    }
+    if (settings.run_w2 && best_w2_cpp != nullptr) {
+        const double ratio = futura->w2_p50_us / best_w2_cpp->w2_p50_us;
+        out << "- W2, futura's p50 no worse than the best C++ peer's (" << best_w2_cpp->label
+            << ", " << fixed(best_w2_cpp->w2_p50_us, 1) << " µs): futura "
+            << fixed(futura->w2_p50_us, 1) << " µs, futura/peer " << fixed(ratio, 2) << " — "
+            << verdict(ratio <= 1.0);
+        // Rounds run in fresh pools: if they disagree this much, one run's verdict is luck.
+        if (futura->w2_p50_max > 2 * futura->w2_p50_min) {
+            out << ", but unsteady: futura's p50 ranged from " << fixed(futura->w2_p50_min, 1)
+                << " to " << fixed(futura->w2_p50_max, 1) << " µs across rounds";
+        }
+        out << ".\n";
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command line.
+
+int to_int(std::string_view text, std::string_view option)
+{
+    int value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size() || value <= 0) {
+        fail("--" + std::string(option) + " needs a positive integer, not '" + std::string(text) +
+             "'");
+    }
+    return value;
+}
+
+std::vector<std::string> split(std::string_view text)
+{
+    std::vector<std::string> parts;
+    while (!text.empty()) {
+        const auto comma = text.find(',');
+        parts.emplace_back(text.substr(0, comma));
+        text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    }
+    return parts;
+}
+
+constexpr std::string_view usage = R"(usage: futura_bench_thread_pool [--option=value ...]
+
+  --workers=N        threads per pool (default: futura::available_cpus())
+  --w1-n=N           W1 tasks per measurement (default 200000)
+  --async-n=N        W1 tasks per measurement for std::async (default 20000)
+  --reps=N           W1 repetitions; the median is reported (default 7)
+  --w2-n=N           W2 timed round trips in all (default 20000)
+  --w2-rounds=N      W2 rounds the round trips are split into (default 4)
+  --w2-warmup=N      W2 untimed round trips per round (default 500)
+  --workloads=LIST   W1, W2 or W1,W2 (default)
+  --only=LIST        implementations: futura, asio_packaged_task, asio_promise,
+                     tbb_task_group, std_async (default: all)
+  --peer-results=F   add the `result` lines in file F (the Python peer's) to the table
+
+Prints progress and one `result` line per implementation on stderr, and the Markdown
+table with the goals on stdout.
+)";
+
+Settings parse(int argc, char** argv)
+{
+    Settings settings;
+    for (int k = 1; k < argc; ++k) {
+        const std::string_view arg = argv[k];
+        if (arg == "--help" || arg == "-h") {
+            settings.help = true;
+            return settings;
+        }
+        const auto eq = arg.find('=');
+        if (!arg.starts_with("--") || eq == std::string_view::npos) {
+            fail("unknown argument '" + std::string(arg) + "'\n" + std::string(usage));
+        }
+        const auto key = arg.substr(2, eq - 2);
+        const auto value = arg.substr(eq + 1);
+        if (key == "workers") {
+            settings.workers = static_cast<std::size_t>(to_int(value, key));
+        } else if (key == "w1-n") {
+            settings.w1_n = to_int(value, key);
+        } else if (key == "async-n") {
+            settings.async_n = to_int(value, key);
+        } else if (key == "reps") {
+            settings.reps = to_int(value, key);
+        } else if (key == "w2-n") {
+            settings.w2_n = to_int(value, key);
+        } else if (key == "w2-rounds") {
+            settings.w2_rounds = to_int(value, key);
+        } else if (key == "w2-warmup") {
+            settings.w2_warmup = to_int(value, key);
+        } else if (key == "workloads") {
+            const auto list = split(value);
+            settings.run_w1 = std::find(list.begin(), list.end(), "W1") != list.end();
+            settings.run_w2 = std::find(list.begin(), list.end(), "W2") != list.end();
+        } else if (key == "only") {
+            settings.only = split(value);
+        } else if (key == "peer-results") {
+            settings.peer_results = value;
+        } else {
+            fail("unknown option '--" + std::string(key) + "'\n" + std::string(usage));
+        }
+    }
+    if (settings.w2_n < settings.w2_rounds) {
+        fail("--w2-n must be at least --w2-rounds");
+    }
+    return settings;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    try {
+        const Settings settings = parse(argc, argv);
+        if (settings.help) {
+            std::cout << usage;
+            return 0;
+        }
+        const auto impls = implementations(settings);
+        if (impls.empty()) {
+            fail("--only selected no implementation");
+        }
+        // Read first, so that a bad file fails the run before a minute of measuring.
+        auto peers = settings.peer_results.empty() ? std::vector<Result>()
+                                                   : read_peer_results(settings.peer_results);
+
+        std::vector<Result> results;
+        measure(settings, impls, results);
+        for (const auto& r : results) {
+            print_result_line(std::cerr, r);
+        }
+        std::move(peers.begin(), peers.end(), std::back_inserter(results));
+        print_table(std::cout, results, settings);
+        print_goals(std::cout, results, settings);
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << "futura_bench_thread_pool: " << e.what() << '\n';
+        return 1;
+    }
+}
