@@ -7,6 +7,7 @@
 #include <futura/future.hpp>
 
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -75,26 +76,31 @@ void futex_wake_one(const std::atomic<std::uint32_t>& word) noexcept
 namespace {
 
 // How long a thread about to sleep first spins. A futex sleep followed by a wake costs the waker
-// a system call and the sleeper tens of microseconds of scheduler latency; a result that arrives
-// within this window costs neither. Short enough not to steal a 2-core machine from the thread
-// that is about to deliver.
+// a system call and the sleeper microseconds of scheduler latency; a result that arrives within
+// this window costs neither.
 constexpr auto spin_window = std::chrono::microseconds(20);
 
+// Spin first with pause, then with sched_yield: when the thread we wait for shares our CPU (on a
+// 2-core machine it often does), a pure busy-wait would keep it off the CPU for the whole window,
+// whereas yielding lets it run and deliver at once. On an otherwise idle CPU, yield returns
+// immediately and the loop is a plain spin.
 template <class Done>
 bool spin_until(Done&& done) noexcept
 {
-    const auto until = Clock::now() + spin_window;
-    for (;;) {
-        for (int i = 0; i < 64; ++i) {
-            if (done()) {
-                return true;
-            }
-            cpu_relax();
+    for (int i = 0; i < 32; ++i) {
+        if (done()) {
+            return true;
         }
-        if (Clock::now() >= until) {
-            return false;
-        }
+        cpu_relax();
     }
+    const auto until = Clock::now() + spin_window;
+    do {
+        sched_yield();
+        if (done()) {
+            return true;
+        }
+    } while (Clock::now() < until);
+    return false;
 }
 
 } // namespace
