@@ -207,6 +207,19 @@ bool SharedStateBase::cancel() noexcept
     }
 }
 
+bool SharedStateBase::cancel_running() noexcept
+{
+    auto word = word_.load(std::memory_order_relaxed);
+    while (phase_of(word) == Phase::running) {
+        const auto cancelled = (word & ~phase_mask) | static_cast<std::uint32_t>(Phase::cancelled);
+        if (word_.compare_exchange_weak(word, cancelled, std::memory_order_acq_rel)) {
+            notify_done(word);
+            return true;
+        }
+    }
+    return false;
+}
+
 bool SharedStateBase::try_claim() noexcept
 {
     auto word = word_.load(std::memory_order_relaxed);

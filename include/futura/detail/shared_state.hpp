@@ -70,6 +70,10 @@ public:
     /// @return true if cancelled (now or before), false if running or finished.
     bool cancel() noexcept;
 
+    /// running -> cancelled, for executors that can stop a running call (a worker process can
+    /// be killed). @return false if the state is not running.
+    bool cancel_running() noexcept;
+
     /// pending/running -> completing: the caller may now store the result, then `publish()`.
     /// @return false if the state is already completing, finished or cancelled.
     bool try_claim() noexcept;

@@ -1,14 +1,19 @@
 // A submitted call and its future's state in one allocation, queued through an intrusive hook.
 #pragma once
 
+#include <futura/detail/remote_call.hpp>
 #include <futura/detail/shared_state.hpp>
+#include <futura/detail/wire.hpp>
 
 #include <boost/intrusive/slist_hook.hpp>
 
 #include <exception>
 #include <functional>
+#include <initializer_list>
 #include <memory>
+#include <string>
 #include <tuple>
+#include <typeinfo>
 #include <type_traits>
 #include <utility>
 
@@ -34,9 +39,29 @@ public:
     /// cancelled if `reason` is null. Drops the executor's reference.
     virtual void discard(std::exception_ptr reason) noexcept = 0;
 
+    // For executors that run calls in other processes: start, encode, then complete from the
+    // worker's answer (or discard).
+
+    /// pending -> running. @return false if the future was cancelled (then `discard` it).
+    virtual bool start() noexcept = 0;
+
+    /// Appends the call's wire form. @return false, appending nothing, if it cannot travel.
+    virtual bool encode_call(WireWriter& out) const = 0;
+
+    /// Says why the call cannot travel to another process, naming its types.
+    [[nodiscard]] virtual std::string not_transferable_message() const = 0;
+
+    /// Completes the future with the value a worker encoded and drops the executor's reference.
+    virtual void complete_from(WireReader& result) noexcept = 0;
+
 protected:
     ~TaskBase() = default;
 };
+
+/// The message for a call whose callable `f`, arguments `args` or result `r` cannot travel.
+std::string not_transferable_message(const std::type_info& f,
+                                     std::initializer_list<const std::type_info*> args,
+                                     const std::type_info& r);
 
 /// Unique ownership of the executor's reference to a task: discards it (as cancelled) if dropped.
 class TaskPtr
@@ -107,7 +132,62 @@ public:
         this->release();
     }
 
+    bool start() noexcept override { return this->try_start(); }
+
+    bool encode_call(WireWriter& out) const override
+    {
+        if constexpr (transferable_call<R, F, Args...>) {
+            std::apply([&](const F& f, const Args&... args) { Remote::encode(out, f, args...); },
+                       *call_);
+            return true;
+        } else {
+            (void)out;
+            return false;
+        }
+    }
+
+    [[nodiscard]] std::string not_transferable_message() const override
+    {
+        return detail::not_transferable_message(typeid(F), {&typeid(Args)...}, typeid(R));
+    }
+
+    void complete_from(WireReader& result) noexcept override
+    {
+        destroy_call();
+        if (!this->try_claim()) {
+            // Cancelled while its worker ran it (ProcessPoolExecutor::kill): drop the answer.
+        } else if constexpr (transferable_value<R>) {
+            if constexpr (std::is_void_v<R>) {
+                this->publish();
+            } else {
+                try {
+                    this->emplace_and_publish(Codec<R>::decode(result));
+                } catch (...) {
+                    this->publish_exception(std::current_exception());
+                }
+            }
+        } else {
+            (void)result;
+            this->publish_exception(std::make_exception_ptr(
+                InvalidStateError("futura: a result that cannot travel came from a worker")));
+        }
+        this->release();
+    }
+
 private:
+    template <class... Ts>
+    struct RemoteFor
+    {
+        using type = void;
+    };
+    template <class... Ts>
+        requires transferable_call<R, F, Ts...>
+    struct RemoteFor<Ts...>
+    {
+        using type = RemoteCall<R, F, Ts...>;
+    };
+    using Remote = typename RemoteFor<std::decay_t<Args>...>::type;
+
     TaskOutcome run_call() noexcept
     {
         if (!this->try_start()) {

@@ -1,0 +1,77 @@
+// The frames exchanged between a ProcessPoolExecutor and its workers over a Unix socket.
+#pragma once
+
+#include <futura/detail/wire.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <span>
+#include <string>
+
+namespace futura::detail {
+
+/// What a frame carries.
+enum class FrameKind : std::uint8_t {
+    // parent -> worker
+    call = 1,        ///< run a task: payload from TaskBase::encode_call
+    initialize = 2,  ///< run the pool's initializer: payload is an encoded `void(*)()`
+    // worker -> parent
+    ready = 10,      ///< the worker is up: payload is its pid
+    value = 11,      ///< the task returned: payload is the encoded result
+    exception = 12,  ///< the task threw: payload from encode_exception
+    initialize_failed = 13, ///< the initializer threw: payload from encode_exception
+};
+
+/// Every frame starts with this header. `check` is a CRC-32 of the header's other fields and
+/// of the first `checked_prefix` bytes of the payload (where a call names the code to run), so
+/// corrupted bytes fail cleanly instead of naming the wrong code.
+struct FrameHeader
+{
+    static constexpr std::uint32_t expected_magic = 0x46555431; // "FUT1"
+    static constexpr std::size_t checked_prefix = 64 * 1024;
+    static constexpr std::uint64_t max_payload = std::uint64_t{1} << 40;
+
+    std::uint32_t magic = expected_magic;
+    FrameKind kind = FrameKind::call;
+    std::uint8_t reserved[3] = {};
+    std::uint32_t check = 0;
+    std::uint32_t reserved2 = 0;
+    std::uint64_t task_id = 0;
+    std::uint64_t payload_size = 0;
+};
+static_assert(sizeof(FrameHeader) == 32);
+
+/// Appends a complete frame (header and payload) to `out`.
+void append_frame(std::vector<char>& out, FrameKind kind, std::uint64_t task_id,
+                  std::span<const char> payload);
+
+/// Starts a frame whose payload the caller then appends to `out`; `finish_frame` fills in the
+/// header. Avoids copying large payloads.
+std::size_t begin_frame(std::vector<char>& out);
+void finish_frame(std::vector<char>& out, std::size_t frame_start, FrameKind kind,
+                  std::uint64_t task_id);
+
+/// A frame found at the start of a buffer.
+struct Frame
+{
+    FrameKind kind;
+    std::uint64_t task_id;
+    std::span<const char> payload;
+    std::size_t size; ///< header and payload: how far to advance in the buffer
+};
+
+/// Parses the frame at the start of `bytes`. @return nothing if more bytes are needed.
+/// @throws ProtocolError if the bytes cannot be a valid frame (bad magic, kind, size or check).
+std::optional<Frame> parse_frame(std::span<const char> bytes);
+
+/// Encodes the exception `error` (type name, message, stack trace) so the parent can rethrow
+/// it: as the same type for the standard exception types and futura's own, otherwise as
+/// `RemoteError`.
+void encode_exception(WireWriter& out, const std::exception_ptr& error, const std::string& trace);
+
+/// Rebuilds an exception encoded by `encode_exception`.
+std::exception_ptr decode_exception(WireReader& in);
+
+} // namespace futura::detail

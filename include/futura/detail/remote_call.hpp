@@ -1,0 +1,117 @@
+// Calls that run in another process of the same program: what identifies them on the wire, and
+// the worker-side code that decodes, runs and answers them.
+#pragma once
+
+#include <futura/detail/wire.hpp>
+#include <futura/transferable.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+
+namespace futura::detail {
+
+/// Worker side of one call type: decodes the callable and its arguments from `call`, runs it and
+/// encodes the result into `result`. An exception from the call propagates to the caller.
+using RemoteInvoker = void (*)(WireReader& call, WireWriter& result);
+
+/// Registers `invoker` under its call type's mangled name and returns the id that names it on the
+/// wire. Runs during static initialisation, so every process of the program registers the same
+/// invokers under the same ids, and a worker only ever runs code it registered itself.
+std::uint64_t register_remote_invoker(const char* mangled_name, RemoteInvoker invoker) noexcept;
+
+/// The invoker registered under `id`. @throws ProtocolError if none (or two) were.
+RemoteInvoker find_remote_invoker(std::uint64_t id);
+
+/// Encodes a function's address as (module, offset): ASLR loads the same program at different
+/// addresses in each process.
+void encode_function_address(WireWriter& out, const void* function);
+
+/// Decodes and validates an address from `encode_function_address`: the module must be loaded
+/// here and the offset must fall in one of its executable segments.
+/// @throws ProtocolError otherwise.
+const void* decode_function_address(WireReader& in);
+
+template <class T>
+inline constexpr bool is_reference_wrapper = false;
+template <class T>
+inline constexpr bool is_reference_wrapper<std::reference_wrapper<T>> = true;
+
+template <class F>
+concept function_pointer = std::is_pointer_v<F> && std::is_function_v<std::remove_pointer_t<F>>;
+
+/// A callable without state: a captureless lambda or an empty function object. Its type alone
+/// names the code, so nothing but the type id travels.
+template <class F>
+concept stateless_callable = std::is_class_v<F> && std::is_empty_v<F> &&
+                             std::is_default_constructible_v<F> && std::is_trivially_copyable_v<F>;
+
+/// A callable that can be sent to a worker process.
+template <class F>
+concept transferable_callable =
+    function_pointer<F> || stateless_callable<F> || (std::is_class_v<F> && transferable<F>);
+
+/// A value argument or result that can be sent (not a reference in disguise).
+template <class T>
+concept transferable_value = transferable<T> && !is_reference_wrapper<std::remove_cvref_t<T>>;
+
+/// Whether `f(args...)` returning `R` can run in a worker process.
+template <class R, class F, class... Args>
+concept transferable_call =
+    transferable_callable<F> && (transferable_value<Args> && ...) && transferable_value<R>;
+
+template <class F>
+void encode_callable(WireWriter& out, const F& f)
+{
+    if constexpr (function_pointer<F>) {
+        encode_function_address(out, reinterpret_cast<const void*>(f)); // NOLINT
+    } else if constexpr (!stateless_callable<F>) {
+        Codec<F>::encode(out, f);
+    }
+}
+
+template <class F>
+F decode_callable(WireReader& in)
+{
+    if constexpr (function_pointer<F>) {
+        return reinterpret_cast<F>(decode_function_address(in)); // NOLINT: validated above
+    } else if constexpr (stateless_callable<F>) {
+        return F{};
+    } else {
+        return Codec<F>::decode(in);
+    }
+}
+
+/// The wire form of calls `F(Args...) -> R`: the invoker id, the callable, the arguments.
+template <class R, class F, class... Args>
+    requires transferable_call<R, F, Args...>
+struct RemoteCall
+{
+    static void encode(WireWriter& out, const F& f, const Args&... args)
+    {
+        out.u64(id);
+        encode_callable(out, f);
+        (Codec<Args>::encode(out, args), ...);
+    }
+
+    static void invoke(WireReader& call, WireWriter& result)
+    {
+        F f = decode_callable<F>(call);
+        // Braced initialisation decodes the arguments left to right, as they were encoded.
+        std::tuple<Args...> args{Codec<Args>::decode(call)...};
+        if constexpr (std::is_void_v<R>) {
+            std::apply(f, std::move(args));
+        } else {
+            Codec<R>::encode(result, std::apply(f, std::move(args)));
+        }
+    }
+
+    static inline const std::uint64_t id =
+        register_remote_invoker(typeid(RemoteCall).name(), &RemoteCall::invoke);
+};
+
+} // namespace futura::detail

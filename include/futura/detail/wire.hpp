@@ -1,0 +1,133 @@
+// Bytes in and out of a message between the parent and a worker process, bounds-checked.
+#pragma once
+
+#include <futura/errors.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace futura::detail {
+
+/// A message from another process did not decode: truncated, corrupted or hostile bytes.
+class ProtocolError : public Error
+{
+public:
+    using Error::Error;
+};
+
+/// Appends the encoding of values to a byte buffer.
+class WireWriter
+{
+public:
+    /// Writes into a buffer of its own.
+    WireWriter() noexcept : buffer_(&own_) {}
+    /// Appends to `target`, e.g. after a frame header already there.
+    explicit WireWriter(std::vector<char>& target) noexcept : buffer_(&target) {}
+    WireWriter(const WireWriter&) = delete;
+    WireWriter& operator=(const WireWriter&) = delete;
+    ~WireWriter() = default;
+
+    void bytes(const void* data, std::size_t size)
+    {
+        const auto* first = static_cast<const char*>(data);
+        buffer_->insert(buffer_->end(), first, first + size);
+    }
+
+    template <class T>
+        requires std::is_trivially_copyable_v<T>
+    void raw(const T& value)
+    {
+        bytes(&value, sizeof(T));
+    }
+
+    void u64(std::uint64_t value) { raw(value); }
+
+    void string(std::string_view text)
+    {
+        u64(text.size());
+        bytes(text.data(), text.size());
+    }
+
+    /// Reserves `size` bytes at the end and returns where they start, to be filled in place.
+    char* extend(std::size_t size)
+    {
+        const auto at = buffer_->size();
+        buffer_->resize(at + size);
+        return buffer_->data() + at;
+    }
+
+    [[nodiscard]] std::vector<char>& buffer() noexcept { return *buffer_; }
+    [[nodiscard]] std::size_t size() const noexcept { return buffer_->size(); }
+
+private:
+    std::vector<char> own_;
+    std::vector<char>* buffer_;
+};
+
+/// Reads values back from bytes; every read is checked against what is left.
+/// @throws ProtocolError on any overrun, so hostile bytes never read out of bounds.
+class WireReader
+{
+public:
+    explicit WireReader(std::span<const char> data) noexcept : data_(data) {}
+
+    void bytes(void* out, std::size_t size)
+    {
+        std::memcpy(out, take(size).data(), size);
+    }
+
+    template <class T>
+        requires std::is_trivially_copyable_v<T> && std::is_default_constructible_v<T>
+    T raw()
+    {
+        T value;
+        bytes(&value, sizeof(T));
+        return value;
+    }
+
+    std::uint64_t u64() { return raw<std::uint64_t>(); }
+
+    /// A count of elements of `element_size` bytes each that must all still be in the message.
+    std::size_t count(std::size_t element_size)
+    {
+        const auto n = u64();
+        if (element_size != 0 && n > remaining() / element_size) {
+            fail("a length field is larger than the rest of the message");
+        }
+        return static_cast<std::size_t>(n);
+    }
+
+    std::string_view string()
+    {
+        const auto n = count(1);
+        const auto view = take(n);
+        return {view.data(), view.size()};
+    }
+
+    /// The next `size` bytes, consumed.
+    std::span<const char> take(std::size_t size)
+    {
+        if (size > remaining()) {
+            fail("the message ends early");
+        }
+        const auto view = data_.subspan(position_, size);
+        position_ += size;
+        return view;
+    }
+
+    [[nodiscard]] std::size_t remaining() const noexcept { return data_.size() - position_; }
+
+    [[noreturn]] static void fail(const char* what);
+
+private:
+    std::span<const char> data_;
+    std::size_t position_ = 0;
+};
+
+} // namespace futura::detail

@@ -1,0 +1,17 @@
+// The worker-process side of ProcessPoolExecutor.
+#pragma once
+
+namespace futura::detail {
+
+/// The environment variable that tells a started copy of the program to be a worker, and
+/// which file descriptor its channel to the parent is.
+inline constexpr const char* worker_channel_variable = "FUTURA_WORKER_CHANNEL";
+
+/// Whether this program's `main` is wrapped by futura (linked with `-Wl,--wrap=main`), i.e.
+/// whether a copy of it started as a worker would run the worker loop instead of `main`.
+[[nodiscard]] bool main_is_wrapped() noexcept;
+
+/// Runs the worker loop on the channel `fd` until the parent closes it; never returns.
+[[noreturn]] void run_worker(int fd);
+
+} // namespace futura::detail

@@ -1,0 +1,146 @@
+// futura::ProcessPoolExecutor: a pool of worker processes behind the Executor interface.
+#pragma once
+
+#include <futura/detail/remote_call.hpp>
+#include <futura/executor.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace futura {
+
+/// How worker processes start (Python's `multiprocessing` start methods).
+enum class StartMethod {
+    /// A fresh process running this program (`/proc/self/exe`): it constructs its globals, then
+    /// enters the worker loop instead of `main`. Safe in multithreaded parents. The default.
+    spawn,
+};
+
+/// Options of `ProcessPoolExecutor`, for designated initializers:
+/// `futura::ProcessPoolExecutor pool{{.max_workers = 4, .task_timeout = 10s}};`
+struct ProcessPoolOptions
+{
+    /// The most worker processes; none means `available_cpus()`. Must be positive if given.
+    std::optional<int> max_workers = std::nullopt;
+    /// A worker exits and is replaced after running this many tasks (none: never), to contain
+    /// leaks in the code it runs. Must be positive if given.
+    std::optional<std::size_t> max_tasks_per_child = std::nullopt;
+    /// Runs first in each new worker process. If it throws (or the worker dies in it), the pool
+    /// is broken: pending and later work fails with `BrokenProcessPool`.
+    void (*initializer)() = nullptr;
+    StartMethod start_method = StartMethod::spawn;
+    /// A task running longer than this has its worker killed and fails with `TimeoutError`; the
+    /// worker is replaced. None: no limit.
+    std::optional<std::chrono::duration<double>> task_timeout = std::nullopt;
+    /// Variables set in the workers' environment (on top of the parent's).
+    std::map<std::string, std::string> environment = {};
+    /// The workers' working directory; empty: the parent's.
+    std::string working_directory = {};
+    /// Threads that OpenMP/BLAS-style libraries may use in each worker (sets `OMP_NUM_THREADS`,
+    /// `OPENBLAS_NUM_THREADS`, `MKL_NUM_THREADS` unless the environment sets them): none means
+    /// `max(1, available_cpus() / max_workers)`, so workers do not oversubscribe the CPUs
+    /// (joblib's `inner_max_num_threads`). 0 leaves the variables alone.
+    std::optional<std::size_t> inner_max_num_threads = std::nullopt;
+};
+
+/// Runs calls in worker processes, like Python's `concurrent.futures.ProcessPoolExecutor`.
+///
+/// Workers run this same program (no registration, no separate worker binary) and are started on
+/// demand, one per submission while none is idle, up to `max_workers`. A task may crash its
+/// worker (signal, `abort`, `exit`, out of memory): only that task's future fails, with
+/// `WorkerCrashed`, and the worker is replaced. Workers exit when the parent does, however it
+/// ends.
+///
+/// What may be submitted: function pointers, captureless lambdas and serializable function
+/// objects, with `transferable` arguments and results (see transferable.hpp). Through
+/// `ProcessPoolExecutor` itself, anything else is a compile-time error; through `Executor&`, it
+/// fails the future with `std::invalid_argument`.
+///
+/// @par Example
+/// @code
+/// int square(int x) { return x * x; }
+/// futura::ProcessPoolExecutor pool;
+/// auto f = pool.submit(square, 7); // runs in a worker process
+/// int r = f.result();              // 49
+/// @endcode
+///
+/// @par Thread safety
+/// Distinct objects: safe. Shared objects: safe.
+///
+/// @note The program must be linked with `-Wl,--wrap=main` (the CMake target `futura::futura`
+/// and the b2 target add it), so that a worker never runs `main`; otherwise the constructor
+/// throws `BrokenProcessPool` saying so.
+class ProcessPoolExecutor final : public Executor
+{
+public:
+    /// Starts no worker yet. @throws std::invalid_argument on bad options; BrokenProcessPool if
+    /// this program cannot start workers (see the note above).
+    explicit ProcessPoolExecutor(ProcessPoolOptions options = {});
+
+    /// `shutdown({.wait = true})`.
+    ~ProcessPoolExecutor() override;
+
+    ProcessPoolExecutor(const ProcessPoolExecutor&) = delete;
+    ProcessPoolExecutor& operator=(const ProcessPoolExecutor&) = delete;
+    ProcessPoolExecutor(ProcessPoolExecutor&&) = delete;
+    ProcessPoolExecutor& operator=(ProcessPoolExecutor&&) = delete;
+
+    /// As `Executor::submit`, checking at compile time that the call can travel to a worker.
+    template <class F, class... Args>
+        requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+    [[nodiscard]] auto submit(F&& f, Args&&... args)
+    {
+        using R = detail::submit_result_t<F, Args...>;
+        static_assert(detail::transferable_callable<std::decay_t<F>>,
+                      "futura::ProcessPoolExecutor::submit: the callable cannot be sent to a worker "
+                      "process: use a function pointer, a captureless lambda, or a function object "
+                      "with a Boost.Serialization serialize()");
+        static_assert((detail::transferable_value<std::decay_t<Args>> && ...),
+                      "futura::ProcessPoolExecutor::submit: an argument cannot be sent to a worker "
+                      "process: arguments must be futura::transferable (trivially copyable data "
+                      "without pointers, std::string, standard containers of such values, or "
+                      "classes with a Boost.Serialization serialize())");
+        static_assert(detail::transferable_value<R>,
+                      "futura::ProcessPoolExecutor::submit: the result cannot be sent back from a "
+                      "worker process: it must be futura::transferable");
+        return Executor::submit(std::forward<F>(f), std::forward<Args>(args)...);
+    }
+
+    using Executor::map;
+    using Executor::starmap;
+
+    /// Sends SIGTERM to every worker and shuts the pool down without waiting (Python 3.14's
+    /// `terminate_workers`): running tasks fail with `WorkerCrashed`, pending ones are cancelled.
+    void terminate_workers();
+
+    /// As `terminate_workers`, with SIGKILL (Python 3.14's `kill_workers`).
+    void kill_workers();
+
+    /// Stops the task of `future` even if it is running: a pending task is cancelled; a running
+    /// one has its worker killed (and replaced) and its future fails with `CancelledError`.
+    /// @return false if the future was already done.
+    template <class T>
+    bool kill(const Future<T>& future) // NOLINT(modernize-use-nodiscard)
+    {
+        return kill_task(detail::state_of(future));
+    }
+
+    class Impl;
+
+private:
+    void schedule(detail::TaskPtr task) override;
+    void do_shutdown(const ShutdownOptions& options) override;
+    [[nodiscard]] std::size_t do_max_workers() const noexcept override;
+    [[nodiscard]] ExecutorStats do_stats() const override;
+    bool kill_task(detail::SharedStateBase* state);
+
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace futura

@@ -1,0 +1,196 @@
+#include <futura/detail/protocol.hpp>
+#include <futura/errors.hpp>
+
+#include <boost/core/demangle.hpp>
+#include <boost/crc.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <new>
+#include <stdexcept>
+#include <string_view>
+#include <typeinfo>
+#include <unordered_map>
+
+namespace futura::detail {
+
+namespace {
+
+std::uint32_t frame_check(const FrameHeader& header, std::span<const char> payload) noexcept
+{
+    FrameHeader unchecked = header;
+    unchecked.check = 0;
+    boost::crc_32_type crc;
+    crc.process_bytes(&unchecked, sizeof unchecked);
+    crc.process_bytes(payload.data(), std::min(payload.size(), FrameHeader::checked_prefix));
+    return crc.checksum();
+}
+
+bool known_kind(FrameKind kind) noexcept
+{
+    switch (kind) {
+    case FrameKind::call:
+    case FrameKind::initialize:
+    case FrameKind::ready:
+    case FrameKind::value:
+    case FrameKind::exception:
+    case FrameKind::initialize_failed:
+        return true;
+    }
+    return false;
+}
+
+} // namespace
+
+std::size_t begin_frame(std::vector<char>& out)
+{
+    const auto start = out.size();
+    out.resize(start + sizeof(FrameHeader));
+    return start;
+}
+
+void finish_frame(std::vector<char>& out, std::size_t frame_start, FrameKind kind,
+                  std::uint64_t task_id)
+{
+    FrameHeader header;
+    header.kind = kind;
+    header.task_id = task_id;
+    header.payload_size = out.size() - frame_start - sizeof(FrameHeader);
+    const std::span<const char> payload(out.data() + frame_start + sizeof(FrameHeader),
+                                        header.payload_size);
+    header.check = frame_check(header, payload);
+    std::memcpy(out.data() + frame_start, &header, sizeof header);
+}
+
+void append_frame(std::vector<char>& out, FrameKind kind, std::uint64_t task_id,
+                  std::span<const char> payload)
+{
+    const auto start = begin_frame(out);
+    out.insert(out.end(), payload.begin(), payload.end());
+    finish_frame(out, start, kind, task_id);
+}
+
+std::optional<Frame> parse_frame(std::span<const char> bytes)
+{
+    if (bytes.size() < sizeof(FrameHeader)) {
+        return std::nullopt;
+    }
+    FrameHeader header;
+    std::memcpy(&header, bytes.data(), sizeof header);
+    if (header.magic != FrameHeader::expected_magic) {
+        throw ProtocolError("futura: a message between processes does not start with a frame "
+                            "header (corrupted or foreign bytes on the channel)");
+    }
+    if (!known_kind(header.kind) || header.payload_size > FrameHeader::max_payload) {
+        throw ProtocolError("futura: a message between processes has an invalid header");
+    }
+    if (bytes.size() - sizeof(FrameHeader) < header.payload_size) {
+        return std::nullopt;
+    }
+    const auto payload = bytes.subspan(sizeof(FrameHeader), header.payload_size);
+    if (frame_check(header, payload) != header.check) {
+        throw ProtocolError("futura: a message between processes fails its checksum (corrupted "
+                            "bytes on the channel)");
+    }
+    return Frame{header.kind, header.task_id, payload, sizeof(FrameHeader) + payload.size()};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exceptions
+
+namespace {
+
+using Rebuild = std::function<std::exception_ptr(const std::string& what)>;
+
+template <class E>
+std::pair<const std::type_info*, Rebuild> rebuild_as()
+{
+    return {&typeid(E), [](const std::string& what) { return std::make_exception_ptr(E(what)); }};
+}
+
+template <class E>
+std::pair<const std::type_info*, Rebuild> rebuild_without_message()
+{
+    return {&typeid(E), [](const std::string&) { return std::make_exception_ptr(E()); }};
+}
+
+/// Exceptions rebuilt as their own type, keyed by mangled name (the same in every process of one
+/// program).
+const std::unordered_map<std::string_view, Rebuild>& rebuildable()
+{
+    static const auto table = [] {
+        const std::pair<const std::type_info*, Rebuild> entries[] = {
+            rebuild_as<std::runtime_error>(),
+            rebuild_as<std::logic_error>(),
+            rebuild_as<std::invalid_argument>(),
+            rebuild_as<std::domain_error>(),
+            rebuild_as<std::length_error>(),
+            rebuild_as<std::out_of_range>(),
+            rebuild_as<std::range_error>(),
+            rebuild_as<std::overflow_error>(),
+            rebuild_as<std::underflow_error>(),
+            rebuild_without_message<std::bad_alloc>(),
+            rebuild_without_message<std::bad_cast>(),
+            rebuild_as<Error>(),
+            rebuild_as<CancelledError>(),
+            rebuild_as<TimeoutError>(),
+            rebuild_as<InvalidStateError>(),
+            rebuild_as<ShutdownError>(),
+            rebuild_as<BrokenExecutor>(),
+            rebuild_as<BrokenThreadPool>(),
+            rebuild_as<BrokenProcessPool>(),
+            rebuild_as<WorkerCrashed>(),
+        };
+        std::unordered_map<std::string_view, Rebuild> map;
+        for (const auto& [type, rebuild] : entries) {
+            map.emplace(type->name(), rebuild);
+        }
+        return map;
+    }();
+    return table;
+}
+
+} // namespace
+
+void encode_exception(WireWriter& out, const std::exception_ptr& error, const std::string& trace)
+{
+    std::string mangled;
+    std::string what;
+    try {
+        std::rethrow_exception(error);
+    } catch (const RemoteError& e) {
+        // Already remote (a nested pool): keep the original type and trace.
+        out.string("");
+        out.string(e.type_name());
+        out.string(e.message());
+        out.string(e.stack_trace());
+        return;
+    } catch (const std::exception& e) {
+        mangled = typeid(e).name();
+        what = e.what();
+    } catch (...) {
+        mangled = "";
+        what = "an exception not derived from std::exception";
+    }
+    out.string(mangled);
+    out.string(mangled.empty() ? std::string("unknown exception") : boost::core::demangle(mangled.c_str()));
+    out.string(what);
+    out.string(trace);
+}
+
+std::exception_ptr decode_exception(WireReader& in)
+{
+    const std::string mangled(in.string());
+    std::string type_name(in.string());
+    std::string what(in.string());
+    std::string trace(in.string());
+    const auto& table = rebuildable();
+    if (const auto found = table.find(mangled); found != table.end()) {
+        return found->second(what);
+    }
+    return std::make_exception_ptr(
+        RemoteError(std::move(type_name), std::move(what), std::move(trace)));
+}
+
+} // namespace futura::detail
