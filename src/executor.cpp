@@ -18,6 +18,8 @@ std::size_t Executor::max_workers() const noexcept { return do_max_workers(); }
 
 ExecutorStats Executor::stats() const { return do_stats(); }
 
+std::size_t Executor::do_auto_chunksize(std::optional<std::size_t> /*total*/) const { return 1; }
+
 namespace {
 
 std::size_t affinity_cpus() noexcept

@@ -72,6 +72,9 @@ constexpr std::size_t stderr_lines_kept = 20;
 constexpr std::size_t max_window = 64;
 // Queue at most about this much estimated work ahead in each worker.
 constexpr auto window_target = std::chrono::milliseconds(1);
+// Automatic map chunks aim at about this much work each, and at most this many inputs.
+constexpr auto chunk_target = std::chrono::milliseconds(50);
+constexpr std::size_t max_auto_chunk = 100000;
 
 /// Prepares the forked child for exec as a worker. Also replaces Boost.Process's bind_fd, whose
 /// 1.81 on_setup falls off its end without returning.
@@ -240,6 +243,25 @@ public:
     }
 
     [[nodiscard]] std::size_t max_workers() const noexcept { return max_workers_; }
+
+    /// `map`'s chunks: as `multiprocessing.Pool.map` does, about four per worker when the number
+    /// of inputs is known; but no chunk longer than `chunk_target` by the measured duration of
+    /// tasks, so long tasks still spread over all workers.
+    [[nodiscard]] std::size_t auto_chunksize(std::optional<std::size_t> total) const
+    {
+        const double seconds = task_seconds_.load(std::memory_order_relaxed);
+        const double target = std::chrono::duration<double>(chunk_target).count();
+        const std::size_t by_time =
+            seconds > 0 ? static_cast<std::size_t>(target / seconds) : max_auto_chunk;
+        std::size_t chunk = max_auto_chunk;
+        if (total) {
+            const auto parts = 4 * max_workers_;
+            chunk = (*total + parts - 1) / parts;
+        } else if (seconds <= 0) {
+            chunk = 1; // nothing measured, nothing known: one at a time until we learn
+        }
+        return std::clamp<std::size_t>(std::min(chunk, by_time), 1, max_auto_chunk);
+    }
 
     [[nodiscard]] ExecutorStats stats() const
     {
@@ -635,6 +657,7 @@ private:
             std::chrono::duration<double>(Clock::now() - worker.running_since).count();
         worker.task_seconds =
             worker.task_seconds < 0 ? seconds : 0.8 * worker.task_seconds + 0.2 * seconds;
+        task_seconds_.store(worker.task_seconds, std::memory_order_relaxed);
         worker.timeout_timer.cancel();
         ++worker.tasks_done;
         detail::WireReader reader(frame.payload);
@@ -937,6 +960,7 @@ private:
     bool draining_ = false;
     std::string broken_reason_;
     std::atomic<bool> kick_posted_{false};
+    std::atomic<double> task_seconds_{-1}; // the latest task-duration average, for map chunks
 
     std::thread io_thread_;
 };
@@ -955,6 +979,11 @@ void ProcessPoolExecutor::do_shutdown(const ShutdownOptions& options) { impl_->s
 std::size_t ProcessPoolExecutor::do_max_workers() const noexcept { return impl_->max_workers(); }
 
 ExecutorStats ProcessPoolExecutor::do_stats() const { return impl_->stats(); }
+
+std::size_t ProcessPoolExecutor::do_auto_chunksize(std::optional<std::size_t> total) const
+{
+    return impl_->auto_chunksize(total);
+}
 
 void ProcessPoolExecutor::terminate_workers() { impl_->signal_workers(SIGTERM); }
 

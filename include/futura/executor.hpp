@@ -58,11 +58,30 @@ using submit_result_t = std::remove_cvref_t<call_result_t<F, Args...>>;
 template <class F>
 struct ApplyTuple
 {
+    using wrapped_callable = F; // travels to a worker process as `f` does
     F f;
     template <class Tuple>
     decltype(auto) operator()(Tuple&& args)
     {
         return std::apply(f, std::forward<Tuple>(args));
+    }
+};
+
+/// Calls `f` on each input of a chunk: the task `map` submits per chunk.
+template <class F>
+struct MapChunk
+{
+    using wrapped_callable = F;
+    F f;
+    template <class Item>
+    auto operator()(std::vector<Item> items)
+    {
+        std::vector<std::remove_cvref_t<std::invoke_result_t<F&, Item>>> results;
+        results.reserve(items.size());
+        for (auto& item : items) {
+            results.push_back(f(std::move(item)));
+        }
+        return results;
     }
 };
 
@@ -135,24 +154,51 @@ public:
             std::decay_t<F> f;
             std::views::all_t<Range> view;
             std::ranges::iterator_t<std::views::all_t<Range>> next = std::ranges::begin(view);
+
+            // Elements of a range we own (passed as an rvalue) may be moved into their tasks.
+            decltype(auto) take()
+            {
+                if constexpr (std::is_lvalue_reference_v<Range>) {
+                    return *next;
+                } else {
+                    return std::ranges::iter_move(next);
+                }
+            }
         };
         auto feed = std::make_shared<Feed>(
             Feed{std::forward<F>(f), std::views::all(std::forward<Range>(inputs))});
-        typename MapResults<R>::Feeder feeder = [this, feed]() -> std::optional<Future<R>> {
-            if (feed->next == std::ranges::end(feed->view)) {
-                return std::nullopt;
-            }
-            std::optional<Future<R>> future;
-            if constexpr (std::is_lvalue_reference_v<Range>) {
-                future = submit(feed->f, *feed->next);
-            } else {
-                // Elements of a range we own (passed as an rvalue) may be moved into their tasks.
-                future = submit(feed->f, std::ranges::iter_move(feed->next));
-            }
-            ++feed->next;
-            return future;
-        };
-        return MapResults<R>({}, std::move(feeder), options.buffersize, deadline);
+        std::optional<std::size_t> total;
+        if constexpr (std::ranges::sized_range<Range>) {
+            total = static_cast<std::size_t>(std::ranges::size(feed->view));
+        }
+        const std::size_t chunksize =
+            options.chunksize != 0 ? options.chunksize : do_auto_chunksize(total);
+        using Slot = typename MapResults<R>::Slot;
+        typename MapResults<R>::Feeder feeder;
+        if (chunksize <= 1) {
+            feeder = [this, feed]() -> std::optional<Slot> {
+                if (feed->next == std::ranges::end(feed->view)) {
+                    return std::nullopt;
+                }
+                Slot slot(submit(feed->f, feed->take()));
+                ++feed->next;
+                return slot;
+            };
+        } else {
+            using Item = std::remove_cvref_t<std::ranges::range_value_t<Range>>;
+            feeder = [this, feed, chunksize]() -> std::optional<Slot> {
+                std::vector<Item> chunk;
+                while (chunk.size() < chunksize && feed->next != std::ranges::end(feed->view)) {
+                    chunk.push_back(feed->take());
+                    ++feed->next;
+                }
+                if (chunk.empty()) {
+                    return std::nullopt;
+                }
+                return Slot(submit(detail::MapChunk<std::decay_t<F>>{feed->f}, std::move(chunk)));
+            };
+        }
+        return MapResults<R>(std::move(feeder), options.buffersize, deadline);
     }
 
     /// Like `map`, unpacking each input tuple into the arguments of `f` (Python's
@@ -186,6 +232,9 @@ private:
     virtual void do_shutdown(const ShutdownOptions& options) = 0;
     [[nodiscard]] virtual std::size_t do_max_workers() const noexcept = 0;
     [[nodiscard]] virtual ExecutorStats do_stats() const = 0;
+    /// The chunk size `map` uses when `MapOptions::chunksize` is 0, for `total` inputs (if
+    /// known). One per message unless a message costs more than a call, as in a process pool.
+    [[nodiscard]] virtual std::size_t do_auto_chunksize(std::optional<std::size_t> total) const;
 };
 
 } // namespace futura

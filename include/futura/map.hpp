@@ -12,6 +12,8 @@
 #include <memory>
 #include <optional>
 #include <utility>
+#include <variant>
+#include <vector>
 
 namespace futura {
 
@@ -73,13 +75,16 @@ public:
         State* state_ = nullptr;
     };
 
-    /// Submits the next input and returns its future, or nothing when the inputs are exhausted.
-    using Feeder = std::function<std::optional<Future<R>>()>;
+    /// The future of one input's result, or of a chunk of consecutive inputs' results.
+    using Slot = std::variant<Future<R>, Future<std::vector<R>>>;
 
-    /// For executors: `futures` already submitted, `feed` for the rest (may be empty).
-    MapResults(std::deque<Future<R>> futures, Feeder feed, std::optional<std::size_t> buffersize,
-               detail::Deadline deadline)
-        : state_(std::make_unique<State>(std::move(futures), std::move(feed), buffersize, deadline))
+    /// Submits the next input (or chunk of inputs) and returns its future, or nothing when the
+    /// inputs are exhausted.
+    using Feeder = std::function<std::optional<Slot>()>;
+
+    /// For executors: `feed` submits the inputs; at most `buffersize` slots run ahead.
+    MapResults(Feeder feed, std::optional<std::size_t> buffersize, detail::Deadline deadline)
+        : state_(std::make_unique<State>(std::move(feed), buffersize, deadline))
     {
     }
 
@@ -89,9 +94,8 @@ public:
 private:
     struct State
     {
-        State(std::deque<Future<R>> f, Feeder feed_next, std::optional<std::size_t> ahead,
-              detail::Deadline until)
-            : futures(std::move(f)), feed(std::move(feed_next)), buffersize(ahead), deadline(until)
+        State(Feeder feed_next, std::optional<std::size_t> ahead, detail::Deadline until)
+            : feed(std::move(feed_next)), buffersize(ahead), deadline(until)
         {
             top_up();
         }
@@ -99,39 +103,52 @@ private:
         State& operator=(const State&) = delete;
         ~State()
         {
-            for (const auto& future : futures) {
-                future.cancel();
+            for (const auto& slot : slots) {
+                std::visit([](const auto& future) { future.cancel(); }, slot);
             }
         }
 
         void top_up()
         {
-            while (feed && (!buffersize || futures.size() < *buffersize)) {
+            while (feed && (!buffersize || slots.size() < *buffersize)) {
                 auto next = feed();
                 if (!next) {
                     feed = nullptr;
                     break;
                 }
-                futures.push_back(std::move(*next));
+                slots.push_back(std::move(*next));
             }
         }
 
         R& current()
         {
             if (!value) {
-                if (futures.empty()) {
+                if (chunk_next < chunk.size()) {
+                    value.emplace(std::move(chunk[chunk_next++]));
+                    return *value;
+                }
+                if (slots.empty()) {
                     throw InvalidStateError("futura::MapResults: read past the last result");
                 }
-                Future<R> front = std::move(futures.front());
-                futures.pop_front();
-                top_up();
                 // The deadline counts from the call to map, as Python's does.
-                if (!detail::state_of(front)->wait(deadline)) {
-                    futures.push_front(std::move(front));
+                if (!std::visit([&](const auto& f) { return detail::state_of(f)->wait(deadline); },
+                                slots.front())) {
                     throw TimeoutError("futura::map: the timeout elapsed before the next result "
                                        "was ready");
                 }
-                value.emplace(std::move(front).result());
+                Slot front = std::move(slots.front());
+                slots.pop_front();
+                top_up();
+                if (auto* single = std::get_if<Future<R>>(&front)) {
+                    value.emplace(std::move(*single).result());
+                } else {
+                    chunk = std::move(std::get<Future<std::vector<R>>>(front)).result();
+                    chunk_next = 0;
+                    if (chunk.empty()) {
+                        throw InvalidStateError("futura::map: a chunk of results came back empty");
+                    }
+                    value.emplace(std::move(chunk[chunk_next++]));
+                }
             }
             return *value;
         }
@@ -140,19 +157,26 @@ private:
         {
             if (value) {
                 value.reset();
-            } else if (!futures.empty()) {
-                futures.pop_front(); // skipped unread: no need to wait for it
-                top_up();
+            } else if (chunk_next < chunk.size()) {
+                ++chunk_next;
+            } else if (!slots.empty()) {
+                current(); // a chunk must be read to skip one of its elements
+                value.reset();
             }
         }
 
-        [[nodiscard]] bool at_end() const noexcept { return !value && futures.empty() && !feed; }
+        [[nodiscard]] bool at_end() const noexcept
+        {
+            return !value && chunk_next >= chunk.size() && slots.empty() && !feed;
+        }
 
-        std::deque<Future<R>> futures;
+        std::deque<Slot> slots;
         Feeder feed;
         std::optional<std::size_t> buffersize;
         detail::Deadline deadline;
         std::optional<R> value;
+        std::vector<R> chunk; // results of the chunk being read
+        std::size_t chunk_next = 0;
     };
 
     std::unique_ptr<State> state_;

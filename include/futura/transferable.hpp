@@ -39,10 +39,16 @@ namespace detail {
 
 /// Plain bytes that mean the same in another process: no pointers (they would point into the
 /// sender's memory).
+/// Whether `T` wraps a callable that travels by its own rules (see remote_call.hpp).
+template <class T>
+concept callable_wrapper = requires { typename T::wrapped_callable; };
+
+/// Plain bytes that mean the same in another process: no pointers (they would point into the
+/// sender's memory). A class with pointer members cannot be told apart; do not send one.
 template <class T>
 concept trivially_transferable = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> &&
                                  !std::is_member_pointer_v<T> && !std::is_reference_v<T> &&
-                                 std::is_default_constructible_v<T>;
+                                 std::is_default_constructible_v<T> && !callable_wrapper<T>;
 
 /// A class with a Boost.Serialization `serialize` (member, or found by ADL).
 template <class T>

@@ -176,9 +176,9 @@ void encode_function_address(WireWriter& out, const void* function)
 
 const void* decode_function_address(WireReader& in)
 {
-    std::string module(in.string()); // sequenced: argument evaluation order is unspecified
+    std::string name(in.string()); // sequenced: argument evaluation order is unspecified
     const auto offset = in.u64();
-    std::pair<std::string, std::uint64_t> key(std::move(module), offset);
+    std::pair<std::string, std::uint64_t> key(std::move(name), offset);
     auto& cache = address_cache();
     {
         const std::lock_guard lock(cache.mutex);

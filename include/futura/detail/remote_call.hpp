@@ -86,6 +86,20 @@ F decode_callable(WireReader& in)
     }
 }
 
+/// A wrapper around a callable (map's chunks, starmap's tuples) travels as its callable does.
+template <class W>
+    requires callable_wrapper<W> && transferable_callable<typename W::wrapped_callable> &&
+             (!stateless_callable<W>)
+struct Codec<W>
+{
+    static constexpr bool supported = true;
+    static void encode(WireWriter& out, const W& wrapper) { encode_callable(out, wrapper.f); }
+    static W decode(WireReader& in)
+    {
+        return W{decode_callable<typename W::wrapped_callable>(in)};
+    }
+};
+
 /// The wire form of calls `F(Args...) -> R`: the invoker id, the callable, the arguments.
 template <class R, class F, class... Args>
     requires transferable_call<R, F, Args...>
