@@ -43,6 +43,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <fcntl.h>
@@ -125,6 +126,26 @@ std::string describe_status(int status)
         return "exited with status " + std::to_string(WEXITSTATUS(status));
     }
     return "ended with wait status " + std::to_string(status);
+}
+
+/// How many processes the kernel's out-of-memory killer has killed since boot.
+std::uint64_t oom_kills() noexcept
+{
+    std::FILE* vmstat = std::fopen("/proc/vmstat", "re");
+    if (vmstat == nullptr) {
+        return 0;
+    }
+    char name[64];
+    unsigned long long value = 0;
+    std::uint64_t kills = 0;
+    while (std::fscanf(vmstat, "%63s %llu", name, &value) == 2) {
+        if (std::strcmp(name, "oom_kill") == 0) {
+            kills = value;
+            break;
+        }
+    }
+    std::fclose(vmstat);
+    return kills;
 }
 
 } // namespace
@@ -295,6 +316,7 @@ private:
         }
 
         pid_t pid = -1;
+        std::uint64_t oom_kills_at_start = oom_kills();
         asio::local::stream_protocol::socket channel;
         asio::posix::stream_descriptor stderr_pipe;
         asio::posix::stream_descriptor exit_watch; // a pidfd: readable once the worker exits
@@ -535,21 +557,13 @@ private:
                 throw std::system_error(errno, std::generic_category(), "pipe2");
             }
             worker->stderr_pipe.assign(err_pipe[0]);
-            const std::vector<std::string> arguments;
-            bp::process child(io_.get_executor(), "/proc/self/exe", arguments,
-                              bp::process_stdio{nullptr, {}, err_pipe[1]},
-                              bp::process_environment(environment_),
-                              bp::process_start_dir(options_.working_directory.empty()
-                                                        ? std::filesystem::current_path()
-                                                        : std::filesystem::path(
-                                                              options_.working_directory)),
-                              WorkerSetup{::getpid(), child_end.native_handle()});
+            worker->pid = options_.start_method == StartMethod::fork
+                              ? fork_worker(child_end.native_handle(), err_pipe[1])
+                              : spawn_worker(child_end.native_handle(), err_pipe[1]);
             ::close(err_pipe[1]);
-            worker->pid = child.id();
             // Our own pidfd (safe: an unreaped child's pid cannot be reused), so that we reap the
             // worker ourselves, with its resource usage.
             const auto pidfd = static_cast<int>(::syscall(SYS_pidfd_open, worker->pid, 0));
-            child.detach();
             if (pidfd < 0) {
                 ::kill(worker->pid, SIGKILL);
                 ::waitpid(worker->pid, nullptr, 0);
@@ -583,6 +597,59 @@ private:
         watch_exit(started);
         flush(started);
         return true;
+    }
+
+    /// Starts this program afresh as a worker. @return its pid.
+    pid_t spawn_worker(int channel, int err)
+    {
+        const std::vector<std::string> arguments;
+        bp::process child(io_.get_executor(), "/proc/self/exe", arguments,
+                          bp::process_stdio{nullptr, {}, err},
+                          bp::process_environment(environment_),
+                          bp::process_start_dir(options_.working_directory.empty()
+                                                    ? std::filesystem::current_path()
+                                                    : std::filesystem::path(
+                                                          options_.working_directory)),
+                          WorkerSetup{::getpid(), channel});
+        const pid_t pid = child.id();
+        child.detach(); // we reap it ourselves (see start_worker)
+        return pid;
+    }
+
+    /// Forks this process into a worker (no exec). Only the forking thread exists in the
+    /// child: a lock another thread held at the fork stays locked there, hence `spawn` is the
+    /// default, as in Python 3.14. @return its pid.
+    pid_t fork_worker(int channel, int err)
+    {
+        const pid_t parent = ::getpid();
+        const pid_t pid = ::fork();
+        if (pid < 0) {
+            throw std::system_error(errno, std::generic_category(), "fork");
+        }
+        if (pid > 0) {
+            return pid;
+        }
+        // The child. It never returns to the parent's io_context.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) {
+            ::_exit(1);
+        }
+        std::signal(SIGINT, SIG_IGN);
+        const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null < 0 || ::dup2(null, STDIN_FILENO) < 0 || ::dup2(err, STDERR_FILENO) < 0 ||
+            ::dup2(channel, worker_channel_fd) < 0 ||
+            (!options_.working_directory.empty() &&
+             ::chdir(options_.working_directory.c_str()) != 0)) {
+            ::_exit(2);
+        }
+        // Other workers' channels must not stay open here: a worker learns of shutdown by
+        // end of input, which never comes while another process holds the other end.
+        ::syscall(SYS_close_range, worker_channel_fd + 1, ~0U, 0);
+        for (const auto& variable : environment_) {
+            const auto equals = variable.find('=');
+            ::setenv(variable.substr(0, equals).c_str(), variable.substr(equals + 1).c_str(), 1);
+        }
+        detail::run_worker(worker_channel_fd);
     }
 
     void read_channel(Worker& worker)
@@ -852,7 +919,10 @@ private:
         report << "futura::ProcessPoolExecutor: worker process " << worker.pid << " "
                << describe_status(status);
         if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
-            report << " (possibly by the kernel's out-of-memory killer)";
+            report << (oom_kills() > worker.oom_kills_at_start
+                           ? " (the kernel's out-of-memory killer killed a process meanwhile: "
+                             "most likely this one, for using too much memory)"
+                           : " (not by futura)");
         }
         const double cpu = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
                            static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;

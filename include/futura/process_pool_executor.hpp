@@ -20,6 +20,11 @@ enum class StartMethod {
     /// A fresh process running this program (`/proc/self/exe`): it constructs its globals, then
     /// enters the worker loop instead of `main`. Safe in multithreaded parents. The default.
     spawn,
+    /// A fork of the parent without exec: faster to start, and the worker inherits the
+    /// parent's memory as it was at the fork. Hazardous in a multithreaded parent, as in
+    /// Python: only the forking thread exists in the child, so a lock held by another thread at
+    /// that moment (in any library) is held forever in the worker.
+    fork,
 };
 
 /// Options of `ProcessPoolExecutor`, for designated initializers:
