@@ -262,6 +262,7 @@ private:
     void break_pool(std::string why) noexcept
     {
         TaskQueue failed;
+        std::exception_ptr error;
         {
             const std::lock_guard lock(mutex_);
             if (broken_.empty()) {
@@ -270,8 +271,12 @@ private:
             failed = take_pending_locked();
             failed_as_broken_ += failed.size();
             wake_all_idle_locked();
+            // Built once, before any future can see it: a temporary exception object destroyed
+            // after the futures are published would race (benignly, but visibly to TSan) with
+            // readers of its shared message string.
+            error = std::make_exception_ptr(BrokenThreadPool(broken_));
         }
-        discard_all(std::move(failed), std::make_exception_ptr(BrokenThreadPool(broken_)));
+        discard_all(std::move(failed), error);
     }
 
     TaskQueue take_pending()
