@@ -377,6 +377,12 @@ bool SharedStateBase::wait_helping(Deadline deadline) noexcept
     // A pool worker must not sleep on the future alone: if the task it waits for sits in its own
     // pool's queue, it would never run. Park as an idle worker instead, woken by new work or by
     // this future finishing, and run queued tasks meanwhile.
+    // First, the task we wait for may sit in our own pool's queue: run it here and now. Only
+    // then help with other queued tasks; a task run that way could itself wait for one further
+    // down this thread's stack, which would never finish.
+    if (current_wait_context()->run_if_queued(*this) && done()) {
+        return true;
+    }
     try {
         auto* watch = new UnparkWhenDone(current_parker());
         add_callback(watch);

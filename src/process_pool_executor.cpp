@@ -25,7 +25,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/intrusive/slist.hpp>
+#include <boost/intrusive/list.hpp>
 #include <boost/process/v2/process.hpp>
 #include <boost/process/v2/stdio.hpp>
 #include <boost/process/v2/environment.hpp>
@@ -64,8 +64,7 @@ namespace bp = boost::process::v2;
 
 namespace {
 
-using TaskQueue = boost::intrusive::slist<detail::TaskBase, boost::intrusive::cache_last<true>,
-                                          boost::intrusive::constant_time_size<true>>;
+using TaskQueue = boost::intrusive::list<detail::TaskBase, boost::intrusive::constant_time_size<true>>;
 using Clock = detail::Clock;
 
 constexpr int worker_channel_fd = 3;

@@ -4,7 +4,7 @@
 #include <futura/detail/wait_context.hpp>
 #include <futura/thread_pool_executor.hpp>
 
-#include <boost/intrusive/slist.hpp>
+#include <boost/intrusive/list.hpp>
 
 #include <pthread.h>
 
@@ -20,8 +20,8 @@ namespace futura {
 
 namespace {
 
-using TaskQueue = boost::intrusive::slist<detail::TaskBase, boost::intrusive::cache_last<true>,
-                                          boost::intrusive::constant_time_size<true>>;
+// A list, not an slist: a worker waiting for a queued task's future takes it from the middle.
+using TaskQueue = boost::intrusive::list<detail::TaskBase, boost::intrusive::constant_time_size<true>>;
 
 } // namespace
 
@@ -61,6 +61,7 @@ public:
             if (idle_.empty() && workers_.size() < max_workers_) {
                 start_worker(); // before queueing: if it throws, the task is discarded
             }
+            task->queued_in = this;
             pending_.push_back(*task.release());
             ++submitted_;
             if (!idle_.empty()) {
@@ -121,6 +122,16 @@ private:
         bool run_one_pending_task() override
         {
             detail::TaskBase* task = pool_.try_pop();
+            if (task == nullptr) {
+                return false;
+            }
+            run(task);
+            return true;
+        }
+
+        bool run_if_queued(detail::SharedStateBase& awaited) override
+        {
+            detail::TaskBase* task = pool_.take_if_queued(awaited);
             if (task == nullptr) {
                 return false;
             }
@@ -194,9 +205,7 @@ private:
         std::unique_lock lock(mutex_);
         for (;;) {
             if (!pending_.empty()) {
-                auto& task = pending_.front();
-                pending_.pop_front();
-                return &task;
+                return pop_locked();
             }
             if (shut_down_ || !broken_.empty()) {
                 return nullptr;
@@ -214,12 +223,31 @@ private:
     detail::TaskBase* try_pop()
     {
         const std::lock_guard lock(mutex_);
-        if (pending_.empty()) {
-            return nullptr;
-        }
+        return pending_.empty() ? nullptr : pop_locked();
+    }
+
+    detail::TaskBase* pop_locked() noexcept
+    {
         auto& task = pending_.front();
         pending_.pop_front();
+        task.queued_in = nullptr;
         return &task;
+    }
+
+    /// Takes the task of `awaited` out of the queue, if it is queued here.
+    detail::TaskBase* take_if_queued(detail::SharedStateBase& awaited)
+    {
+        auto* task = dynamic_cast<detail::TaskBase*>(&awaited);
+        if (task == nullptr) {
+            return nullptr; // a Promise's state: no task to run
+        }
+        const std::lock_guard lock(mutex_);
+        if (task->queued_in != this) {
+            return nullptr;
+        }
+        pending_.erase(pending_.iterator_to(*task));
+        task->queued_in = nullptr;
+        return task;
     }
 
     /// A worker waiting for a future sleeps as an idle worker, so that new work wakes it too.
@@ -289,6 +317,9 @@ private:
     {
         TaskQueue taken;
         taken.swap(pending_);
+        for (auto& task : taken) {
+            task.queued_in = nullptr;
+        }
         return taken;
     }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <futura/detail/deadline.hpp>
+#include <futura/detail/element_result.hpp>
 #include <futura/detail/task.hpp>
 #include <futura/future.hpp>
 #include <futura/map.hpp>
@@ -76,10 +77,14 @@ struct MapChunk
     template <class Item>
     auto operator()(std::vector<Item> items)
     {
-        std::vector<std::remove_cvref_t<std::invoke_result_t<F&, Item>>> results;
-        results.reserve(items.size());
-        for (auto& item : items) {
-            results.push_back(f(std::move(item)));
+        using R = std::remove_cvref_t<std::invoke_result_t<F&, Item>>;
+        std::vector<ElementResult<R>> results(items.size());
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            try {
+                results[i].value.emplace(f(std::move(items[i])));
+            } catch (...) {
+                results[i].error = std::current_exception();
+            }
         }
         return results;
     }
@@ -151,9 +156,18 @@ public:
         // The view and its iterator live on the heap, so that the feeder can be moved around.
         struct Feed
         {
+            // Built in place and never moved: the iterator may point into the view.
+            Feed(F&& fn, Range&& range)
+                : f(std::forward<F>(fn)), view(std::views::all(std::forward<Range>(range))),
+                  next(std::ranges::begin(view))
+            {
+            }
+            Feed(const Feed&) = delete;
+            Feed& operator=(const Feed&) = delete;
+
             std::decay_t<F> f;
             std::views::all_t<Range> view;
-            std::ranges::iterator_t<std::views::all_t<Range>> next = std::ranges::begin(view);
+            std::ranges::iterator_t<std::views::all_t<Range>> next;
 
             // Elements of a range we own (passed as an rvalue) may be moved into their tasks.
             decltype(auto) take()
@@ -165,8 +179,7 @@ public:
                 }
             }
         };
-        auto feed = std::make_shared<Feed>(
-            Feed{std::forward<F>(f), std::views::all(std::forward<Range>(inputs))});
+        auto feed = std::make_shared<Feed>(std::forward<F>(f), std::forward<Range>(inputs));
         std::optional<std::size_t> total;
         if constexpr (std::ranges::sized_range<Range>) {
             total = static_cast<std::size_t>(std::ranges::size(feed->view));
@@ -195,7 +208,9 @@ public:
                 if (chunk.empty()) {
                     return std::nullopt;
                 }
-                return Slot(submit(detail::MapChunk<std::decay_t<F>>{feed->f}, std::move(chunk)));
+                const auto size = chunk.size();
+                return Slot(typename MapResults<R>::Chunk{
+                    submit(detail::MapChunk<std::decay_t<F>>{feed->f}, std::move(chunk)), size});
             };
         }
         return MapResults<R>(std::move(feeder), options.buffersize, deadline);

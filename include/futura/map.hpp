@@ -2,11 +2,13 @@
 #pragma once
 
 #include <futura/detail/deadline.hpp>
+#include <futura/detail/element_result.hpp>
 #include <futura/future.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <iterator>
 #include <memory>
@@ -76,7 +78,12 @@ public:
     };
 
     /// The future of one input's result, or of a chunk of consecutive inputs' results.
-    using Slot = std::variant<Future<R>, Future<std::vector<R>>>;
+    struct Chunk
+    {
+        Future<std::vector<detail::ElementResult<R>>> future;
+        std::size_t size; ///< inputs in the chunk
+    };
+    using Slot = std::variant<Future<R>, Chunk>;
 
     /// Submits the next input (or chunk of inputs) and returns its future, or nothing when the
     /// inputs are exhausted.
@@ -104,7 +111,7 @@ private:
         ~State()
         {
             for (const auto& slot : slots) {
-                std::visit([](const auto& future) { future.cancel(); }, slot);
+                std::visit([](const auto& s) { state_of_slot(s)->cancel(); }, slot);
             }
         }
 
@@ -122,52 +129,112 @@ private:
 
         R& current()
         {
-            if (!value) {
-                if (chunk_next < chunk.size()) {
-                    value.emplace(std::move(chunk[chunk_next++]));
-                    return *value;
-                }
-                if (slots.empty()) {
-                    throw InvalidStateError("futura::MapResults: read past the last result");
-                }
-                // The deadline counts from the call to map, as Python's does.
-                if (!std::visit([&](const auto& f) { return detail::state_of(f)->wait(deadline); },
-                                slots.front())) {
-                    throw TimeoutError("futura::map: the timeout elapsed before the next result "
-                                       "was ready");
-                }
-                Slot front = std::move(slots.front());
-                slots.pop_front();
-                top_up();
+            if (error) {
+                std::rethrow_exception(error); // reading a failed element again fails again
+            }
+            if (value) {
+                return *value;
+            }
+            if (chunk_next < chunk.size()) {
+                return take_from_chunk();
+            }
+            if (slots.empty()) {
+                throw InvalidStateError("futura::MapResults: read past the last result");
+            }
+            // The deadline counts from the call to map, as Python's does. A timeout leaves the
+            // element in place: reading it again waits again.
+            if (!std::visit([&](const auto& f) { return state_of_slot(f)->wait(deadline); },
+                            slots.front())) {
+                throw TimeoutError("futura::map: the timeout elapsed before the next result was "
+                                   "ready");
+            }
+            Slot front = std::move(slots.front());
+            slots.pop_front();
+            top_up();
+            try {
                 if (auto* single = std::get_if<Future<R>>(&front)) {
                     value.emplace(std::move(*single).result());
                 } else {
-                    chunk = std::move(std::get<Future<std::vector<R>>>(front)).result();
+                    // This range is the chunk's only reader: move the results out.
+                    auto& taken = std::get<Chunk>(front);
+                    auto* state = detail::state_of(taken.future);
                     chunk_next = 0;
+                    if (state->phase() == detail::SharedStateBase::Phase::finished &&
+                        !state->stored_exception()) {
+                        chunk = std::move(state->value());
+                    } else {
+                        // The chunk failed as a whole (its worker died, say): so does each of
+                        // its elements.
+                        std::exception_ptr whole;
+                        try {
+                            state->rethrow_if_failed();
+                        } catch (...) {
+                            whole = std::current_exception();
+                        }
+                        chunk.clear();
+                        chunk.resize(taken.size); // no assign(): R may be move-only
+                        for (auto& element : chunk) {
+                            element.error = whole;
+                        }
+                    }
                     if (chunk.empty()) {
                         throw InvalidStateError("futura::map: a chunk of results came back empty");
                     }
-                    value.emplace(std::move(chunk[chunk_next++]));
+                    return take_from_chunk();
                 }
+            } catch (...) {
+                // The failed element is the current one until the iterator moves past it.
+                error = std::current_exception();
+                throw;
             }
+            return *value;
+        }
+
+        static detail::SharedStateBase* state_of_slot(const Future<R>& f)
+        {
+            return detail::state_of(f);
+        }
+        static detail::SharedStateBase* state_of_slot(const Chunk& c)
+        {
+            return detail::state_of(c.future);
+        }
+
+        R& take_from_chunk()
+        {
+            auto& element = chunk[chunk_next++];
+            if (element.error) {
+                error = element.error;
+                std::rethrow_exception(error);
+            }
+            value.emplace(std::move(*element.value));
             return *value;
         }
 
         void advance()
         {
-            if (value) {
+            if (value || error) {
                 value.reset();
+                error = nullptr;
             } else if (chunk_next < chunk.size()) {
                 ++chunk_next;
             } else if (!slots.empty()) {
-                current(); // a chunk must be read to skip one of its elements
-                value.reset();
+                if (std::holds_alternative<Future<R>>(slots.front())) {
+                    slots.pop_front(); // skipped unread: no need to wait for it
+                    top_up();
+                } else {
+                    try {
+                        current(); // an element of a chunk can only be skipped once it is in
+                    } catch (...) {
+                    }
+                    value.reset();
+                    error = nullptr;
+                }
             }
         }
 
         [[nodiscard]] bool at_end() const noexcept
         {
-            return !value && chunk_next >= chunk.size() && slots.empty() && !feed;
+            return !value && !error && chunk_next >= chunk.size() && slots.empty() && !feed;
         }
 
         std::deque<Slot> slots;
@@ -175,7 +242,8 @@ private:
         std::optional<std::size_t> buffersize;
         detail::Deadline deadline;
         std::optional<R> value;
-        std::vector<R> chunk; // results of the chunk being read
+        std::exception_ptr error; // the current element's exception, once read
+        std::vector<detail::ElementResult<R>> chunk; // the chunk being read
         std::size_t chunk_next = 0;
     };
 

@@ -97,7 +97,7 @@ struct Codec<std::vector<T, Alloc>>
     static void encode(WireWriter& out, const std::vector<T, Alloc>& values)
     {
         out.u64(values.size());
-        if constexpr (trivially_transferable<T>) {
+        if constexpr (trivially_transferable<T> && !std::is_same_v<T, bool>) {
             out.bytes(values.data(), values.size() * sizeof(T)); // one copy, no per-element work
         } else {
             for (const auto& value : values) {
@@ -108,7 +108,7 @@ struct Codec<std::vector<T, Alloc>>
     static std::vector<T, Alloc> decode(WireReader& in)
     {
         std::vector<T, Alloc> values;
-        if constexpr (trivially_transferable<T>) {
+        if constexpr (trivially_transferable<T> && !std::is_same_v<T, bool>) { // no vector<bool>::data
             values.resize(in.count(sizeof(T)));
             in.bytes(values.data(), values.size() * sizeof(T));
         } else {

@@ -2,6 +2,8 @@
 // the worker-side code that decodes, runs and answers them.
 #pragma once
 
+#include <futura/detail/element_result.hpp>
+#include <futura/detail/protocol.hpp>
 #include <futura/detail/wire.hpp>
 #include <futura/transferable.hpp>
 
@@ -97,6 +99,30 @@ struct Codec<W>
     static W decode(WireReader& in)
     {
         return W{decode_callable<typename W::wrapped_callable>(in)};
+    }
+};
+
+/// A map chunk's element outcome: its value, or its exception as encode_exception sends one.
+template <class R>
+    requires Codec<R>::supported
+struct Codec<ElementResult<R>>
+{
+    static constexpr bool supported = true;
+    static void encode(WireWriter& out, const ElementResult<R>& element)
+    {
+        out.raw(element.value.has_value());
+        if (element.value) {
+            Codec<R>::encode(out, *element.value);
+        } else {
+            encode_exception(out, element.error, {});
+        }
+    }
+    static ElementResult<R> decode(WireReader& in)
+    {
+        if (in.raw<bool>()) {
+            return {Codec<R>::decode(in), nullptr};
+        }
+        return {std::nullopt, decode_exception(in)};
     }
 };
 

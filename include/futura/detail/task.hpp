@@ -5,7 +5,7 @@
 #include <futura/detail/shared_state.hpp>
 #include <futura/detail/wire.hpp>
 
-#include <boost/intrusive/slist_hook.hpp>
+#include <boost/intrusive/list_hook.hpp>
 
 #include <exception>
 #include <functional>
@@ -24,9 +24,13 @@ enum class TaskOutcome { succeeded, failed, cancelled };
 
 /// A type-erased unit of work as executors see it. An executor owns one reference to the task's
 /// state from `schedule` until it calls exactly one of `run` or `discard`.
-class TaskBase : public boost::intrusive::slist_base_hook<>
+class TaskBase : public boost::intrusive::list_base_hook<>
 {
 public:
+    /// The executor whose queue holds the task, if any; written only under that queue's lock.
+    /// Lets a pool worker waiting for this task's future find it in its queue and run it.
+    const void* queued_in = nullptr; // NOLINT(misc-non-private-member-variables-in-classes)
+
     TaskBase() = default;
     TaskBase(const TaskBase&) = delete;
     TaskBase& operator=(const TaskBase&) = delete;

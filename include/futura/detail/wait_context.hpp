@@ -9,6 +9,8 @@
 
 namespace futura::detail {
 
+class SharedStateBase;
+
 /// Installed (thread-locally) by a pool worker thread for as long as it runs.
 class WaitContext
 {
@@ -17,6 +19,10 @@ public:
 
     /// Runs one queued task of this thread's pool. @return false if none was queued.
     virtual bool run_one_pending_task() = 0;
+
+    /// If the task of `awaited` is queued in this thread's pool, takes it out of the queue and
+    /// runs it now. @return whether it did.
+    virtual bool run_if_queued(SharedStateBase& awaited) = 0;
 
     /// Sleeps until `parker()` is unparked (a watched future finished, or new work was queued
     /// for this thread to help with) or the deadline passes. @return false on timeout.
