@@ -226,6 +226,12 @@ public:
                    std::forward<Range>(inputs), options);
     }
 
+    /// Asio: `submit(f, args...)`, then `async_wait(token)` on its future, the token last:
+    /// `int r = co_await pool.async_submit(work, x, asio::use_awaitable);`.
+    /// Defined in `<futura/asio.hpp>`, which must be included to use it.
+    template <class... ArgsAndToken>
+    auto async_submit(ArgsAndToken&&... args_and_token);
+
     /// Stops accepting work; optionally cancels pending work and waits for running work.
     /// Idempotent, and safe to call from any thread, including from a task of this executor
     /// (then it does not wait for that task itself).

@@ -2,11 +2,14 @@
 #pragma once
 
 #include <futura/as_completed.hpp>
+#include <futura/asio.hpp>
 #include <futura/errors.hpp>
 #include <futura/executor.hpp>
 #include <futura/future.hpp>
 #include <futura/inline_executor.hpp>
 #include <futura/map.hpp>
+#include <futura/process_pool_executor.hpp>
 #include <futura/progress.hpp>
 #include <futura/thread_pool_executor.hpp>
+#include <futura/transferable.hpp>
 #include <futura/wait.hpp>

@@ -145,6 +145,16 @@ public:
         state().add_callback(new CallbackNode<std::decay_t<F>>(std::forward<F>(callback)));
     }
 
+    /// Asio: waits without blocking, completing with `(std::exception_ptr, T)` (or
+    /// `(std::exception_ptr)` for `Future<void>`) with any completion token: a callback,
+    /// `asio::use_awaitable` (`co_await` yields the value or throws), `asio::deferred`,
+    /// `asio::use_future`. The handler runs through its associated executor, never inline in
+    /// this call. Cancelling through the handler's cancellation slot completes the wait with
+    /// `boost::system::system_error(asio::error::operation_aborted)` and cancels the task if it
+    /// has not started. Defined in `<futura/asio.hpp>`, which must be included to use it.
+    template <class CompletionToken>
+    auto async_wait(CompletionToken&& token) const;
+
     /// Futures are equal when they refer to the same result.
     friend bool operator==(const Future& a, const Future& b) noexcept = default;
     friend std::strong_ordering operator<=>(const Future& a, const Future& b) noexcept
