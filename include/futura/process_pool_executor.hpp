@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <ranges>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -16,7 +17,8 @@
 namespace futura {
 
 /// How worker processes start (Python's `multiprocessing` start methods).
-enum class StartMethod {
+enum class StartMethod
+{
     /// A fresh process running this program (`/proc/self/exe`): it constructs its globals, then
     /// enters the worker loop instead of `main`. Safe in multithreaded parents. The default.
     spawn,
@@ -98,14 +100,15 @@ public:
 
     /// As `Executor::submit`, checking at compile time that the call can travel to a worker.
     template <class F, class... Args>
-        requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+    requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
     [[nodiscard]] auto submit(F&& f, Args&&... args)
     {
         using R = detail::submit_result_t<F, Args...>;
-        static_assert(detail::transferable_callable<std::decay_t<F>>,
-                      "futura::ProcessPoolExecutor::submit: the callable cannot be sent to a worker "
-                      "process: use a function pointer, a captureless lambda, or a function object "
-                      "with a Boost.Serialization serialize()");
+        static_assert(
+            detail::transferable_callable<std::decay_t<F>>,
+            "futura::ProcessPoolExecutor::submit: the callable cannot be sent to a worker "
+            "process: use a function pointer, a captureless lambda, or a function object "
+            "with a Boost.Serialization serialize()");
         static_assert((detail::transferable_value<std::decay_t<Args>> && ...),
                       "futura::ProcessPoolExecutor::submit: an argument cannot be sent to a worker "
                       "process: arguments must be futura::transferable (trivially copyable data "
@@ -117,7 +120,23 @@ public:
         return Executor::submit(std::forward<F>(f), std::forward<Args>(args)...);
     }
 
-    using Executor::map;
+    /// As `Executor::map`, checking at compile time that the calls can travel to a worker.
+    template <class F, std::ranges::input_range Range>
+    requires std::copy_constructible<std::decay_t<F>> &&
+        std::invocable<std::decay_t<F>, std::ranges::range_value_t<Range>>
+    [[nodiscard]] auto map(F&& f, Range&& inputs, MapOptions options = {})
+    {
+        static_assert(detail::transferable_callable<std::decay_t<F>>,
+                      "futura::ProcessPoolExecutor::map: the callable cannot be sent to a worker "
+                      "process: use a function pointer, a captureless lambda, or a function object "
+                      "with a Boost.Serialization serialize()");
+        static_assert(
+            detail::transferable_value<std::remove_cvref_t<std::ranges::range_value_t<Range>>>,
+            "futura::ProcessPoolExecutor::map: the inputs cannot be sent to a worker process: "
+            "they must be futura::transferable");
+        return Executor::map(std::forward<F>(f), std::forward<Range>(inputs), options);
+    }
+
     using Executor::starmap;
 
     /// Sends SIGTERM to every worker and shuts the pool down without waiting (Python 3.14's
