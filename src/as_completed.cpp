@@ -7,8 +7,7 @@ namespace futura::detail {
 
 CompletionOrder::CompletionOrder(std::span<SharedStateBase* const> states, Deadline deadline)
     : queue_(CompletionQueue::watch(states)), total_(states.size()), deadline_(deadline)
-{
-}
+{}
 
 CompletionOrder::~CompletionOrder() { queue_->unwatch(); }
 

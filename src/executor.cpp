@@ -1,11 +1,10 @@
 #include <futura/executor.hpp>
 
-#include <sched.h>
-
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <sched.h>
 #include <string>
 
 namespace futura {
@@ -103,10 +102,9 @@ std::size_t checked_max_workers(const std::optional<int>& max_workers, const cha
         return available_cpus();
     }
     if (*max_workers <= 0) {
-        throw std::invalid_argument(std::string("futura::") + executor +
-                                    ": max_workers must be greater than 0 (got " +
-                                    std::to_string(*max_workers) +
-                                    "); leave it unset for one worker per available CPU");
+        throw std::invalid_argument(
+            std::string("futura::") + executor + ": max_workers must be greater than 0 (got " +
+            std::to_string(*max_workers) + "); leave it unset for one worker per available CPU");
     }
     return static_cast<std::size_t>(*max_workers);
 }

@@ -6,16 +6,15 @@
 #include <futura/errors.hpp>
 #include <futura/future.hpp>
 
-#include <linux/futex.h>
-#include <sched.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdio>
-#include <typeinfo>
 #include <ctime>
+#include <linux/futex.h>
 #include <memory>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <typeinfo>
+#include <unistd.h>
 
 namespace futura::detail {
 
@@ -238,8 +237,8 @@ bool SharedStateBase::try_claim() noexcept
 void SharedStateBase::publish() noexcept
 {
     // completing -> finished in one add keeps the flag bits other threads may be setting.
-    constexpr auto step = static_cast<std::uint32_t>(Phase::finished) -
-                          static_cast<std::uint32_t>(Phase::completing);
+    constexpr auto step =
+        static_cast<std::uint32_t>(Phase::finished) - static_cast<std::uint32_t>(Phase::completing);
     notify_done(word_.fetch_add(step, std::memory_order_acq_rel));
 }
 
@@ -296,7 +295,8 @@ void SharedStateBase::add_callback(DoneCallback* callback) noexcept
         const std::lock_guard lock(callbacks_mutex_);
         auto word = word_.load(std::memory_order_acquire);
         while (!is_done(word)) {
-            if (word_.compare_exchange_weak(word, word | has_callbacks, std::memory_order_acq_rel)) {
+            if (word_.compare_exchange_weak(word, word | has_callbacks,
+                                            std::memory_order_acq_rel)) {
                 callbacks_.push_back(*callback);
                 return;
             }

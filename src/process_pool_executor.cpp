@@ -9,10 +9,6 @@
 // Boost.Process v2 on std::filesystem (no Boost.Filesystem to link); its 1.81 configuration
 // header forgets the Boost headers it then uses unqualified.
 #define BOOST_PROCESS_USE_STD_FS 1
-#include <boost/optional.hpp>
-#include <boost/type_traits/decay.hpp>
-#include <boost/type_traits/is_convertible.hpp>
-
 #include <futura/detail/protocol.hpp>
 #include <futura/detail/worker.hpp>
 #include <futura/process_pool_executor.hpp>
@@ -20,25 +16,21 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/connect_pair.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/intrusive/list.hpp>
+#include <boost/optional.hpp>
+#include <boost/process/v2/environment.hpp>
 #include <boost/process/v2/process.hpp>
 #include <boost/process/v2/stdio.hpp>
-#include <boost/process/v2/environment.hpp>
+#include <boost/type_traits/decay.hpp>
+#include <boost/type_traits/is_convertible.hpp>
 // Header-only 1.81 leaves this part of process_environment out of environment.hpp.
 #include <boost/process/v2/impl/environment.ipp>
 #include <boost/process/v2/start_dir.hpp>
-
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -48,11 +40,17 @@
 #include <deque>
 #include <fcntl.h>
 #include <filesystem>
-#include <map>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <sstream>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 extern char** environ; // NOLINT
@@ -64,7 +62,8 @@ namespace bp = boost::process::v2;
 
 namespace {
 
-using TaskQueue = boost::intrusive::list<detail::TaskBase, boost::intrusive::constant_time_size<true>>;
+using TaskQueue =
+    boost::intrusive::list<detail::TaskBase, boost::intrusive::constant_time_size<true>>;
 using Clock = detail::Clock;
 
 constexpr int worker_channel_fd = 3;
@@ -299,7 +298,15 @@ public:
     }
 
 private:
-    enum class Death { unexpected, timeout, killed_task, retired, shutdown, signalled };
+    enum class Death
+    {
+        unexpected,
+        timeout,
+        killed_task,
+        retired,
+        shutdown,
+        signalled
+    };
 
     struct InFlight
     {
@@ -311,8 +318,7 @@ private:
     {
         explicit Worker(asio::io_context& io)
             : channel(io), stderr_pipe(io), exit_watch(io), timeout_timer(io)
-        {
-        }
+        {}
 
         pid_t pid = -1;
         std::uint64_t oom_kills_at_start = oom_kills();
@@ -321,9 +327,9 @@ private:
         asio::posix::stream_descriptor exit_watch; // a pidfd: readable once the worker exits
         asio::steady_timer timeout_timer;
 
-        bool ready = false;      // it said hello: it runs
-        bool retiring = false;   // max_tasks_per_child reached: no more work
-        bool closed = false;     // channel shut: it will exit
+        bool ready = false;    // it said hello: it runs
+        bool retiring = false; // max_tasks_per_child reached: no more work
+        bool closed = false;   // channel shut: it will exit
         Death expected_death = Death::unexpected;
         std::deque<InFlight> in_flight; // sent, not answered; the front is running
         std::uint64_t next_id = 1;
@@ -367,7 +373,8 @@ private:
         const std::size_t inner = options_.inner_max_num_threads.value_or(
             std::max<std::size_t>(1, available_cpus() / max_workers_));
         if (inner > 0) {
-            for (const char* name : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}) {
+            for (const char* name :
+                 {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}) {
                 variables.try_emplace(name, std::to_string(inner)); // the user's setting wins
             }
         }
@@ -467,7 +474,8 @@ private:
         try {
             encoded = task.encode_call(call);
             if (!encoded) {
-                error = std::make_exception_ptr(std::invalid_argument(task.not_transferable_message()));
+                error =
+                    std::make_exception_ptr(std::invalid_argument(task.not_transferable_message()));
             }
         } catch (...) {
             error = std::current_exception();
@@ -588,7 +596,8 @@ private:
         if (options_.initializer != nullptr) {
             const auto start = detail::begin_frame(started.outbox);
             detail::WireWriter call(started.outbox);
-            detail::encode_function_address(call, reinterpret_cast<const void*>(options_.initializer)); // NOLINT
+            detail::encode_function_address(
+                call, reinterpret_cast<const void*>(options_.initializer)); // NOLINT
             detail::finish_frame(started.outbox, start, detail::FrameKind::initialize, 0);
         }
         read_channel(started);
@@ -602,14 +611,13 @@ private:
     pid_t spawn_worker(int channel, int err)
     {
         const std::vector<std::string> arguments;
-        bp::process child(io_.get_executor(), "/proc/self/exe", arguments,
-                          bp::process_stdio{nullptr, {}, err},
-                          bp::process_environment(environment_),
-                          bp::process_start_dir(options_.working_directory.empty()
-                                                    ? std::filesystem::current_path()
-                                                    : std::filesystem::path(
-                                                          options_.working_directory)),
-                          WorkerSetup{::getpid(), channel});
+        bp::process child(
+            io_.get_executor(), "/proc/self/exe", arguments, bp::process_stdio{nullptr, {}, err},
+            bp::process_environment(environment_),
+            bp::process_start_dir(options_.working_directory.empty()
+                                      ? std::filesystem::current_path()
+                                      : std::filesystem::path(options_.working_directory)),
+            WorkerSetup{::getpid(), channel});
         const pid_t pid = child.id();
         child.detach(); // we reap it ourselves (see start_worker)
         return pid;
@@ -674,8 +682,8 @@ private:
     {
         std::size_t consumed = 0;
         try {
-            while (auto frame = detail::parse_frame(
-                       std::span<const char>(worker.inbox).subspan(consumed))) {
+            while (auto frame =
+                       detail::parse_frame(std::span<const char>(worker.inbox).subspan(consumed))) {
                 consumed += frame->size;
                 handle_frame(worker, *frame);
             }
@@ -704,8 +712,7 @@ private:
             } catch (const std::exception& e) {
                 why += std::string(": ") + e.what();
             }
-            break_pool("futura::ProcessPoolExecutor: " + why +
-                       "; the pool is not usable anymore");
+            break_pool("futura::ProcessPoolExecutor: " + why + "; the pool is not usable anymore");
             return;
         }
         case detail::FrameKind::value:
@@ -751,7 +758,12 @@ private:
         }
     }
 
-    enum class Outcome { completed, failed, cancelled };
+    enum class Outcome
+    {
+        completed,
+        failed,
+        cancelled
+    };
 
     void finish_task(detail::TaskBase* /*task*/, Outcome outcome)
     {
@@ -786,8 +798,8 @@ private:
                 // keep the last lines for the crash report.
                 std::size_t written = 0;
                 while (written < n) {
-                    const auto w = ::write(STDERR_FILENO, worker.stderr_buffer.data() + written,
-                                           n - written);
+                    const auto w =
+                        ::write(STDERR_FILENO, worker.stderr_buffer.data() + written, n - written);
                     if (w <= 0) {
                         break;
                     }
@@ -923,10 +935,11 @@ private:
                              "most likely this one, for using too much memory)"
                            : " (not by futura)");
         }
-        const double cpu = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-                           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-        report << " while running a task; peak memory " << usage.ru_maxrss / 1024 << " MiB, CPU time "
-               << cpu << " s";
+        const double cpu =
+            static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+            static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+        report << " while running a task; peak memory " << usage.ru_maxrss / 1024
+               << " MiB, CPU time " << cpu << " s";
         if (!worker.stderr_lines.empty()) {
             report << "; its last lines on stderr:";
             for (const auto& line : worker.stderr_lines) {
@@ -1036,8 +1049,7 @@ private:
 
 ProcessPoolExecutor::ProcessPoolExecutor(ProcessPoolOptions options)
     : impl_(std::make_unique<Impl>(std::move(options)))
-{
-}
+{}
 
 ProcessPoolExecutor::~ProcessPoolExecutor() = default; // Impl's destructor shuts down and waits
 
@@ -1058,6 +1070,9 @@ void ProcessPoolExecutor::terminate_workers() { impl_->signal_workers(SIGTERM); 
 
 void ProcessPoolExecutor::kill_workers() { impl_->signal_workers(SIGKILL); }
 
-bool ProcessPoolExecutor::kill_task(detail::SharedStateBase* state) { return impl_->kill_task(state); }
+bool ProcessPoolExecutor::kill_task(detail::SharedStateBase* state)
+{
+    return impl_->kill_task(state);
+}
 
 } // namespace futura

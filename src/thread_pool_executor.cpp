@@ -6,13 +6,12 @@
 
 #include <boost/intrusive/list.hpp>
 
-#include <pthread.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cassert>
 #include <iostream>
 #include <mutex>
+#include <pthread.h>
 #include <thread>
 #include <vector>
 
@@ -21,7 +20,8 @@ namespace futura {
 namespace {
 
 // A list, not an slist: a worker waiting for a queued task's future takes it from the middle.
-using TaskQueue = boost::intrusive::list<detail::TaskBase, boost::intrusive::constant_time_size<true>>;
+using TaskQueue =
+    boost::intrusive::list<detail::TaskBase, boost::intrusive::constant_time_size<true>>;
 
 } // namespace
 
@@ -139,7 +139,10 @@ private:
             return true;
         }
 
-        bool park(detail::Deadline deadline) override { return pool_.park_helping(*this, deadline); }
+        bool park(detail::Deadline deadline) override
+        {
+            return pool_.park_helping(*this, deadline);
+        }
 
         const std::shared_ptr<detail::Parker>& parker() noexcept override { return parker_; }
 
@@ -183,8 +186,9 @@ private:
             try {
                 initializer_();
             } catch (const std::exception& e) {
-                break_pool(std::string("futura::ThreadPoolExecutor: a thread initializer failed (") +
-                           e.what() + "); the pool is not usable anymore");
+                break_pool(
+                    std::string("futura::ThreadPoolExecutor: a thread initializer failed (") +
+                    e.what() + "); the pool is not usable anymore");
             } catch (...) {
                 break_pool("futura::ThreadPoolExecutor: a thread initializer failed; the pool is "
                            "not usable anymore");
@@ -374,13 +378,11 @@ private:
     std::atomic<std::size_t> cancelled_at_shutdown_{0};
 
     std::mutex join_mutex_; // serialises join_workers()
-
 };
 
 ThreadPoolExecutor::ThreadPoolExecutor(ThreadPoolOptions options)
     : impl_(std::make_unique<Impl>(std::move(options)))
-{
-}
+{}
 
 ThreadPoolExecutor::~ThreadPoolExecutor()
 {

@@ -12,8 +12,7 @@ class CompletionQueue::Notify final : public DoneCallback
 public:
     Notify(std::shared_ptr<CompletionQueue> queue, std::size_t index)
         : queue_(std::move(queue)), index_(index)
-    {
-    }
+    {}
     void on_done(SharedStateBase& /*state*/) noexcept override { queue_->push(index_); }
 
 private:
@@ -23,8 +22,7 @@ private:
 
 CompletionQueue::CompletionQueue(std::span<SharedStateBase* const> states)
     : states_(states.begin(), states.end()), callbacks_(states.size(), nullptr)
-{
-}
+{}
 
 std::shared_ptr<CompletionQueue> CompletionQueue::watch(std::span<SharedStateBase* const> states)
 {

@@ -56,8 +56,7 @@ class AsCompleted
         State(std::vector<Future<T>> distinct, detail::Deadline deadline)
             : futures(std::move(distinct)), states(detail::states_of(futures)),
               order(states, deadline)
-        {
-        }
+        {}
         std::vector<Future<T>> futures;
         std::vector<detail::SharedStateBase*> states;
         detail::CompletionOrder order; // declared last: it unwatches before the futures go
@@ -93,8 +92,7 @@ public:
 
     AsCompleted(std::vector<Future<T>> distinct, detail::Deadline deadline)
         : state_(std::make_unique<State>(std::move(distinct), deadline))
-    {
-    }
+    {}
 
     [[nodiscard]] iterator begin() { return iterator(state_.get()); }
     [[nodiscard]] std::default_sentinel_t end() const noexcept { return {}; }

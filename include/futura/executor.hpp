@@ -35,13 +35,13 @@ struct ShutdownOptions
 /// (a snapshot taken while work runs may be off by the tasks that change state as it is taken).
 struct ExecutorStats
 {
-    std::size_t submitted = 0;        ///< calls accepted by submit/map/starmap
-    std::size_t queued = 0;           ///< waiting for a worker (including cancelled, not yet dropped)
-    std::size_t running = 0;          ///< being run by a worker now
-    std::size_t completed = 0;        ///< finished with a value
-    std::size_t failed = 0;           ///< finished with an exception (or lost with their worker)
-    std::size_t cancelled = 0;        ///< cancelled before they ran
-    std::size_t workers_alive = 0;    ///< worker threads or processes running now
+    std::size_t submitted = 0;     ///< calls accepted by submit/map/starmap
+    std::size_t queued = 0;        ///< waiting for a worker (including cancelled, not yet dropped)
+    std::size_t running = 0;       ///< being run by a worker now
+    std::size_t completed = 0;     ///< finished with a value
+    std::size_t failed = 0;        ///< finished with an exception (or lost with their worker)
+    std::size_t cancelled = 0;     ///< cancelled before they ran
+    std::size_t workers_alive = 0; ///< worker threads or processes running now
     std::size_t workers_replaced = 0; ///< workers started to replace ones that died or retired
 };
 
@@ -120,7 +120,7 @@ public:
     /// `std::ref` to pass by reference.
     /// @throws ShutdownError after `shutdown()`; `BrokenExecutor` (a subclass) if broken.
     template <class F, class... Args>
-        requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+    requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
     [[nodiscard]] Future<detail::submit_result_t<F, Args...>> submit(F&& f, Args&&... args)
     {
         using R = detail::submit_result_t<F, Args...>;
@@ -139,8 +139,8 @@ public:
     /// @throws std::invalid_argument if `options.buffersize` is 0.
     /// @throws ShutdownError after `shutdown()`.
     template <class F, std::ranges::input_range Range>
-        requires std::copy_constructible<std::decay_t<F>> &&
-                 std::invocable<std::decay_t<F>, std::ranges::range_value_t<Range>>
+    requires std::copy_constructible<std::decay_t<F>> &&
+        std::invocable<std::decay_t<F>, std::ranges::range_value_t<Range>>
     [[nodiscard]] auto map(F&& f, Range&& inputs, MapOptions options = {})
         -> MapResults<detail::submit_result_t<F, std::ranges::range_value_t<Range>>>
     {
@@ -151,8 +151,8 @@ public:
         if (options.buffersize && *options.buffersize == 0) {
             throw std::invalid_argument("futura::Executor::map: buffersize must be at least 1");
         }
-        const auto deadline = options.timeout ? detail::deadline_after(*options.timeout)
-                                              : detail::never;
+        const auto deadline =
+            options.timeout ? detail::deadline_after(*options.timeout) : detail::never;
         // The view and its iterator live on the heap, so that the feeder can be moved around.
         struct Feed
         {
@@ -160,8 +160,7 @@ public:
             Feed(F&& fn, Range&& range)
                 : f(std::forward<F>(fn)), view(std::views::all(std::forward<Range>(range))),
                   next(std::ranges::begin(view))
-            {
-            }
+            {}
             Feed(const Feed&) = delete;
             Feed& operator=(const Feed&) = delete;
 
@@ -219,7 +218,7 @@ public:
     /// Like `map`, unpacking each input tuple into the arguments of `f` (Python's
     /// `itertools.starmap` over an executor).
     template <class F, std::ranges::input_range Range>
-        requires std::copy_constructible<std::decay_t<F>>
+    requires std::copy_constructible<std::decay_t<F>>
     [[nodiscard]] auto starmap(F&& f, Range&& inputs, MapOptions options = {})
     {
         return map(detail::ApplyTuple<std::decay_t<F>>{std::forward<F>(f)},

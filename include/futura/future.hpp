@@ -129,7 +129,8 @@ public:
 
     /// Blocks until the future is done or `timeout` elapses. @return whether it is done.
     template <class Rep, class Period>
-    bool wait_for(std::chrono::duration<Rep, Period> timeout) const // NOLINT(modernize-use-nodiscard)
+    bool
+    wait_for(std::chrono::duration<Rep, Period> timeout) const // NOLINT(modernize-use-nodiscard)
     {
         return state().wait(detail::deadline_after(timeout));
     }
@@ -139,8 +140,8 @@ public:
     /// An exception a callback throws is reported on stderr and otherwise ignored, so it cannot
     /// break the executor.
     template <class F>
-        requires std::invocable<std::decay_t<F>&, Future<T>> || std::invocable<std::decay_t<F>&>
-    void add_done_callback(F&& callback) const
+    requires std::invocable < std::decay_t<F>
+    &, Future < T >> || std::invocable<std::decay_t<F>&> void add_done_callback(F&& callback) const
     {
         state().add_callback(new CallbackNode<std::decay_t<F>>(std::forward<F>(callback)));
     }
@@ -178,8 +179,7 @@ private:
     public:
         template <class G>
         explicit CallbackNode(G&& callback) : callback_(std::forward<G>(callback))
-        {
-        }
+        {}
 
         void on_done(detail::SharedStateBase& state) noexcept override
         {
@@ -293,8 +293,9 @@ public:
     /// Completes the future with a value (no argument for `Promise<void>`).
     /// @throws InvalidStateError if the future is already done or cancelled.
     template <class... Args>
-        requires(std::is_void_v<T> ? sizeof...(Args) == 0 : std::constructible_from<T, Args...>)
-    void set_result(Args&&... args)
+    requires(std::is_void_v<T>
+                 ? sizeof...(Args) == 0
+                 : std::constructible_from<T, Args...>) void set_result(Args&&... args)
     {
         if (!checked()->try_set_value(std::forward<Args>(args)...)) {
             throw InvalidStateError("futura::Promise::set_result: the future is already done "

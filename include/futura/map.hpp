@@ -92,8 +92,7 @@ public:
     /// For executors: `feed` submits the inputs; at most `buffersize` slots run ahead.
     MapResults(Feeder feed, std::optional<std::size_t> buffersize, detail::Deadline deadline)
         : state_(std::make_unique<State>(std::move(feed), buffersize, deadline))
-    {
-    }
+    {}
 
     [[nodiscard]] iterator begin() { return iterator(state_.get()); }
     [[nodiscard]] std::default_sentinel_t end() const noexcept { return {}; }
@@ -242,7 +241,7 @@ private:
         std::optional<std::size_t> buffersize;
         detail::Deadline deadline;
         std::optional<R> value;
-        std::exception_ptr error; // the current element's exception, once read
+        std::exception_ptr error;                    // the current element's exception, once read
         std::vector<detail::ElementResult<R>> chunk; // the chunk being read
         std::size_t chunk_next = 0;
     };

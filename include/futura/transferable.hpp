@@ -41,25 +41,28 @@ namespace detail {
 /// sender's memory).
 /// Whether `T` wraps a callable that travels by its own rules (see remote_call.hpp).
 template <class T>
-concept callable_wrapper = requires { typename T::wrapped_callable; };
+concept callable_wrapper = requires
+{
+    typename T::wrapped_callable;
+};
 
 /// Plain bytes that mean the same in another process: no pointers (they would point into the
 /// sender's memory). A class with pointer members cannot be told apart; do not send one.
 template <class T>
-concept trivially_transferable = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> &&
-                                 !std::is_member_pointer_v<T> && !std::is_reference_v<T> &&
-                                 std::is_default_constructible_v<T> && !callable_wrapper<T>;
+concept trivially_transferable =
+    std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_member_pointer_v<T> &&
+    !std::is_reference_v<T> && std::is_default_constructible_v<T> && !callable_wrapper<T>;
 
 /// A class with a Boost.Serialization `serialize` (member, or found by ADL).
 template <class T>
-concept has_serialize =
-    std::is_class_v<T> && std::is_default_constructible_v<T> &&
-    (requires(T& t, boost::archive::binary_oarchive& out, boost::archive::binary_iarchive& in,
-              unsigned version) {
+concept has_serialize = std::is_class_v<T> && std::is_default_constructible_v<T> &&(
+    requires(T& t, boost::archive::binary_oarchive& out, boost::archive::binary_iarchive& in,
+             unsigned version) {
         t.serialize(out, version);
         t.serialize(in, version);
-    } || requires(T& t, boost::archive::binary_oarchive& out, boost::archive::binary_iarchive& in,
-                  unsigned version) {
+    } ||
+    requires(T & t, boost::archive::binary_oarchive& out, boost::archive::binary_iarchive& in,
+             unsigned version) {
         serialize(out, t, version);
         serialize(in, t, version);
     });
@@ -73,7 +76,7 @@ struct Codec
 };
 
 template <class T>
-    requires trivially_transferable<T>
+requires trivially_transferable<T>
 struct Codec<T>
 {
     static constexpr bool supported = true;
@@ -90,8 +93,7 @@ struct Codec<std::string>
 };
 
 template <class T, class Alloc>
-    requires Codec<T>::supported
-struct Codec<std::vector<T, Alloc>>
+requires Codec<T>::supported struct Codec<std::vector<T, Alloc>>
 {
     static constexpr bool supported = true;
     static void encode(WireWriter& out, const std::vector<T, Alloc>& values)
@@ -108,7 +110,8 @@ struct Codec<std::vector<T, Alloc>>
     static std::vector<T, Alloc> decode(WireReader& in)
     {
         std::vector<T, Alloc> values;
-        if constexpr (trivially_transferable<T> && !std::is_same_v<T, bool>) { // no vector<bool>::data
+        if constexpr (trivially_transferable<T> &&
+                      !std::is_same_v<T, bool>) { // no vector<bool>::data
             values.resize(in.count(sizeof(T)));
             in.bytes(values.data(), values.size() * sizeof(T));
         } else {
@@ -123,8 +126,8 @@ struct Codec<std::vector<T, Alloc>>
 };
 
 template <class T, std::size_t N>
-    requires(Codec<T>::supported && !trivially_transferable<std::array<T, N>>)
-struct Codec<std::array<T, N>>
+requires(Codec<T>::supported &&
+         !trivially_transferable<std::array<T, N>>) struct Codec<std::array<T, N>>
 {
     static constexpr bool supported = true;
     static void encode(WireWriter& out, const std::array<T, N>& values)
@@ -144,8 +147,7 @@ struct Codec<std::array<T, N>>
 };
 
 template <class T>
-    requires Codec<T>::supported
-struct Codec<std::optional<T>>
+requires Codec<T>::supported struct Codec<std::optional<T>>
 {
     static constexpr bool supported = true;
     static void encode(WireWriter& out, const std::optional<T>& value)
@@ -165,8 +167,8 @@ struct Codec<std::optional<T>>
 };
 
 template <class... Ts>
-    requires((Codec<Ts>::supported && ...) && !trivially_transferable<std::tuple<Ts...>>)
-struct Codec<std::tuple<Ts...>>
+requires((Codec<Ts>::supported && ...) &&
+         !trivially_transferable<std::tuple<Ts...>>) struct Codec<std::tuple<Ts...>>
 {
     static constexpr bool supported = true;
     static void encode(WireWriter& out, const std::tuple<Ts...>& values)
@@ -180,8 +182,8 @@ struct Codec<std::tuple<Ts...>>
 };
 
 template <class A, class B>
-    requires(Codec<A>::supported && Codec<B>::supported && !trivially_transferable<std::pair<A, B>>)
-struct Codec<std::pair<A, B>>
+requires(Codec<A>::supported&& Codec<B>::supported &&
+         !trivially_transferable<std::pair<A, B>>) struct Codec<std::pair<A, B>>
 {
     static constexpr bool supported = true;
     static void encode(WireWriter& out, const std::pair<A, B>& value)
@@ -225,8 +227,7 @@ public:
 
 /// Saves a user type through Boost.Serialization into a length-prefixed blob.
 template <class T>
-    requires(!trivially_transferable<T> && (has_serialize<T> || boost_container<T>))
-struct Codec<T>
+requires(!trivially_transferable<T> && (has_serialize<T> || boost_container<T>)) struct Codec<T>
 {
     static constexpr bool supported = true;
     static void encode(WireWriter& out, const T& value)
@@ -246,8 +247,8 @@ struct Codec<T>
             boost::archive::binary_iarchive archive(bytes, boost::archive::no_header);
             archive >> value;
         } catch (const std::exception& e) {
-            throw ProtocolError(std::string("futura: a Boost.Serialization value did not decode: ") +
-                                e.what());
+            throw ProtocolError(
+                std::string("futura: a Boost.Serialization value did not decode: ") + e.what());
         }
         return value;
     }

@@ -17,7 +17,8 @@
 namespace futura {
 
 /// When `futura::wait` returns (Python's `FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`).
-enum class ReturnWhen {
+enum class ReturnWhen
+{
     first_completed, ///< as soon as any future is done (or cancelled)
     first_exception, ///< as soon as any future finishes with an exception; else all_completed
     all_completed,   ///< once every future is done
@@ -47,8 +48,7 @@ template <class Range>
 using future_value_t = typename std::ranges::range_value_t<Range>::value_type;
 
 template <class Range>
-concept range_of_futures =
-    std::ranges::input_range<Range> &&
+concept range_of_futures = std::ranges::input_range<Range> &&
     std::same_as<std::ranges::range_value_t<Range>, Future<future_value_t<Range>>>;
 
 /// Blocks until `states` meet `when` or the deadline passes.
@@ -89,16 +89,19 @@ std::vector<SharedStateBase*> states_of(const std::vector<Future<T>>& futures)
 /// @par Example
 /// @code
 /// auto [done, not_done] = futura::wait(futures, {.timeout = 2s,
-///                                                .return_when = futura::ReturnWhen::first_completed});
+///                                                .return_when =
+///                                                futura::ReturnWhen::first_completed});
 /// @endcode
 /// @return the distinct futures split into done and not done.
 /// @throws InvalidStateError if a future has no state.
 template <detail::range_of_futures Range>
-[[nodiscard]] WaitResult<detail::future_value_t<Range>> wait(Range&& futures, WaitOptions options = {})
+[[nodiscard]] WaitResult<detail::future_value_t<Range>> wait(Range&& futures,
+                                                             WaitOptions options = {})
 {
     using T = detail::future_value_t<Range>;
     auto distinct = detail::distinct_futures<T>(std::forward<Range>(futures));
-    const auto deadline = options.timeout ? detail::deadline_after(*options.timeout) : detail::never;
+    const auto deadline =
+        options.timeout ? detail::deadline_after(*options.timeout) : detail::never;
     detail::wait_states(detail::states_of(distinct), options.return_when, deadline);
     WaitResult<T> result;
     for (auto& future : distinct) {

@@ -174,7 +174,8 @@ void encode_exception(WireWriter& out, const std::exception_ptr& error, const st
         what = "an exception not derived from std::exception";
     }
     out.string(mangled);
-    out.string(mangled.empty() ? std::string("unknown exception") : boost::core::demangle(mangled.c_str()));
+    out.string(mangled.empty() ? std::string("unknown exception")
+                               : boost::core::demangle(mangled.c_str()));
     out.string(what);
     out.string(trace);
 }

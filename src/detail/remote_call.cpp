@@ -4,10 +4,9 @@
 
 #include <boost/core/demangle.hpp>
 
+#include <cstdint>
 #include <elf.h>
 #include <link.h>
-
-#include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
@@ -63,7 +62,8 @@ std::uint64_t register_remote_invoker(const char* mangled_name, RemoteInvoker in
     auto& registry = invokers();
     try {
         const std::lock_guard lock(registry.mutex);
-        auto [at, inserted] = registry.entries.try_emplace(id, Invokers::Entry{invoker, mangled_name, false});
+        auto [at, inserted] =
+            registry.entries.try_emplace(id, Invokers::Entry{invoker, mangled_name, false});
         if (!inserted && at->second.name != mangled_name) {
             at->second.ambiguous = true;
         }
@@ -191,7 +191,8 @@ const void* decode_function_address(WireReader& in)
             if (!executable_offset(module, key.second)) {
                 break;
             }
-            const auto* function = reinterpret_cast<const void*>(module.base + key.second); // NOLINT
+            const auto* function =
+                reinterpret_cast<const void*>(module.base + key.second); // NOLINT
             const std::lock_guard lock(cache.mutex);
             cache.decoded.emplace(std::move(key), function);
             return function;

@@ -8,9 +8,6 @@
 
 #include <boost/stacktrace.hpp>
 
-#include <sys/prctl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -21,6 +18,8 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <sys/prctl.h>
+#include <unistd.h>
 #include <vector>
 
 extern "C" int __real_main(int argc, char** argv, char** envp); // NOLINT: the linker's name

@@ -13,14 +13,15 @@
 namespace futura::detail {
 
 /// What a frame carries.
-enum class FrameKind : std::uint8_t {
+enum class FrameKind : std::uint8_t
+{
     // parent -> worker
-    call = 1,        ///< run a task: payload from TaskBase::encode_call
-    initialize = 2,  ///< run the pool's initializer: payload is an encoded `void(*)()`
+    call = 1,       ///< run a task: payload from TaskBase::encode_call
+    initialize = 2, ///< run the pool's initializer: payload is an encoded `void(*)()`
     // worker -> parent
-    ready = 10,      ///< the worker is up: payload is its pid
-    value = 11,      ///< the task returned: payload is the encoded result
-    exception = 12,  ///< the task threw: payload from encode_exception
+    ready = 10,             ///< the worker is up: payload is its pid
+    value = 11,             ///< the task returned: payload is the encoded result
+    exception = 12,         ///< the task threw: payload from encode_exception
     initialize_failed = 13, ///< the initializer threw: payload from encode_exception
 };
 

@@ -39,7 +39,14 @@ public:
 class SharedStateBase
 {
 public:
-    enum class Phase : std::uint32_t { pending = 0, running = 1, completing = 2, finished = 3, cancelled = 4 };
+    enum class Phase : std::uint32_t
+    {
+        pending = 0,
+        running = 1,
+        completing = 2,
+        finished = 3,
+        cancelled = 4
+    };
 
     SharedStateBase() noexcept = default;
     SharedStateBase(const SharedStateBase&) = delete;
@@ -54,10 +61,19 @@ public:
     }
 
     /// Whether the caller's reference is the only one.
-    [[nodiscard]] bool unique() const noexcept { return refs_.load(std::memory_order_acquire) == 1; }
+    [[nodiscard]] bool unique() const noexcept
+    {
+        return refs_.load(std::memory_order_acquire) == 1;
+    }
 
-    [[nodiscard]] Phase phase() const noexcept { return phase_of(word_.load(std::memory_order_acquire)); }
-    [[nodiscard]] bool done() const noexcept { return is_done(word_.load(std::memory_order_acquire)); }
+    [[nodiscard]] Phase phase() const noexcept
+    {
+        return phase_of(word_.load(std::memory_order_acquire));
+    }
+    [[nodiscard]] bool done() const noexcept
+    {
+        return is_done(word_.load(std::memory_order_acquire));
+    }
 
     /// pending -> running. @return false if the state was cancelled (the task must not run).
     /// @throws InvalidStateError if it is already running or done.
@@ -114,10 +130,13 @@ protected:
 
 private:
     static constexpr std::uint32_t phase_mask = 7;
-    static constexpr std::uint32_t has_waiters = 8;   // someone sleeps on word_: wake it
+    static constexpr std::uint32_t has_waiters = 8;    // someone sleeps on word_: wake it
     static constexpr std::uint32_t has_callbacks = 16; // callbacks_ may be non-empty: run them
 
-    static Phase phase_of(std::uint32_t word) noexcept { return static_cast<Phase>(word & phase_mask); }
+    static Phase phase_of(std::uint32_t word) noexcept
+    {
+        return static_cast<Phase>(word & phase_mask);
+    }
     static bool is_done(std::uint32_t word) noexcept
     {
         return (word & phase_mask) >= static_cast<std::uint32_t>(Phase::finished);
@@ -167,14 +186,11 @@ public:
     }
 
     /// The value; only once finished without an exception.
-    [[nodiscard]] auto& value() noexcept
-        requires(!std::is_void_v<T>)
-    {
-        return *value_;
-    }
+    [[nodiscard]] auto& value() noexcept requires(!std::is_void_v<T>) { return *value_; }
 
 private:
-    struct NoValue {};
+    struct NoValue
+    {};
     [[no_unique_address]] std::conditional_t<std::is_void_v<T>, NoValue, std::optional<T>> value_;
 };
 

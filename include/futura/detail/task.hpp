@@ -13,14 +13,19 @@
 #include <memory>
 #include <string>
 #include <tuple>
-#include <typeinfo>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 
 namespace futura::detail {
 
 /// How a task's run ended, for the executor's counters.
-enum class TaskOutcome { succeeded, failed, cancelled };
+enum class TaskOutcome
+{
+    succeeded,
+    failed,
+    cancelled
+};
 
 /// A type-erased unit of work as executors see it. An executor owns one reference to the task's
 /// state from `schedule` until it calls exactly one of `run` or `discard`.
@@ -185,7 +190,7 @@ private:
         using type = void;
     };
     template <class... Ts>
-        requires transferable_call<R, F, Ts...>
+    requires transferable_call<R, F, Ts...>
     struct RemoteFor<Ts...>
     {
         using type = RemoteCall<R, F, Ts...>;
@@ -199,8 +204,9 @@ private:
         }
         try {
             if constexpr (std::is_void_v<R>) {
-                std::apply([](auto& f, auto&... args) { std::invoke(std::move(f), std::move(args)...); },
-                           *call_);
+                std::apply(
+                    [](auto& f, auto&... args) { std::invoke(std::move(f), std::move(args)...); },
+                    *call_);
                 this->try_claim();
                 this->publish();
             } else {

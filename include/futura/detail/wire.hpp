@@ -40,11 +40,8 @@ public:
     }
 
     template <class T>
-        requires std::is_trivially_copyable_v<T>
-    void raw(const T& value)
-    {
-        bytes(&value, sizeof(T));
-    }
+    requires std::is_trivially_copyable_v<T>
+    void raw(const T& value) { bytes(&value, sizeof(T)); }
 
     void u64(std::uint64_t value) { raw(value); }
 
@@ -77,14 +74,10 @@ class WireReader
 public:
     explicit WireReader(std::span<const char> data) noexcept : data_(data) {}
 
-    void bytes(void* out, std::size_t size)
-    {
-        std::memcpy(out, take(size).data(), size);
-    }
+    void bytes(void* out, std::size_t size) { std::memcpy(out, take(size).data(), size); }
 
     template <class T>
-        requires std::is_trivially_copyable_v<T> && std::is_default_constructible_v<T>
-    T raw()
+    requires std::is_trivially_copyable_v<T> && std::is_default_constructible_v<T> T raw()
     {
         T value;
         bytes(&value, sizeof(T));
