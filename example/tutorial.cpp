@@ -460,6 +460,29 @@ void step_promise()
     check(orphan.exception() != nullptr, "promise: a destroyed promise fails its future");
 }
 
+void step_processes()
+{
+    heading("the same code with processes");
+    // [processes]
+    const std::vector<std::uint64_t> primes = {112272535095293, 112582705942171, 112272535095293,
+                                               115280095190773, 115797848077099, 1099726899285419};
+
+    futura::ProcessPoolExecutor executor; // the one change from step 3: processes, not threads
+    std::size_t i = 0;
+    for (bool prime : executor.map(is_prime, primes)) {
+        std::cout << primes[i++] << " is prime: " << prime << '\n';
+    }
+    // [processes-end]
+    check(i == primes.size(), "processes: one result per input");
+
+    // [processes-any-executor]
+    const std::vector<std::string> urls = {"http://www.python.org/", "http://www.boost.org/"};
+    std::cout << total_bytes(executor, urls) << " bytes\n"; // step 14's function, unchanged
+    // [processes-any-executor-end]
+    futura::InlineExecutor debug;
+    check(total_bytes(executor, urls) == total_bytes(debug, urls), "processes: same result");
+}
+
 } // namespace
 
 int main()
@@ -481,6 +504,7 @@ int main()
         step_initializer();
         step_inline();
         step_promise();
+        step_processes();
     } catch (const std::exception& e) {
         std::cerr << "tutorial: unexpected exception: " << e.what() << '\n';
         return 1;
