@@ -1,0 +1,839 @@
+// The process-pool benchmark: futura::ProcessPoolExecutor against Python's process pools
+// (bench/peers/process_pool.py) and a bare pipe ping-pong between two processes
+// (bench/pipe_pingpong.cpp), each with the same number of worker processes.
+//
+//   W4  throughput of trivial int -> int tasks: N by `submit` (keeping the futures, then reading
+//       every result), by `map` with chunksize 1 and with automatic chunks; and a million tiny
+//       tasks by `map` with automatic chunks. Tasks per second.
+//   W5  sequential submit -> result round trips: p50 and p99 latency in microseconds.
+//   W3  CPU-bound scaling: T tasks of about 50 ms each, run one after the other in this process,
+//       then on the pool (and on a ThreadPoolExecutor, for reference): the speedup.
+//   W7  start to first result: construct a fresh pool, submit one trivial task and read its
+//       result, with each start method. Milliseconds.
+//
+// Worker processes are this program itself (futura wraps main), so tasks are plain functions.
+// The harness takes medians over repetitions interleaved across implementations; the peers run
+// in their own processes and hand their figures over as `result` lines (see harness.hpp), read
+// with --peer-results. scripts/bench runs it all; doc/benchmarks.md says how to read the table.
+#include <futura/process_pool_executor.hpp>
+#include <futura/thread_pool_executor.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <iostream>
+#include <iterator>
+#include <numeric>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <sys/resource.h>
+#include <utility>
+#include <vector>
+
+#include "harness.hpp"
+
+namespace {
+
+using namespace futura_bench;
+
+// ---------------------------------------------------------------------------------------------
+// The tasks: plain functions, since they run in worker processes.
+
+/// W4, W5 and W7's trivial task.
+int add_one(int i) { return i + 1; }
+
+/// W3's CPU-bound task: `iterations` steps of a multiply-xorshift chain from `seed`. Each step
+/// depends on the last and is not linear, so the compiler can neither fold nor vectorise it.
+std::uint64_t burn(std::uint64_t seed, std::uint64_t iterations)
+{
+    std::uint64_t x = seed;
+    for (std::uint64_t k = 0; k < iterations; ++k) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        x ^= x >> 29;
+    }
+    return x;
+}
+
+/// An optimisation barrier: the compiler must assume `value` is read and changed here, so a
+/// computation producing or consuming it cannot move across the clock readings around it (GCC
+/// otherwise sinks an inlined, side-effect-free `burn` loop past the second reading).
+template <class T>
+void opaque(T& value)
+{
+    __asm__ volatile("" : "+r"(value) : : "memory");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings and the groups of the table.
+
+struct Settings
+{
+    int workers = static_cast<int>(futura::available_cpus());
+    int reps = 5;             // W4 repetitions
+    int w4_n = 20'000;        // W4 tasks (submit, map)
+    int w4_big_n = 1'000'000; // W4's million tiny tasks (map, automatic chunks)
+    int w4_warmup = 1'000;    // W4 untimed tasks per fresh pool
+    int w5_n = 2'000;         // W5 timed round trips in all
+    int w5_rounds = 8;
+    int w5_warmup = 100; // per round
+    int w3_tasks = 20;
+    int w3_ms = 50; // W3 milliseconds per task, calibrated in this process
+    int w3_reps = 3;
+    int w7_reps = 11;
+    std::vector<std::string> workloads = {"W4", "W5", "W3", "W7"};
+    std::vector<std::string> only; // futura implementation ids; empty: all
+    std::vector<std::string> peer_results;
+    bool help = false;
+
+    [[nodiscard]] bool runs(std::string_view workload) const
+    {
+        return std::find(workloads.begin(), workloads.end(), workload) != workloads.end();
+    }
+    [[nodiscard]] bool runs_impl(std::string_view impl) const
+    {
+        return only.empty() || std::find(only.begin(), only.end(), impl) != only.end();
+    }
+};
+
+/// One comparison of the table: its rows share a unit, and each is compared with the subject.
+struct Group
+{
+    std::string id;
+    std::string title;
+    int decimals;
+    std::string subject; // the futura implementation the others are compared with
+};
+
+std::vector<Group> groups(const Settings& s)
+{
+    const auto n = grouped(s.w4_n);
+    return {
+        {"w4_submit", "W4 submit, N = " + n + ", tasks/s", 0, "futura_submit"},
+        {"w4_map_1", "W4 map chunksize 1, N = " + n + ", tasks/s", 0, "futura_map_1"},
+        {"w4_map", "W4 map chunked, N = " + n + ", tasks/s", 0, "futura_map_auto"},
+        {"w4_map_big", "W4 map chunked, N = " + grouped(s.w4_big_n) + ", tasks/s", 0,
+         "futura_map_auto"},
+        {"w5_p50", "W5 round trip p50, µs", 1, "futura"},
+        {"w5_p99", "W5 round trip p99, µs", 1, "futura"},
+        {"w3_speedup",
+         "W3 speedup, " + std::to_string(s.w3_tasks) + " × " + std::to_string(s.w3_ms) + " ms", 2,
+         "futura_process"},
+        {"w3_seconds",
+         "W3 time, " + std::to_string(s.w3_tasks) + " × " + std::to_string(s.w3_ms) + " ms, s", 3,
+         "futura_process"},
+        {"w3_cpus", "W3 CPUs kept busy (CPU time / elapsed)", 2, "futura_process"},
+        {"w7_start", "W7 start to first result, ms", 1, "futura_spawn"},
+    };
+}
+
+futura::ProcessPoolOptions pool_options(const Settings& s,
+                                        futura::StartMethod method = futura::StartMethod::spawn)
+{
+    return {.max_workers = s.workers, .start_method = method};
+}
+
+// ---------------------------------------------------------------------------------------------
+// The workloads.
+
+/// Runs `count` trivial tasks submitted at once, so that the pool starts all its workers (one
+/// per waiting task, up to max_workers) and they have run something before timing starts.
+void warm_up(futura::ProcessPoolExecutor& pool, int count)
+{
+    std::vector<futura::Future<int>> futures;
+    futures.reserve(static_cast<std::size_t>(count));
+    for (int i = 0; i < count; ++i) {
+        futures.push_back(pool.submit(add_one, i));
+    }
+    for (int i = 0; i < count; ++i) {
+        if (futures[static_cast<std::size_t>(i)].result() != i + 1) {
+            fail("warm-up: wrong result for " + std::to_string(i));
+        }
+    }
+}
+
+void check_sum(std::string_view what, std::int64_t sum, std::int64_t n)
+{
+    if (sum != n * (n + 1) / 2) {
+        fail(std::string(what) + ": wrong sum of results: " + std::to_string(sum) + " instead of " +
+             std::to_string(n * (n + 1) / 2));
+    }
+}
+
+/// One W4 `submit` measurement in a fresh, warmed-up pool. @return tasks per second; the timed
+/// span covers submitting, reading every result and dropping the futures.
+double w4_submit_once(const Settings& s)
+{
+    std::vector<futura::Future<int>> futures;
+    futures.reserve(static_cast<std::size_t>(s.w4_n));
+    futura::ProcessPoolExecutor pool(pool_options(s));
+    warm_up(pool, s.w4_warmup);
+    const auto start = Clock::now();
+    for (int i = 0; i < s.w4_n; ++i) {
+        futures.push_back(pool.submit(add_one, i));
+    }
+    std::int64_t sum = 0;
+    for (const auto& future : futures) {
+        sum += future.result();
+    }
+    futures.clear();
+    const double rate = s.w4_n / seconds_since(start);
+    check_sum("W4 submit", sum, s.w4_n);
+    return rate;
+}
+
+struct MapMeasurement
+{
+    double tasks_per_s;
+    std::size_t messages; // tasks the map submitted: one per chunk
+};
+
+/// One W4 `map` measurement of `inputs` in a fresh, warmed-up pool. The timed span covers the
+/// call, reading every result and destroying the range of results.
+MapMeasurement w4_map_once(const Settings& s, const std::vector<int>& inputs, std::size_t chunksize)
+{
+    futura::ProcessPoolExecutor pool(pool_options(s));
+    warm_up(pool, s.w4_warmup);
+    const auto submitted_before = pool.stats().submitted;
+    const auto start = Clock::now();
+    std::int64_t sum = 0;
+    {
+        auto results = pool.map(add_one, inputs, {.chunksize = chunksize});
+        for (const int r : results) {
+            sum += r;
+        }
+    }
+    const double seconds = seconds_since(start);
+    check_sum("W4 map", sum, static_cast<std::int64_t>(inputs.size()));
+    return {static_cast<double>(inputs.size()) / seconds,
+            pool.stats().submitted - submitted_before};
+}
+
+/// One W5 round in a fresh pool: `warmup` untimed round trips, then `n` timed ones, each from
+/// just before `submit` to just after its result is read.
+std::vector<double> w5_round(const Settings& s, int n, int warmup)
+{
+    std::vector<double> samples;
+    samples.reserve(static_cast<std::size_t>(n));
+    futura::ProcessPoolExecutor pool(pool_options(s));
+    for (int i = 0; i < warmup + n; ++i) {
+        const auto start = Clock::now();
+        auto future = pool.submit(add_one, i);
+        const int result = future.result();
+        const auto stop = Clock::now();
+        if (result != i + 1) {
+            fail("W5: wrong result " + std::to_string(result) + " for " + std::to_string(i));
+        }
+        if (i >= warmup) {
+            samples.push_back(micros(stop - start));
+        }
+    }
+    return samples;
+}
+
+/// Iterations of `burn` that take about `ms` milliseconds here: the fastest of a few trials.
+std::uint64_t calibrate_burn(int ms)
+{
+    constexpr std::uint64_t trial = 2'000'000;
+    double best = 1e9;
+    for (std::uint64_t k = 1; k <= 5; ++k) {
+        const auto start = Clock::now();
+        std::uint64_t seed = k;
+        opaque(seed);
+        std::uint64_t result = burn(seed, trial);
+        opaque(result);
+        best = std::min(best, seconds_since(start));
+    }
+    return static_cast<std::uint64_t>(static_cast<double>(trial) * (ms / 1e3) / best);
+}
+
+/// CPU time used so far by this process (`RUSAGE_SELF`) or by its reaped children
+/// (`RUSAGE_CHILDREN`), in seconds.
+double cpu_seconds(int who)
+{
+    rusage usage{};
+    ::getrusage(who, &usage);
+    const auto seconds = [](const timeval& t) {
+        return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+    };
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+/// One way of running W3's tasks: how long it took, and how many CPUs it kept busy on average
+/// meanwhile (CPU time over elapsed time), which shows how much of the machine it was given.
+struct W3Run
+{
+    double seconds = 0;
+    double cpus = 0;
+};
+
+struct W3Times
+{
+    W3Run sequential;
+    W3Run process;
+    W3Run thread;
+};
+
+/// Submits W3's tasks to `pool` and reads their results. @return the elapsed seconds and the
+/// combined results.
+std::pair<double, std::uint64_t> w3_on(futura::Executor& pool, std::uint64_t tasks,
+                                       std::uint64_t iterations)
+{
+    const auto start = Clock::now();
+    std::vector<futura::Future<std::uint64_t>> futures;
+    for (std::uint64_t k = 1; k <= tasks; ++k) {
+        futures.push_back(pool.submit(burn, k, iterations));
+    }
+    std::uint64_t combined = 0;
+    for (const auto& future : futures) {
+        combined ^= future.result();
+    }
+    return {seconds_since(start), combined};
+}
+
+/// One W3 repetition: the same tasks in this process, on a process pool whose workers are
+/// already running, and on a thread pool; in the order given by `rep`. Checks that all three
+/// computed the same.
+W3Times w3_once(const Settings& s, std::uint64_t iterations, int rep)
+{
+    const auto tasks = static_cast<std::uint64_t>(s.w3_tasks);
+    std::uint64_t expected = 0;
+    const auto check = [&](std::uint64_t combined, const char* who) {
+        if (expected != 0 && combined != expected) {
+            fail(std::string("W3: the ") + who + " computed something else");
+        }
+        expected = combined;
+    };
+    W3Times times{};
+    const std::function<void()> parts[] = {
+        [&] {
+            const double cpu = cpu_seconds(RUSAGE_SELF);
+            const auto start = Clock::now();
+            std::uint64_t first = 1;
+            opaque(first);
+            std::uint64_t combined = 0;
+            for (std::uint64_t k = first; k <= tasks; ++k) {
+                combined ^= burn(k, iterations);
+            }
+            opaque(combined);
+            times.sequential.seconds = seconds_since(start);
+            times.sequential.cpus = (cpu_seconds(RUSAGE_SELF) - cpu) / times.sequential.seconds;
+            check(combined, "sequential run");
+        },
+        [&] {
+            // The workers' CPU time counts once they are reaped, when the pool is destroyed:
+            // it includes their start and the warm-up, a few milliseconds.
+            const double cpu = cpu_seconds(RUSAGE_CHILDREN);
+            std::uint64_t combined = 0;
+            {
+                futura::ProcessPoolExecutor processes(pool_options(s));
+                warm_up(processes, 2 * s.workers);
+                std::tie(times.process.seconds, combined) = w3_on(processes, tasks, iterations);
+            }
+            times.process.cpus = (cpu_seconds(RUSAGE_CHILDREN) - cpu) / times.process.seconds;
+            check(combined, "process pool");
+        },
+        [&] {
+            futura::ThreadPoolExecutor threads(futura::ThreadPoolOptions{.max_workers = s.workers});
+            const double cpu = cpu_seconds(RUSAGE_SELF);
+            std::uint64_t combined = 0;
+            std::tie(times.thread.seconds, combined) = w3_on(threads, tasks, iterations);
+            times.thread.cpus = (cpu_seconds(RUSAGE_SELF) - cpu) / times.thread.seconds;
+            check(combined, "thread pool");
+        },
+    };
+    for (std::size_t k = 0; k < std::size(parts); ++k) {
+        parts[(k + static_cast<std::size_t>(rep)) % std::size(parts)]();
+    }
+    return times;
+}
+
+/// One W7 measurement: milliseconds from constructing a pool to holding its first result (the
+/// pool's shutdown afterwards is not timed).
+double w7_once(const Settings& s, futura::StartMethod method)
+{
+    const auto start = Clock::now();
+    futura::ProcessPoolExecutor pool(pool_options(s, method));
+    auto future = pool.submit(add_one, 41);
+    const int result = future.result();
+    const double ms = seconds_since(start) * 1e3;
+    if (result != 42) {
+        fail("W7: wrong result");
+    }
+    return ms;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring: each workload's implementations in turn, interleaved over repetitions.
+
+/// A futura implementation of one workload: one repetition gives one figure.
+struct Measured
+{
+    std::string group;
+    std::string impl;
+    std::string label;
+    long long n;
+    std::function<double()> once;
+    std::vector<double> values = {};
+};
+
+/// Runs every measurement `reps` times, rotating their order each time so that a burst of
+/// outside load does not always fall on the same one; appends a row per measurement.
+void run_interleaved(std::vector<Measured> measured, int reps, const char* unit,
+                     std::vector<Row>& rows)
+{
+    std::erase_if(measured, [](const Measured& m) { return !m.once; });
+    for (int rep = 0; rep < reps; ++rep) {
+        for (std::size_t k = 0; k < measured.size(); ++k) {
+            auto& m = measured[(k + static_cast<std::size_t>(rep)) % measured.size()];
+            m.values.push_back(m.once());
+            std::fprintf(stderr, "%s rep %d/%d  %-18s %14.1f %s\n", m.group.c_str(), rep + 1, reps,
+                         m.impl.c_str(), m.values.back(), unit);
+        }
+    }
+    for (auto& m : measured) {
+        Row row = summarise(m.group, m.impl, m.label, m.n, m.values);
+        row.is_futura = true;
+        rows.push_back(std::move(row));
+    }
+}
+
+void measure_w4(const Settings& s, std::vector<Row>& rows)
+{
+    std::vector<int> inputs(static_cast<std::size_t>(s.w4_n));
+    std::iota(inputs.begin(), inputs.end(), 0);
+    std::vector<int> big_inputs(static_cast<std::size_t>(s.w4_big_n));
+    std::iota(big_inputs.begin(), big_inputs.end(), 0);
+    // map's automatic chunks: how many messages each map took, for the labels.
+    std::vector<std::size_t> auto_messages;
+    std::vector<std::size_t> big_messages;
+    const auto when = [&](const char* impl, std::function<double()> once) {
+        return s.runs_impl(impl) ? std::move(once) : std::function<double()>();
+    };
+    std::vector<Measured> measured{
+        {"w4_submit", "futura_submit", "futura::ProcessPoolExecutor, submit", s.w4_n,
+         when("futura_submit", [&] { return w4_submit_once(s); })},
+        {"w4_map_1", "futura_map_1", "futura::ProcessPoolExecutor, map chunksize 1", s.w4_n,
+         when("futura_map_1", [&] { return w4_map_once(s, inputs, 1).tasks_per_s; })},
+        {"w4_map", "futura_map_auto", "", s.w4_n,
+         when("futura_map_auto",
+              [&] {
+                  const auto m = w4_map_once(s, inputs, 0);
+                  auto_messages.push_back(m.messages);
+                  std::fprintf(stderr, "(%zu chunks) ", m.messages);
+                  return m.tasks_per_s;
+              })},
+        {"w4_map_big", "futura_map_auto", "", s.w4_big_n,
+         when("futura_map_auto",
+              [&] {
+                  const auto m = w4_map_once(s, big_inputs, 0);
+                  big_messages.push_back(m.messages);
+                  std::fprintf(stderr, "(%zu chunks) ", m.messages);
+                  return m.tasks_per_s;
+              })},
+    };
+    run_interleaved(std::move(measured), s.reps, "tasks/s", rows);
+    // The automatic chunk size depends on task durations measured during the warm-up: say what
+    // it came to.
+    const auto auto_label = [](const std::vector<std::size_t>& messages, int n) {
+        std::string label = "futura::ProcessPoolExecutor, map automatic chunksize";
+        if (!messages.empty()) {
+            // Inputs per chunk, from the fewest and most chunks a repetition used.
+            const auto [fewest, most] = std::minmax_element(messages.begin(), messages.end());
+            const auto per_chunk = [n](std::size_t chunks) {
+                return grouped(static_cast<double>(n) / static_cast<double>(chunks));
+            };
+            label += " (chunks of " +
+                     (*fewest == *most ? per_chunk(*most)
+                                       : "about " + per_chunk(*most) + "–" + per_chunk(*fewest)) +
+                     ")";
+        }
+        return label;
+    };
+    for (auto& row : rows) {
+        if (row.impl == "futura_map_auto") {
+            row.label = row.group == "w4_map" ? auto_label(auto_messages, s.w4_n)
+                                              : auto_label(big_messages, s.w4_big_n);
+        }
+    }
+}
+
+void measure_w5(const Settings& s, std::vector<Row>& rows)
+{
+    if (!s.runs_impl("futura")) {
+        return;
+    }
+    std::vector<double> all;
+    std::vector<double> p50s;
+    std::vector<double> p99s;
+    const int per_round = s.w5_n / s.w5_rounds;
+    for (int round = 0; round < s.w5_rounds; ++round) {
+        const auto samples = w5_round(s, per_round, s.w5_warmup);
+        p50s.push_back(percentile(samples, 0.5));
+        p99s.push_back(percentile(samples, 0.99));
+        std::fprintf(stderr, "w5 round %d/%d  futura p50 %8.2f us  p99 %8.2f us\n", round + 1,
+                     s.w5_rounds, p50s.back(), p99s.back());
+        all.insert(all.end(), samples.begin(), samples.end());
+    }
+    const auto n = static_cast<long long>(all.size());
+    const std::string label = "futura::ProcessPoolExecutor, submit + result";
+    Row p50 = summarise("w5_p50", "futura", label, n, p50s);
+    p50.median = percentile(all, 0.5); // pooled over all rounds; the spread is over rounds
+    Row p99 = summarise("w5_p99", "futura", label, n, p99s);
+    p99.median = percentile(all, 0.99);
+    p50.is_futura = p99.is_futura = true;
+    rows.push_back(std::move(p50));
+    rows.push_back(std::move(p99));
+}
+
+void measure_w3(const Settings& s, std::vector<Row>& rows)
+{
+    const auto iterations = calibrate_burn(s.w3_ms);
+    std::fprintf(stderr, "w3: %llu iterations per task (about %d ms here)\n",
+                 static_cast<unsigned long long>(iterations), s.w3_ms);
+    struct Series
+    {
+        const char* impl;
+        const char* label;
+        W3Run W3Times::*run;
+        std::vector<double> seconds = {};
+        std::vector<double> cpus = {};
+        std::vector<double> speedups = {};
+    };
+    std::vector<Series> series{
+        {"futura_process", "futura::ProcessPoolExecutor", &W3Times::process},
+        {"futura_thread", "futura::ThreadPoolExecutor (reference)", &W3Times::thread},
+        {"sequential", "in-process, one after the other", &W3Times::sequential},
+    };
+    for (int rep = 0; rep < s.w3_reps; ++rep) {
+        const auto t = w3_once(s, iterations, rep);
+        for (auto& one : series) {
+            const W3Run& run = t.*one.run;
+            one.seconds.push_back(run.seconds);
+            one.cpus.push_back(run.cpus);
+            one.speedups.push_back(t.sequential.seconds / run.seconds);
+        }
+        std::fprintf(stderr,
+                     "w3 rep %d/%d  sequential %.3f s (%.2f CPUs)  process pool %.3f s (%.2f "
+                     "CPUs, %.2fx)  thread pool %.3f s (%.2f CPUs, %.2fx)\n",
+                     rep + 1, s.w3_reps, t.sequential.seconds, t.sequential.cpus, t.process.seconds,
+                     t.process.cpus, t.sequential.seconds / t.process.seconds, t.thread.seconds,
+                     t.thread.cpus, t.sequential.seconds / t.thread.seconds);
+    }
+    const long long n = s.w3_tasks;
+    for (const char* group : {"w3_speedup", "w3_seconds", "w3_cpus"}) {
+        for (const auto& one : series) {
+            const std::string_view g = group;
+            if (g == "w3_speedup" && std::string_view(one.impl) == "sequential") {
+                continue; // 1 by definition
+            }
+            Row row = summarise(group, one.impl, one.label, n,
+                                g == "w3_speedup"   ? one.speedups
+                                : g == "w3_seconds" ? one.seconds
+                                                    : one.cpus);
+            row.is_futura = true;
+            rows.push_back(std::move(row));
+        }
+    }
+}
+
+void measure_w7(const Settings& s, std::vector<Row>& rows)
+{
+    const auto when = [&](const char* impl, std::function<double()> once) {
+        return s.runs_impl(impl) ? std::move(once) : std::function<double()>();
+    };
+    std::vector<Measured> measured{
+        {"w7_start", "futura_spawn", "futura::ProcessPoolExecutor, StartMethod::spawn", 1,
+         when("futura_spawn", [&] { return w7_once(s, futura::StartMethod::spawn); })},
+        {"w7_start", "futura_fork", "futura::ProcessPoolExecutor, StartMethod::fork", 1,
+         when("futura_fork", [&] { return w7_once(s, futura::StartMethod::fork); })},
+    };
+    run_interleaved(std::move(measured), s.w7_reps, "ms", rows);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Markdown table and the goals.
+
+const Row* find_row(const std::vector<Row>& rows, std::string_view group, std::string_view impl)
+{
+    for (const auto& row : rows) {
+        if (row.group == group && row.impl == impl) {
+            return &row;
+        }
+    }
+    return nullptr;
+}
+
+void print_table(std::ostream& out, const std::vector<Row>& rows, const Settings& s)
+{
+    out << "| workload | implementation | median | spread (min–max) | futura/peer |\n";
+    out << "|---|---|---:|---:|---:|\n";
+    for (const auto& group : groups(s)) {
+        const Row* subject = find_row(rows, group.id, group.subject);
+        const auto number = [&](double value) {
+            return group.decimals == 0 ? grouped(value) : fixed(value, group.decimals);
+        };
+        // futura's rows first, in the order measured; then the peers'.
+        for (const bool futura : {true, false}) {
+            for (const auto& row : rows) {
+                if (row.group != group.id || row.is_futura != futura || row.median <= 0) {
+                    continue;
+                }
+                const std::string ratio = subject != nullptr && subject->median > 0
+                                              ? fixed(subject->median / row.median, 2)
+                                              : "—";
+                out << "| " << group.title << " | " << row.label << " | " << number(row.median)
+                    << " | " << number(row.min) << "–" << number(row.max) << " | " << ratio
+                    << " |\n";
+            }
+        }
+    }
+    out << "\nWorkers: " << s.workers << " processes per pool (futura::available_cpus()).";
+    if (s.runs("W4")) {
+        out << " W4: median of " << s.reps << " repetitions, each in a fresh pool after "
+            << grouped(s.w4_warmup) << " untimed tasks.";
+    }
+    if (s.runs("W5")) {
+        out << " W5: " << grouped(s.w5_n) << " round trips in " << s.w5_rounds << " rounds of "
+            << grouped(s.w5_n / s.w5_rounds) << ", each in a fresh pool after " << s.w5_warmup
+            << " untimed ones; p50/p99 over all, spread over the rounds.";
+    }
+    if (s.runs("W3")) {
+        out << " W3: median of " << s.w3_reps
+            << " repetitions, the pools' workers already running.";
+    }
+    if (s.runs("W7")) {
+        out << " W7: median of " << s.w7_reps << " fresh pools.";
+    }
+    out << " futura/peer divides the figure of the group's first futura row by the row's: "
+           "above 1 is better for tasks/s and speedups, below 1 for µs, s and ms.\n";
+}
+
+void print_goals(std::ostream& out, const std::vector<Row>& rows, const Settings& s)
+{
+    const auto verdict = [](bool met) { return met ? "**met**" : "**not met**"; };
+    const auto missing = [&](const std::string& goal) {
+        out << "- " << goal << ": not measured in this run.\n";
+    };
+    out << "\nGoals of the issue, on this run:\n\n";
+
+    if (const Row* futura = find_row(rows, "w4_submit", "futura_submit"),
+        *python = find_row(rows, "w4_submit", "python_submit");
+        futura != nullptr && python != nullptr) {
+        const double ratio = futura->median / python->median;
+        out << "- W4 submit ≥ 20× Python's ProcessPoolExecutor.submit (" << grouped(python->median)
+            << " tasks/s): futura " << grouped(futura->median) << " tasks/s, " << fixed(ratio, 1)
+            << "× — " << verdict(ratio >= 20) << ".\n";
+    } else {
+        missing("W4 submit ≥ 20× Python's ProcessPoolExecutor.submit");
+    }
+
+    for (const char* group : {"w4_map", "w4_map_big"}) {
+        const Row* futura = find_row(rows, group, "futura_map_auto");
+        const Row* best = nullptr; // Python's fastest map
+        for (const auto& row : rows) {
+            if (row.group == group && !row.is_futura && row.impl.starts_with("python") &&
+                (best == nullptr || row.median > best->median)) {
+                best = &row;
+            }
+        }
+        const std::string goal =
+            "W4 automatic map (N = " +
+            grouped(std::string_view(group) == "w4_map" ? s.w4_n : s.w4_big_n) +
+            ") at least as fast as Python's fastest map";
+        if (futura == nullptr || best == nullptr) {
+            missing(goal);
+            continue;
+        }
+        const double ratio = futura->median / best->median;
+        out << "- " << goal << " (" << best->label << ", " << grouped(best->median)
+            << " tasks/s): futura " << grouped(futura->median) << " tasks/s, " << fixed(ratio, 2)
+            << "× — " << verdict(ratio >= 1.0) << ".\n";
+    }
+
+    if (const Row* futura = find_row(rows, "w5_p50", "futura")) {
+        const auto unsteady = [&](const Row& row) {
+            return row.max > 2 * row.min ? " (unsteady: p50 ranged " + fixed(row.min, 1) + "–" +
+                                               fixed(row.max, 1) + " µs across rounds)"
+                                         : std::string();
+        };
+        if (const Row* pipe = find_row(rows, "w5_p50", "pipe_pinned")) {
+            const double ratio = futura->median / pipe->median;
+            out << "- W5 p50 ≤ 2× the bare pipe ping-pong (" << fixed(pipe->median, 1)
+                << " µs, pinned): futura " << fixed(futura->median, 1) << " µs" << unsteady(*futura)
+                << ", " << fixed(ratio, 2) << "× — " << verdict(ratio <= 2.0);
+            // futura's processes are not pinned: the unpinned ping-pong runs as they do.
+            if (const Row* unpinned = find_row(rows, "w5_p50", "pipe_unpinned")) {
+                out << "; against the unpinned ping-pong (" << fixed(unpinned->median, 1)
+                    << " µs), futura is " << fixed(futura->median / unpinned->median, 2) << "×";
+            }
+            out << ".\n";
+        } else {
+            missing("W5 p50 ≤ 2× the bare pipe ping-pong");
+        }
+        if (const Row* python = find_row(rows, "w5_p50", "python_roundtrip")) {
+            const double ratio = futura->median / python->median;
+            out << "- W5 p50 ≤ 0.5× Python's submit().result() (" << fixed(python->median, 1)
+                << " µs): futura " << fixed(futura->median, 1) << " µs, " << fixed(ratio, 2)
+                << "× — " << verdict(ratio <= 0.5) << ".\n";
+        } else {
+            missing("W5 p50 ≤ 0.5× Python's submit().result()");
+        }
+    } else {
+        missing("W5 p50 goals");
+    }
+
+    if (const Row* futura = find_row(rows, "w3_speedup", "futura_process")) {
+        out << "- W3 speedup ≥ 1.9 on " << s.workers << " workers: futura "
+            << fixed(futura->median, 2) << "× (spread " << fixed(futura->min, 2) << "–"
+            << fixed(futura->max, 2) << ") — " << verdict(futura->median >= 1.9);
+        // Below 2 CPUs kept busy, the machine, not the pool, set the limit; threads pay no IPC
+        // at all, so what they reach is what the machine gave.
+        if (const Row* cpus = find_row(rows, "w3_cpus", "futura_process")) {
+            out << "; its workers kept " << fixed(cpus->median, 2) << " CPUs busy on average";
+        }
+        if (const Row* threads = find_row(rows, "w3_speedup", "futura_thread")) {
+            out << "; the thread pool, with no IPC at all, reached " << fixed(threads->median, 2)
+                << "×";
+        }
+        out << ".\n";
+    } else {
+        missing("W3 speedup ≥ 1.9");
+    }
+
+    if (const Row* futura = find_row(rows, "w7_start", "futura_spawn"),
+        *python = find_row(rows, "w7_start", "python_fork");
+        futura != nullptr && python != nullptr) {
+        const double ratio = futura->median / python->median;
+        out << "- W7 spawn start to first result no slower than Python's fork context ("
+            << fixed(python->median, 1) << " ms): futura " << fixed(futura->median, 1) << " ms, "
+            << fixed(ratio, 2) << "× — " << verdict(ratio <= 1.0) << ".\n";
+    } else {
+        missing("W7 spawn no slower than Python's fork context");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command line.
+
+constexpr std::string_view usage = R"(usage: futura_bench_process_pool [--option=value ...]
+
+  --workers=N         worker processes per pool (default: futura::available_cpus())
+  --reps=N            W4 repetitions; the median is reported (default 5)
+  --w4-n=N            W4 tasks for submit and map (default 20000)
+  --w4-big-n=N        W4 tasks for the big automatic map (default 1000000)
+  --w4-warmup=N       W4 untimed tasks in each fresh pool (default 1000)
+  --w5-n=N            W5 timed round trips in all (default 2000)
+  --w5-rounds=N       W5 rounds, each in a fresh pool (default 8)
+  --w5-warmup=N       W5 untimed round trips per round (default 100)
+  --w3-tasks=N        W3 tasks (default 20)
+  --w3-ms=N           W3 milliseconds per task, calibrated here (default 50)
+  --w3-reps=N         W3 repetitions (default 3)
+  --w7-reps=N         W7 fresh pools per start method (default 11)
+  --workloads=LIST    some of W4,W5,W3,W7 (default: all)
+  --only=LIST         futura implementations: futura_submit, futura_map_1, futura_map_auto
+                      (W4), futura (W5), futura_spawn, futura_fork (W7); W3 always runs all
+  --peer-results=LIST files of `result` lines (the Python peer's, the pipe ping-pong's) to
+                      add to the table
+
+Prints progress and futura's `result` lines on stderr, and the Markdown table with the goals on
+stdout.
+)";
+
+Settings parse(int argc, char** argv)
+{
+    Settings s;
+    const auto count = [](const std::string& value, const std::string& key) {
+        return static_cast<int>(to_count(value, key));
+    };
+    for (const auto& [key, value] : options(argc, argv, usage)) {
+        if (key == "help") {
+            s.help = true;
+        } else if (key == "workers") {
+            s.workers = count(value, key);
+        } else if (key == "reps") {
+            s.reps = count(value, key);
+        } else if (key == "w4-n") {
+            s.w4_n = count(value, key);
+        } else if (key == "w4-big-n") {
+            s.w4_big_n = count(value, key);
+        } else if (key == "w4-warmup") {
+            s.w4_warmup = count(value, key);
+        } else if (key == "w5-n") {
+            s.w5_n = count(value, key);
+        } else if (key == "w5-rounds") {
+            s.w5_rounds = count(value, key);
+        } else if (key == "w5-warmup") {
+            s.w5_warmup = count(value, key);
+        } else if (key == "w3-tasks") {
+            s.w3_tasks = count(value, key);
+        } else if (key == "w3-ms") {
+            s.w3_ms = count(value, key);
+        } else if (key == "w3-reps") {
+            s.w3_reps = count(value, key);
+        } else if (key == "w7-reps") {
+            s.w7_reps = count(value, key);
+        } else if (key == "workloads") {
+            s.workloads = split(value);
+            for (const auto& w : s.workloads) {
+                if (w != "W3" && w != "W4" && w != "W5" && w != "W7") {
+                    fail("unknown workload '" + w + "' (W3, W4, W5, W7)");
+                }
+            }
+        } else if (key == "only") {
+            s.only = split(value);
+        } else if (key == "peer-results") {
+            s.peer_results = split(value);
+        } else {
+            fail("unknown option '--" + key + "'\n" + std::string(usage));
+        }
+    }
+    if (s.w5_n < s.w5_rounds) {
+        fail("--w5-n must be at least --w5-rounds");
+    }
+    return s;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    try {
+        const Settings s = parse(argc, argv);
+        if (s.help) {
+            std::cout << usage;
+            return 0;
+        }
+        // Read first, so that a bad file fails the run before minutes of measuring.
+        std::vector<Row> peers;
+        for (const auto& path : s.peer_results) {
+            auto more = read_rows(path);
+            std::move(more.begin(), more.end(), std::back_inserter(peers));
+        }
+        std::vector<Row> rows;
+        if (s.runs("W4")) {
+            measure_w4(s, rows);
+        }
+        if (s.runs("W5")) {
+            measure_w5(s, rows);
+        }
+        if (s.runs("W3")) {
+            measure_w3(s, rows);
+        }
+        if (s.runs("W7")) {
+            measure_w7(s, rows);
+        }
+        for (const auto& row : rows) {
+            print_row(std::cerr, row);
+        }
+        std::move(peers.begin(), peers.end(), std::back_inserter(rows));
+        print_table(std::cout, rows, s);
+        print_goals(std::cout, rows, s);
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << "futura_bench_process_pool: " << e.what() << '\n';
+        return 1;
+    }
+}
