@@ -358,41 +358,19 @@ bool SharedStateBase::wait_without_helping(Deadline deadline) noexcept
     return true;
 }
 
-namespace {
-
-class UnparkWhenDone final : public DoneCallback
-{
-public:
-    explicit UnparkWhenDone(std::shared_ptr<Parker> parker) : parker_(std::move(parker)) {}
-    void on_done(SharedStateBase& /*state*/) noexcept override { parker_->unpark(); }
-
-private:
-    std::shared_ptr<Parker> parker_; // shared: it may fire after the waiter gave up
-};
-
-} // namespace
-
 bool SharedStateBase::wait_helping(Deadline deadline) noexcept
 {
-    // A pool worker must not sleep on the future alone: if the task it waits for sits in its own
-    // pool's queue, it would never run. Park as an idle worker instead, woken by new work or by
-    // this future finishing, and run queued tasks meanwhile.
-    // First, the task we wait for may sit in our own pool's queue: run it here and now. Only
-    // then help with other queued tasks; a task run that way could itself wait for one further
-    // down this thread's stack, which would never finish.
-    if (current_wait_context()->run_if_queued(*this) && done()) {
-        return true;
+    // The task we wait for may sit in our own pool's queue: run it here and now.
+    try {
+        if (current_wait_context()->run_if_queued(*this) && done()) {
+            return true;
+        }
+    } catch (...) { // no memory to look it up: wait as anyone would
     }
     try {
-        auto* watch = new UnparkWhenDone(current_parker());
-        add_callback(watch);
-        const bool finished = block_until([this] { return done(); }, deadline);
-        if (!finished) {
-            remove_callback(watch);
-        }
-        return finished;
-    } catch (...) {
-        // Out of memory for the watch: fall back to plain waiting.
+        const BlockingScope blocking; // the pool may start a thread in our place
+        return wait_without_helping(deadline);
+    } catch (...) { // the pool could not start a thread: wait all the same
         return wait_without_helping(deadline);
     }
 }

@@ -33,6 +33,7 @@
 #include <boost/process/v2/start_dir.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -44,6 +45,7 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <stdio_ext.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -314,7 +316,7 @@ private:
         std::uint64_t id;
     };
 
-    struct Worker
+    struct Worker : std::enable_shared_from_this<Worker>
     {
         explicit Worker(asio::io_context& io)
             : channel(io), stderr_pipe(io), exit_watch(io), timeout_timer(io)
@@ -330,10 +332,12 @@ private:
         bool ready = false;    // it said hello: it runs
         bool retiring = false; // max_tasks_per_child reached: no more work
         bool closed = false;   // channel shut: it will exit
+        bool exited = false;   // reaped: handlers still pending must do nothing
         Death expected_death = Death::unexpected;
         std::deque<InFlight> in_flight; // sent, not answered; the front is running
         std::uint64_t next_id = 1;
         std::size_t tasks_done = 0;
+        std::size_t tasks_sent = 0;
         Clock::time_point running_since{};
         double task_seconds = -1; // moving average of task durations; < 0: none measured yet
 
@@ -394,12 +398,20 @@ private:
 
     std::size_t window(const Worker& worker) const
     {
-        if (worker.task_seconds < 0) {
-            return 2;
+        std::size_t size = 1; // until tasks are known to be short: idle workers get them first
+        if (worker.task_seconds >= 0) {
+            const double target = std::chrono::duration<double>(window_target).count();
+            const auto fits =
+                static_cast<std::size_t>(target / std::max(worker.task_seconds, 1e-7));
+            size = std::clamp<std::size_t>(fits, 1, max_window);
         }
-        const double target = std::chrono::duration<double>(window_target).count();
-        const auto fits = static_cast<std::size_t>(target / std::max(worker.task_seconds, 1e-7));
-        return std::clamp<std::size_t>(fits, 1, max_window);
+        if (options_.max_tasks_per_child) {
+            // Never send a worker more than it will run before it retires.
+            const auto left = *options_.max_tasks_per_child -
+                              std::min(worker.tasks_sent, *options_.max_tasks_per_child);
+            size = std::min(size, worker.in_flight.size() + left);
+        }
+        return size;
     }
 
     /// Hands pending work to workers with room, starts workers as needed, and finishes the
@@ -489,6 +501,7 @@ private:
         const auto id = worker.next_id++;
         detail::finish_frame(worker.outbox, start, detail::FrameKind::call, id);
         worker.in_flight.push_back({&task, id});
+        ++worker.tasks_sent;
         if (worker.in_flight.size() == 1) {
             started_running(worker);
         }
@@ -500,12 +513,13 @@ private:
         if (options_.task_timeout) {
             worker.timeout_timer.expires_after(
                 std::chrono::duration_cast<Clock::duration>(*options_.task_timeout));
-            worker.timeout_timer.async_wait([this, &worker](const boost::system::error_code& ec) {
-                if (!ec) {
-                    worker.expected_death = Death::timeout;
-                    ::kill(worker.pid, SIGKILL);
-                }
-            });
+            worker.timeout_timer.async_wait(
+                [w = worker.shared_from_this()](const boost::system::error_code& ec) {
+                    if (!ec && !w->exited) {
+                        w->expected_death = Death::timeout;
+                        ::kill(w->pid, SIGKILL);
+                    }
+                });
         }
     }
 
@@ -518,11 +532,12 @@ private:
         worker.sending.swap(worker.outbox);
         worker.outbox.clear();
         asio::async_write(worker.channel, asio::buffer(worker.sending),
-                          [this, &worker](const boost::system::error_code& ec, std::size_t) {
-                              worker.writing = false;
-                              worker.sending.clear();
-                              if (!ec) {
-                                  flush(worker);
+                          [this, w = worker.shared_from_this()](const boost::system::error_code& ec,
+                                                                std::size_t) {
+                              w->writing = false;
+                              w->sending.clear();
+                              if (!ec && !w->exited) {
+                                  flush(*w);
                               } // on error the worker is dying: its exit watch cleans up
                           });
     }
@@ -555,7 +570,7 @@ private:
 
     bool start_worker()
     {
-        auto worker = std::make_unique<Worker>(io_);
+        auto worker = std::make_shared<Worker>(io_);
         try {
             asio::local::stream_protocol::socket child_end(io_);
             asio::local::connect_pair(worker->channel, child_end);
@@ -636,7 +651,11 @@ private:
         if (pid > 0) {
             return pid;
         }
-        // The child. It never returns to the parent's io_context.
+        // The child. It never returns to the parent's io_context. Output the parent had
+        // buffered but not written is the parent's to write: drop our copy, or the worker's
+        // exit would print it a second time.
+        __fpurge(stdout);
+        __fpurge(stderr);
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent) {
             ::_exit(1);
@@ -665,13 +684,17 @@ private:
         worker.inbox.resize(at + 64 * 1024);
         worker.channel.async_read_some(
             asio::buffer(worker.inbox.data() + at, worker.inbox.size() - at),
-            [this, &worker, at](const boost::system::error_code& ec, std::size_t n) {
-                worker.inbox.resize(at + n);
+            [this, w = worker.shared_from_this(), at](const boost::system::error_code& ec,
+                                                      std::size_t n) {
+                if (w->exited) {
+                    return; // reaped meanwhile: on_exit read what was left
+                }
+                w->inbox.resize(at + n);
                 if (ec) {
                     return; // the worker is gone: its exit watch takes over
                 }
-                if (handle_frames(worker)) {
-                    read_channel(worker);
+                if (handle_frames(*w)) {
+                    read_channel(*w);
                 }
                 dispatch();
             });
@@ -720,6 +743,9 @@ private:
             break;
         default:
             throw detail::ProtocolError("futura: a worker sent a frame meant for workers");
+        }
+        if (frame.task_id == 0 && frame.kind == detail::FrameKind::value) {
+            return; // the initializer ran
         }
         if (worker.in_flight.empty() || worker.in_flight.front().id != frame.task_id) {
             throw detail::ProtocolError("futura: a worker answered a task it was not running");
@@ -790,43 +816,46 @@ private:
     {
         worker.stderr_pipe.async_read_some(
             asio::buffer(worker.stderr_buffer),
-            [this, &worker](const boost::system::error_code& ec, std::size_t n) {
-                if (ec) {
+            [this, keep = worker.shared_from_this()](const boost::system::error_code& ec,
+                                                     std::size_t n) {
+                if (ec || keep->exited) {
                     return;
                 }
+                Worker& self = *keep;
                 // Pass it through to our stderr, as a child writing to it directly would, and
                 // keep the last lines for the crash report.
                 std::size_t written = 0;
                 while (written < n) {
                     const auto w =
-                        ::write(STDERR_FILENO, worker.stderr_buffer.data() + written, n - written);
+                        ::write(STDERR_FILENO, self.stderr_buffer.data() + written, n - written);
                     if (w <= 0) {
                         break;
                     }
                     written += static_cast<std::size_t>(w);
                 }
-                worker.stderr_partial.append(worker.stderr_buffer.data(), n);
+                self.stderr_partial.append(self.stderr_buffer.data(), n);
                 std::size_t newline = 0;
-                while ((newline = worker.stderr_partial.find('\n')) != std::string::npos) {
-                    worker.stderr_lines.push_back(worker.stderr_partial.substr(0, newline));
-                    worker.stderr_partial.erase(0, newline + 1);
-                    if (worker.stderr_lines.size() > stderr_lines_kept) {
-                        worker.stderr_lines.pop_front();
+                while ((newline = self.stderr_partial.find('\n')) != std::string::npos) {
+                    self.stderr_lines.push_back(self.stderr_partial.substr(0, newline));
+                    self.stderr_partial.erase(0, newline + 1);
+                    if (self.stderr_lines.size() > stderr_lines_kept) {
+                        self.stderr_lines.pop_front();
                     }
                 }
-                read_stderr(worker);
+                read_stderr(self);
             });
     }
 
     void watch_exit(Worker& worker)
     {
-        worker.exit_watch.async_wait(asio::posix::stream_descriptor::wait_read,
-                                     [this, &worker](const boost::system::error_code& ec) {
-                                         if (ec == asio::error::operation_aborted) {
-                                             return;
-                                         }
-                                         on_exit(worker);
-                                     });
+        worker.exit_watch.async_wait(
+            asio::posix::stream_descriptor::wait_read,
+            [this, w = worker.shared_from_this()](const boost::system::error_code& ec) {
+                if (ec == asio::error::operation_aborted || w->exited) {
+                    return;
+                }
+                on_exit(*w);
+            });
     }
 
     void on_exit(Worker& worker)
@@ -835,6 +864,10 @@ private:
         rusage usage{};
         while (::wait4(worker.pid, &status, 0, &usage) < 0 && errno == EINTR) {
         }
+        worker.exited = true;
+        // Answers it sent before dying may still sit in the socket: take them first, so that
+        // only the task it was really running is charged with its death.
+        drain_channel(worker);
         // Whatever it wrote last may still sit in the pipe.
         drain_stderr(worker);
         const bool was_ready = worker.ready;
@@ -861,7 +894,9 @@ private:
                     " s); its worker was killed and replaced"));
                 break;
             case Death::killed_task:
-                error = std::make_exception_ptr(CancelledError());
+                error = std::make_exception_ptr(CancelledError(
+                    "futura::ProcessPoolExecutor::kill: the task was stopped while it ran; its "
+                    "worker was killed and replaced"));
                 break;
             default:
                 error = std::make_exception_ptr(WorkerCrashed(report));
@@ -898,6 +933,21 @@ private:
         dispatch();
     }
 
+    void drain_channel(Worker& worker)
+    {
+        boost::system::error_code ec;
+        worker.channel.non_blocking(true, ec);
+        std::array<char, 64 * 1024> buffer{};
+        for (;;) {
+            const auto n = worker.channel.read_some(asio::buffer(buffer), ec);
+            if (ec || n == 0) {
+                break;
+            }
+            worker.inbox.insert(worker.inbox.end(), buffer.data(), buffer.data() + n);
+        }
+        handle_frames(worker);
+    }
+
     void drain_stderr(Worker& worker)
     {
         boost::system::error_code ec;
@@ -930,7 +980,9 @@ private:
         report << "futura::ProcessPoolExecutor: worker process " << worker.pid << " "
                << describe_status(status);
         if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
-            report << (oom_kills() > worker.oom_kills_at_start
+            report << (worker.expected_death == Death::signalled
+                           ? " (by terminate_workers() or kill_workers())"
+                       : oom_kills() > worker.oom_kills_at_start
                            ? " (the kernel's out-of-memory killer killed a process meanwhile: "
                              "most likely this one, for using too much memory)"
                            : " (not by futura)");
@@ -1037,7 +1089,8 @@ private:
     // The I/O thread's own state: touched only by handlers running on io_.
     asio::io_context io_;
     asio::executor_work_guard<asio::io_context::executor_type> work_;
-    std::vector<std::unique_ptr<Worker>> workers_;
+    // Shared: completion handlers keep a worker alive until they have run, after it is reaped.
+    std::vector<std::shared_ptr<Worker>> workers_;
     std::deque<detail::TaskBase*> requeued_; // sent to a worker that died before starting them
     bool draining_ = false;
     std::string broken_reason_;

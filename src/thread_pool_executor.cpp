@@ -58,10 +58,11 @@ public:
             if (shut_down_) {
                 throw ShutdownError();
             }
-            if (idle_.empty() && workers_.size() < max_workers_) {
+            // Workers blocked in a wait do not count: they cannot take this task.
+            if (idle_.empty() && workers_.size() - blocked_ < max_workers_) {
                 start_worker(); // before queueing: if it throws, the task is discarded
             }
-            task->queued_in = this;
+            task->queued_in.store(this, std::memory_order_relaxed);
             pending_.push_back(*task.release());
             ++submitted_;
             if (!idle_.empty()) {
@@ -119,16 +120,6 @@ private:
     public:
         explicit Worker(Impl& pool) : pool_(pool) {}
 
-        bool run_one_pending_task() override
-        {
-            detail::TaskBase* task = pool_.try_pop();
-            if (task == nullptr) {
-                return false;
-            }
-            run(task);
-            return true;
-        }
-
         bool run_if_queued(detail::SharedStateBase& awaited) override
         {
             detail::TaskBase* task = pool_.take_if_queued(awaited);
@@ -139,10 +130,9 @@ private:
             return true;
         }
 
-        bool park(detail::Deadline deadline) override
-        {
-            return pool_.park_helping(*this, deadline);
-        }
+        void begin_blocking() override { pool_.begin_blocking(); }
+
+        void end_blocking() noexcept override { pool_.end_blocking(); }
 
         const std::shared_ptr<detail::Parker>& parker() noexcept override { return parker_; }
 
@@ -224,17 +214,11 @@ private:
         }
     }
 
-    detail::TaskBase* try_pop()
-    {
-        const std::lock_guard lock(mutex_);
-        return pending_.empty() ? nullptr : pop_locked();
-    }
-
     detail::TaskBase* pop_locked() noexcept
     {
         auto& task = pending_.front();
         pending_.pop_front();
-        task.queued_in = nullptr;
+        task.queued_in.store(nullptr, std::memory_order_relaxed);
         return &task;
     }
 
@@ -246,49 +230,30 @@ private:
             return nullptr; // a Promise's state: no task to run
         }
         const std::lock_guard lock(mutex_);
-        if (task->queued_in != this) {
+        if (task->queued_in.load(std::memory_order_relaxed) != this) {
             return nullptr;
         }
         pending_.erase(pending_.iterator_to(*task));
-        task->queued_in = nullptr;
+        task->queued_in.store(nullptr, std::memory_order_relaxed);
         return task;
     }
 
-    /// A worker waiting for a future sleeps as an idle worker, so that new work wakes it too.
-    bool park_helping(Worker& self, detail::Deadline deadline)
+    /// A worker blocks in a wait: it no longer counts against max_workers, so queued work
+    /// that would otherwise have no thread gets a new one.
+    void begin_blocking()
     {
-        {
-            const std::lock_guard lock(mutex_);
-            if (!pending_.empty()) {
-                return true; // work to help with: let the caller take it
-            }
-            idle_.push_back(&self);
+        const std::lock_guard lock(mutex_);
+        ++blocked_;
+        if (!pending_.empty() && idle_.empty() && !shut_down_ && broken_.empty() &&
+            workers_.size() - blocked_ < max_workers_) {
+            start_worker();
         }
-        const bool woken = self.parker_->park(deadline);
-        Worker* pass_to = nullptr;
-        {
-            const std::lock_guard lock(mutex_);
-            const auto before = idle_.size();
-            std::erase(idle_, &self);
-            const bool taken_off_by_submitter = idle_.size() == before;
-            // A submitter chose us to run its task, but our own wait may be over and we may not
-            // take it: pass the wake-up on, so the task is not left without a worker.
-            if (taken_off_by_submitter && !pending_.empty()) {
-                if (!idle_.empty()) {
-                    pass_to = idle_.back();
-                    idle_.pop_back();
-                } else if (workers_.size() < max_workers_ && !shut_down_) {
-                    try {
-                        start_worker();
-                    } catch (...) { // no thread to be had: the next submission retries
-                    }
-                }
-            }
-        }
-        if (pass_to != nullptr) {
-            pass_to->parker_->unpark();
-        }
-        return woken;
+    }
+
+    void end_blocking() noexcept
+    {
+        const std::lock_guard lock(mutex_);
+        --blocked_;
     }
 
     void break_pool(std::string why) noexcept
@@ -322,7 +287,7 @@ private:
         TaskQueue taken;
         taken.swap(pending_);
         for (auto& task : taken) {
-            task.queued_in = nullptr;
+            task.queued_in.store(nullptr, std::memory_order_relaxed);
         }
         return taken;
     }
@@ -373,6 +338,7 @@ private:
     std::vector<std::unique_ptr<Worker>> workers_;
     std::size_t submitted_ = 0;
     std::size_t failed_as_broken_ = 0;
+    std::size_t blocked_ = 0; // workers blocked in a futura wait
     bool shut_down_ = false;
     std::string broken_; // why the pool is broken; empty while it is not
     std::atomic<std::size_t> cancelled_at_shutdown_{0};

@@ -11,11 +11,15 @@
 
 #include <futura/futura.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <initializer_list>
 #include <iterator>
 #include <memory>
@@ -25,6 +29,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <tuple>
 #include <unistd.h>
@@ -134,6 +139,147 @@ private:
     std::size_t waiters_ = 0;
     bool gave_up_ = false;
 };
+
+/// A fresh temporary directory, removed with its contents when it goes out of scope.
+class TempDir
+{
+public:
+    TempDir()
+        : path_(std::filesystem::temp_directory_path() /
+                ("futura-test-" + std::to_string(::getpid()) + "-" + std::to_string(next_++)))
+    {
+        std::filesystem::create_directories(path_);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    ~TempDir()
+    {
+        std::error_code ignored;
+        std::filesystem::remove_all(path_, ignored);
+    }
+
+    [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+    /// The path of the file `name` in the directory.
+    [[nodiscard]] std::string file(std::string_view name) const { return (path_ / name).string(); }
+    /// The names of the files in the directory whose names start with `prefix` (hidden ones
+    /// left out), sorted.
+    [[nodiscard]] std::vector<std::string> files(std::string_view prefix = {}) const
+    {
+        std::vector<std::string> names;
+        std::error_code ec;
+        for (const auto& entry : std::filesystem::directory_iterator(path_, ec)) {
+            auto name = entry.path().filename().string();
+            if (!name.starts_with('.') && name.starts_with(prefix)) {
+                names.push_back(std::move(name));
+            }
+        }
+        std::sort(names.begin(), names.end());
+        return names;
+    }
+
+private:
+    static inline std::atomic<int> next_{0};
+    std::filesystem::path path_;
+};
+
+/// Creates the file `path` holding this process's pid, whole (written aside, then renamed): a
+/// reader never sees a part of it. A task leaves such a mark to say that it ran, and where.
+inline void write_pid_file(const std::string& path)
+{
+    const std::filesystem::path target(path);
+    // Hidden, so that `TempDir::files` never lists it.
+    const auto aside = target.parent_path() / ("." + target.filename().string() + ".tmp");
+    {
+        std::ofstream out(aside);
+        out << ::getpid() << '\n';
+    }
+    std::error_code ignored; // the directory may be gone: the test is over
+    std::filesystem::rename(aside, target, ignored);
+}
+
+/// A `Gate` that tasks in other processes can wait at too: a directory. A task (of any executor)
+/// passes it with `wait_at_gate(gate.path())`, a plain function of a string, so it can travel to
+/// a process pool's worker. Each waiter leaves a file holding its pid; `open()` creates the file
+/// "open". As with `Gate`, a waiter gives up after `hang_limit`, and the gate opens when it goes
+/// out of scope (declare it after the executor).
+class FileGate
+{
+public:
+    FileGate() = default;
+    FileGate(const FileGate&) = delete;
+    FileGate& operator=(const FileGate&) = delete;
+    ~FileGate() { open(); }
+
+    [[nodiscard]] std::string path() const { return directory_.path().string(); }
+
+    void open() const { write_pid_file(directory_.file("open")); }
+
+    /// How many tasks have reached the gate (including ones already through).
+    [[nodiscard]] std::size_t waiters() const { return directory_.files("waiter-").size(); }
+
+    /// The pids of the processes of the tasks that reached the gate.
+    [[nodiscard]] std::vector<int> waiter_pids() const
+    {
+        std::vector<int> pids;
+        for (const auto& name : directory_.files("waiter-")) {
+            std::ifstream in(directory_.file(name));
+            int pid = 0;
+            if (in >> pid) {
+                pids.push_back(pid);
+            }
+        }
+        return pids;
+    }
+
+    /// Blocks until `n` tasks have reached the gate. @return false if that did not happen within
+    /// `within`.
+    [[nodiscard]] bool wait_for_waiters(std::size_t n,
+                                        std::chrono::nanoseconds within = should_happen) const
+    {
+        return eventually([&] { return waiters() >= n; }, within);
+    }
+
+    /// Whether a waiter gave up at `hang_limit`.
+    [[nodiscard]] bool gave_up() const { return !directory_.files("gave-up-").empty(); }
+
+    /// Opens the gate when it goes out of scope, like `Gate::Opener`.
+    class Opener
+    {
+    public:
+        explicit Opener(const FileGate& gate) noexcept : gate_(gate) {}
+        Opener(const Opener&) = delete;
+        Opener& operator=(const Opener&) = delete;
+        ~Opener() { gate_.open(); }
+
+    private:
+        const FileGate& gate_;
+    };
+
+private:
+    TempDir directory_;
+};
+
+/// Waits at the `FileGate` whose directory is `gate` until it opens (or its directory is gone:
+/// the test is over), giving up after `hang_limit`. A task, in whatever process runs it.
+/// @return false if it gave up.
+inline bool wait_at_gate(std::string gate)
+{
+    static std::atomic<int> next{0};
+    const std::filesystem::path directory(std::move(gate));
+    const auto me = std::to_string(::getpid()) + "-" +
+                    std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id())) + "-" +
+                    std::to_string(next++);
+    write_pid_file((directory / ("waiter-" + me)).string());
+    const auto until = Clock::now() + hang_limit;
+    while (std::filesystem::exists(directory) && !std::filesystem::exists(directory / "open")) {
+        if (Clock::now() > until) {
+            write_pid_file((directory / ("gave-up-" + me)).string());
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1)); // a task waiting, not a test
+    }
+    return true;
+}
 
 /// A countdown like std::latch, but whose waits give up at a deadline.
 class Countdown
@@ -362,10 +508,12 @@ inline int sleep_then_return(int milliseconds)
 }
 
 // ---------------------------------------------------------------------------------------------
-// The typed executor suite runs every test of test/executor.cpp once per factory below. Each
-// factory says what its executor can do, and tests that need more skip those parts at compile
-// time with `if constexpr`. Adding `ProcessPoolFactory` (concurrent, sized, not shares_memory)
-// to `ExecutorFactories` is the one-line switch the contract promises.
+// The typed executor suite runs every test of test/executor.cpp (and the typed tests of wait.cpp
+// and as_completed.cpp) once per factory below, through `futura::Executor&` only: that the same
+// tests pass on `ProcessPoolExecutor` is the one-line switch the contract promises. Each factory
+// says what its executor can do, and tests that need more restrict those parts at compile time
+// with `if constexpr`, saying why. Tasks are plain functions with transferable arguments, and
+// block at a `FileGate`, so that most tests run on every executor.
 
 /// `ThreadPoolExecutor`.
 struct ThreadPoolFactory
@@ -407,8 +555,29 @@ struct InlineFactory
     }
 };
 
+/// `ProcessPoolExecutor`: calls run in worker processes, which are this test program. A task
+/// there is a plain function, a captureless lambda or a serializable function object, with
+/// transferable arguments: it cannot capture references, gates or counters of the test.
+struct ProcessPoolFactory
+{
+    static constexpr std::string_view name = "ProcessPoolExecutor";
+    static constexpr bool concurrent = true;
+    static constexpr bool shares_memory = false;
+    static constexpr bool sized = true;
+
+    static std::unique_ptr<futura::Executor> make(int max_workers)
+    {
+        return std::make_unique<futura::ProcessPoolExecutor>(
+            futura::ProcessPoolOptions{.max_workers = max_workers});
+    }
+    static std::unique_ptr<futura::Executor> make_default()
+    {
+        return std::make_unique<futura::ProcessPoolExecutor>();
+    }
+};
+
 /// The executors of the typed suite.
-using ExecutorFactories = std::tuple<ThreadPoolFactory, InlineFactory>;
+using ExecutorFactories = std::tuple<ThreadPoolFactory, InlineFactory, ProcessPoolFactory>;
 
 /// A future already finished with `value`.
 template <class T>

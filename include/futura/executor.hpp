@@ -183,8 +183,11 @@ public:
         if constexpr (std::ranges::sized_range<Range>) {
             total = static_cast<std::size_t>(std::ranges::size(feed->view));
         }
-        const std::size_t chunksize =
-            options.chunksize != 0 ? options.chunksize : do_auto_chunksize(total);
+        // buffersize counts tasks; with an unknown number of inputs, automatic chunks would
+        // read an unbounded number ahead, so they are single inputs then.
+        const std::size_t chunksize = options.chunksize != 0           ? options.chunksize
+                                      : (options.buffersize && !total) ? 1
+                                                                       : do_auto_chunksize(total);
         using Slot = typename MapResults<R>::Slot;
         typename MapResults<R>::Feeder feeder;
         if (chunksize <= 1) {

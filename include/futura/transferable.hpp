@@ -85,6 +85,14 @@ struct Codec<T>
 };
 
 template <>
+struct Codec<bool>
+{
+    static constexpr bool supported = true;
+    static void encode(WireWriter& out, bool value) { out.raw(static_cast<std::uint8_t>(value)); }
+    static bool decode(WireReader& in) { return in.boolean(); }
+};
+
+template <>
 struct Codec<std::string>
 {
     static constexpr bool supported = true;
@@ -152,14 +160,14 @@ requires Codec<T>::supported struct Codec<std::optional<T>>
     static constexpr bool supported = true;
     static void encode(WireWriter& out, const std::optional<T>& value)
     {
-        out.raw(value.has_value());
+        out.raw(static_cast<std::uint8_t>(value.has_value()));
         if (value) {
             Codec<T>::encode(out, *value);
         }
     }
     static std::optional<T> decode(WireReader& in)
     {
-        if (!in.raw<bool>()) {
+        if (!in.boolean()) {
             return std::nullopt;
         }
         return Codec<T>::decode(in);

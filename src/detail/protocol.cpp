@@ -41,6 +41,16 @@ bool known_kind(FrameKind kind) noexcept
     return false;
 }
 
+std::uint32_t header_check(const FrameHeader& header) noexcept
+{
+    FrameHeader bare = header;
+    bare.check = 0;
+    bare.header_check = 0;
+    boost::crc_32_type crc;
+    crc.process_bytes(&bare, sizeof bare);
+    return crc.checksum();
+}
+
 } // namespace
 
 std::size_t begin_frame(std::vector<char>& out)
@@ -59,6 +69,7 @@ void finish_frame(std::vector<char>& out, std::size_t frame_start, FrameKind kin
     header.payload_size = out.size() - frame_start - sizeof(FrameHeader);
     const std::span<const char> payload(out.data() + frame_start + sizeof(FrameHeader),
                                         header.payload_size);
+    header.header_check = header_check(header);
     header.check = frame_check(header, payload);
     std::memcpy(out.data() + frame_start, &header, sizeof header);
 }
@@ -84,6 +95,10 @@ std::optional<Frame> parse_frame(std::span<const char> bytes)
     }
     if (!known_kind(header.kind) || header.payload_size > FrameHeader::max_payload) {
         throw ProtocolError("futura: a message between processes has an invalid header");
+    }
+    if (header_check(header) != header.header_check) {
+        throw ProtocolError("futura: a message between processes fails its checksum (its header "
+                            "is corrupted)");
     }
     if (bytes.size() - sizeof(FrameHeader) < header.payload_size) {
         return std::nullopt;

@@ -66,16 +66,14 @@ public:
         std::vector<char> in;
         std::size_t consumed = 0;
         for (;;) {
-            // Run every complete frame buffered; answers go out when no more work is buffered
-            // (so the parent hears at once when we would otherwise wait) or when they pile up.
+            // Each answer goes out before the next task starts: should that task crash the
+            // process, the parent must already hold every earlier answer, or it would charge
+            // the crash to a task that had finished.
             while (auto frame = next_frame(in, consumed)) {
                 handle(*frame);
                 consumed += frame->size;
-                if (out_.size() >= 64 * 1024 || Clock::now() - oldest_unsent_ > flush_after) {
-                    flush();
-                }
+                flush();
             }
-            flush();
             in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(consumed));
             consumed = 0;
             const auto at = in.size();
@@ -92,8 +90,6 @@ public:
     }
 
 private:
-    static constexpr auto flush_after = std::chrono::microseconds(200);
-
     std::optional<Frame> next_frame(const std::vector<char>& in, std::size_t consumed)
     {
         try {
@@ -107,9 +103,6 @@ private:
 
     void handle(const Frame& frame)
     {
-        if (out_.empty()) {
-            oldest_unsent_ = Clock::now();
-        }
         const auto start = begin_frame(out_);
         WireWriter result(out_);
         FrameKind answer = FrameKind::value;
@@ -120,7 +113,7 @@ private:
                 invoker(call, result);
             } else if (frame.kind == FrameKind::initialize) {
                 auto* initializer = reinterpret_cast<void (*)()>( // NOLINT: validated address
-                    decode_function_address(call));
+                    const_cast<void*>(decode_function_address(call)));
                 initializer();
             } else {
                 throw ProtocolError("futura: a worker received a frame meant for the parent");
@@ -132,6 +125,11 @@ private:
             encode_exception(result, std::current_exception(), current_trace());
         }
         finish_frame(out_, start, answer, frame.task_id);
+        if (answer == FrameKind::initialize_failed) {
+            // The pool is broken: say so, and run nothing more (calls may already be queued).
+            flush();
+            std::_Exit(1);
+        }
     }
 
     void flush()
@@ -144,7 +142,6 @@ private:
 
     int fd_;
     std::vector<char> out_;
-    Clock::time_point oldest_unsent_{};
 };
 
 } // namespace

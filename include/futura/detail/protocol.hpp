@@ -18,7 +18,7 @@ enum class FrameKind : std::uint8_t
     // parent -> worker
     call = 1,       ///< run a task: payload from TaskBase::encode_call
     initialize = 2, ///< run the pool's initializer: payload is an encoded `void(*)()`
-    // worker -> parent
+                    // worker -> parent
     ready = 10,             ///< the worker is up: payload is its pid
     value = 11,             ///< the task returned: payload is the encoded result
     exception = 12,         ///< the task threw: payload from encode_exception
@@ -38,7 +38,9 @@ struct FrameHeader
     FrameKind kind = FrameKind::call;
     std::uint8_t reserved[3] = {};
     std::uint32_t check = 0;
-    std::uint32_t reserved2 = 0;
+    /// CRC-32 of the header alone (with both checks zero), verified as soon as the header is in:
+    /// a corrupted size field must not make the reader wait for bytes that never come.
+    std::uint32_t header_check = 0;
     std::uint64_t task_id = 0;
     std::uint64_t payload_size = 0;
 };

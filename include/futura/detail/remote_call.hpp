@@ -80,7 +80,8 @@ template <class F>
 F decode_callable(WireReader& in)
 {
     if constexpr (function_pointer<F>) {
-        return reinterpret_cast<F>(decode_function_address(in)); // NOLINT: validated above
+        // NOLINTNEXTLINE: the address was validated; const only described the bytes' origin
+        return reinterpret_cast<F>(const_cast<void*>(decode_function_address(in)));
     } else if constexpr (stateless_callable<F>) {
         return F{};
     } else {
@@ -105,7 +106,7 @@ requires Codec<R>::supported struct Codec<ElementResult<R>>
     static constexpr bool supported = true;
     static void encode(WireWriter& out, const ElementResult<R>& element)
     {
-        out.raw(element.value.has_value());
+        out.raw(static_cast<std::uint8_t>(element.value.has_value()));
         if (element.value) {
             Codec<R>::encode(out, *element.value);
         } else {
@@ -114,7 +115,7 @@ requires Codec<R>::supported struct Codec<ElementResult<R>>
     }
     static ElementResult<R> decode(WireReader& in)
     {
-        if (in.raw<bool>()) {
+        if (in.boolean()) {
             return {Codec<R>::decode(in), nullptr};
         }
         return {std::nullopt, decode_exception(in)};

@@ -7,6 +7,7 @@
 
 #include <boost/intrusive/list_hook.hpp>
 
+#include <atomic>
 #include <exception>
 #include <functional>
 #include <initializer_list>
@@ -32,9 +33,11 @@ enum class TaskOutcome
 class TaskBase : public boost::intrusive::list_base_hook<>
 {
 public:
-    /// The executor whose queue holds the task, if any; written only under that queue's lock.
-    /// Lets a pool worker waiting for this task's future find it in its queue and run it.
-    const void* queued_in = nullptr; // NOLINT(misc-non-private-member-variables-in-classes)
+    /// The executor whose queue holds the task, if any; written only under that queue's lock,
+    /// read under another pool's lock by a worker looking for the task it waits for (atomic for
+    /// that: the owner compares it only with itself).
+    std::atomic<const void*> queued_in{
+        nullptr}; // NOLINT(misc-non-private-member-variables-in-classes)
 
     TaskBase() = default;
     TaskBase(const TaskBase&) = delete;

@@ -12,23 +12,28 @@ namespace futura::detail {
 class SharedStateBase;
 
 /// Installed (thread-locally) by a pool worker thread for as long as it runs.
+///
+/// A worker that waits for a future first runs the awaited task itself if it is still queued in
+/// its pool; otherwise it blocks, and the pool counts it out of its `max_workers` meanwhile,
+/// starting another thread if queued work would otherwise have none. Either way, a task that
+/// waits for work of its own pool cannot deadlock it. (Running other queued tasks while waiting
+/// instead could run one that waits for a task further down the same stack: a deadlock.)
 class WaitContext
 {
 public:
     virtual ~WaitContext() = default;
 
-    /// Runs one queued task of this thread's pool. @return false if none was queued.
-    virtual bool run_one_pending_task() = 0;
-
     /// If the task of `awaited` is queued in this thread's pool, takes it out of the queue and
     /// runs it now. @return whether it did.
     virtual bool run_if_queued(SharedStateBase& awaited) = 0;
 
-    /// Sleeps until `parker()` is unparked (a watched future finished, or new work was queued
-    /// for this thread to help with) or the deadline passes. @return false on timeout.
-    virtual bool park(Deadline deadline) = 0;
+    /// The calling worker is about to block: the pool may start a thread to replace it.
+    virtual void begin_blocking() = 0;
 
-    /// The parker that both the pool and completing futures unpark to wake this thread.
+    /// The calling worker no longer blocks.
+    virtual void end_blocking() noexcept = 0;
+
+    /// The parker that completing futures unpark to wake this thread.
     [[nodiscard]] virtual const std::shared_ptr<Parker>& parker() noexcept = 0;
 };
 
@@ -42,23 +47,41 @@ void set_current_wait_context(WaitContext* context) noexcept;
 /// one of its own, kept for the life of the thread.
 [[nodiscard]] const std::shared_ptr<Parker>& current_parker();
 
-/// Blocks until `ready()` holds or the deadline passes, helping the calling worker's pool
-/// meanwhile. Whoever makes `ready()` true must unpark `current_parker()` afterwards.
-/// @return `ready()` at the end.
+/// Tells the calling worker's pool that it blocks, for the scope of this object.
+class BlockingScope
+{
+public:
+    BlockingScope() : context_(current_wait_context())
+    {
+        if (context_ != nullptr) {
+            context_->begin_blocking();
+        }
+    }
+    BlockingScope(const BlockingScope&) = delete;
+    BlockingScope& operator=(const BlockingScope&) = delete;
+    ~BlockingScope()
+    {
+        if (context_ != nullptr) {
+            context_->end_blocking();
+        }
+    }
+
+private:
+    WaitContext* context_;
+};
+
+/// Blocks until `ready()` holds or the deadline passes. Whoever makes `ready()` true must unpark
+/// `current_parker()` afterwards. @return `ready()` at the end.
 template <class Ready>
 bool block_until(Ready&& ready, Deadline deadline)
 {
-    WaitContext* context = current_wait_context();
-    Parker* parker = context != nullptr ? nullptr : current_parker().get();
+    if (ready()) {
+        return true;
+    }
+    const BlockingScope blocking;
+    Parker& parker = *current_parker();
     while (!ready()) {
-        if (context != nullptr) {
-            if (context->run_one_pending_task()) {
-                continue;
-            }
-            if (!context->park(deadline)) {
-                return ready();
-            }
-        } else if (!parker->park(deadline)) {
+        if (!parker.park(deadline)) {
             return ready();
         }
     }

@@ -74,7 +74,22 @@ class WireReader
 public:
     explicit WireReader(std::span<const char> data) noexcept : data_(data) {}
 
-    void bytes(void* out, std::size_t size) { std::memcpy(out, take(size).data(), size); }
+    void bytes(void* out, std::size_t size)
+    {
+        if (size != 0) { // an empty vector's data() may be null: no memcpy from or to it
+            std::memcpy(out, take(size).data(), size);
+        }
+    }
+
+    /// A bool, checked: any byte but 0 or 1 is a malformed message, never undefined behaviour.
+    bool boolean()
+    {
+        const auto byte = raw<std::uint8_t>();
+        if (byte > 1) {
+            fail("a boolean field is neither 0 nor 1");
+        }
+        return byte == 1;
+    }
 
     template <class T>
     requires std::is_trivially_copyable_v<T> && std::is_default_constructible_v<T> T raw()

@@ -1,0 +1,1857 @@
+// Tests of futura::ProcessPoolExecutor that only a process pool can pass or fail: calls that
+// cross into worker processes, crashes, timeouts, killing, the workers' start-up, environment and
+// lifetime, and hostile bytes on a worker's channel. (The typed suite of test/executor.cpp runs
+// the behaviour common to every executor on a process pool too.)
+//
+// The workers of this test program are this test program: every task is a plain function, a
+// captureless lambda or a serializable function object, with transferable arguments. A task and
+// the test meet through files in a temporary directory, never through memory.
+//
+// The helper programs of test/programs/ are named on the command line, after `--`:
+//   test_process_pool_executor -- path/to/main_once path/to/sleeping_parent
+// Ported in part from CPython's Lib/test/test_concurrent_futures (test_process_pool.py,
+// test_init.py) and test_multiprocessing's max_tasks_per_child and start-method tests.
+
+// Boost.Process v2 on std::filesystem, with the same 1.81 workarounds as
+// src/process_pool_executor.cpp (the same configuration, so that the header-only code is
+// identical in both translation units). Not process_environment: its 1.81 definition is not
+// inline, and the library already has it; ChildSetup sets the environment itself.
+#define BOOST_PROCESS_USE_STD_FS 1
+#include <futura/detail/protocol.hpp>
+#include <futura/detail/remote_call.hpp>
+#include <futura/detail/wire.hpp>
+#include <futura/detail/worker.hpp>
+#include <futura/errors.hpp>
+#include <futura/executor.hpp>
+#include <futura/future.hpp>
+#include <futura/process_pool_executor.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/core/demangle.hpp>
+#include <boost/optional.hpp>
+#include <boost/process/v2/process.hpp>
+#include <boost/process/v2/stdio.hpp>
+#include <boost/test/unit_test.hpp>
+#include <boost/type_traits/decay.hpp>
+#include <boost/type_traits/is_convertible.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <new>
+#include <optional>
+#include <poll.h>
+#include <ranges>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <system_error>
+#include <thread>
+#include <tuple>
+#include <type_traits>
+#include <typeinfo>
+#include <unistd.h>
+#include <utility>
+#include <vector>
+
+#include "support.hpp"
+
+extern char** environ; // NOLINT: POSIX
+
+using namespace futura_test;
+using namespace std::chrono_literals;
+
+namespace fs = std::filesystem;
+namespace bp = boost::process::v2;
+
+namespace pp_test {
+
+// ---------------------------------------------------------------------------------------------
+// Values that travel
+
+/// A user type with a Boost.Serialization `serialize` (not trivially copyable: the Boost path).
+struct Point
+{
+    std::string label;
+    std::vector<double> coordinates;
+
+    template <class Archive>
+    void serialize(Archive& archive, unsigned /*version*/)
+    {
+        archive& label;
+        archive& coordinates;
+    }
+    friend bool operator==(const Point&, const Point&) = default;
+};
+
+/// A move-only user type: it travels, and its future hands it out by move.
+struct Ticket
+{
+    std::string holder;
+    int number = 0;
+
+    Ticket() = default;
+    Ticket(std::string name, int n) : holder(std::move(name)), number(n) {}
+    Ticket(Ticket&&) = default;
+    Ticket& operator=(Ticket&&) = default;
+    Ticket(const Ticket&) = delete;
+    Ticket& operator=(const Ticket&) = delete;
+    ~Ticket() = default;
+
+    template <class Archive>
+    void serialize(Archive& archive, unsigned /*version*/)
+    {
+        archive& holder;
+        archive& number;
+    }
+};
+
+/// A serializable function object of trivially copyable state (sent as raw bytes).
+struct Affine
+{
+    int a = 0;
+    int b = 0;
+    int operator()(int x) const { return a * x + b; }
+    template <class Archive>
+    void serialize(Archive& archive, unsigned /*version*/)
+    {
+        archive& a;
+        archive& b;
+    }
+};
+
+/// A serializable function object with a string (sent through Boost.Serialization).
+struct Labeller
+{
+    std::string prefix;
+    std::string operator()(int x) const { return prefix + std::to_string(x); }
+    template <class Archive>
+    void serialize(Archive& archive, unsigned /*version*/)
+    {
+        archive& prefix;
+    }
+};
+
+/// A user exception type that futura cannot know: it arrives as `RemoteError`.
+class LedgerError : public std::exception
+{
+public:
+    const char* what() const noexcept override { return "the ledger does not balance"; }
+};
+
+/// A user exception type with a Boost.Serialization `serialize`: the contract promises that it
+/// arrives as itself.
+class InsufficientFunds : public std::exception
+{
+public:
+    InsufficientFunds() = default;
+    InsufficientFunds(std::string account_name, int missing_amount)
+        : account(std::move(account_name)), missing(missing_amount)
+    {}
+    const char* what() const noexcept override { return "insufficient funds"; }
+    template <class Archive>
+    void serialize(Archive& archive, unsigned /*version*/)
+    {
+        archive& account;
+        archive& missing;
+    }
+
+    std::string account; // NOLINT(misc-non-private-member-variables-in-classes)
+    int missing = 0;     // NOLINT(misc-non-private-member-variables-in-classes)
+};
+
+// ---------------------------------------------------------------------------------------------
+// Tasks
+
+int current_pid() { return static_cast<int>(::getpid()); }
+
+int triple(int x) { return 3 * x; }
+
+std::string repeat(std::string text, int times)
+{
+    std::string out;
+    for (int i = 0; i < times; ++i) {
+        out += text;
+    }
+    return out;
+}
+
+std::vector<double> scaled(std::vector<double> values, double factor)
+{
+    for (auto& value : values) {
+        value *= factor;
+    }
+    return values;
+}
+
+std::size_t count_elements(std::vector<double> values) { return values.size(); }
+
+std::map<std::string, int> count_words(const std::string& text)
+{
+    std::map<std::string, int> counts;
+    std::istringstream words(text);
+    std::string word;
+    while (words >> word) {
+        ++counts[word];
+    }
+    return counts;
+}
+
+Point moved_point(Point point, double dx)
+{
+    point.label += "'";
+    for (auto& c : point.coordinates) {
+        c += dx;
+    }
+    return point;
+}
+
+std::tuple<int, std::string, double> describe(std::tuple<int, std::string> in)
+{
+    return {std::get<0>(in) + 1, std::get<1>(in) + "!", 0.5};
+}
+
+Ticket renewed(Ticket ticket)
+{
+    ticket.number += 1;
+    return ticket;
+}
+
+std::string concatenated(std::string a, std::vector<std::string> rest)
+{
+    for (const auto& s : rest) {
+        a += s;
+    }
+    return a;
+}
+
+/// The exception types that cross as themselves: the standard ones and futura's own.
+struct CrossingError
+{
+    const char* name;
+    const std::type_info* type;
+    void (*raise)(const std::string& message);
+};
+
+template <class E>
+CrossingError crossing(const char* name)
+{
+    return {name, &typeid(E), [](const std::string& message) { throw E(message); }};
+}
+
+const CrossingError crossing_errors[] = {
+    crossing<std::runtime_error>("std::runtime_error"),
+    crossing<std::logic_error>("std::logic_error"),
+    crossing<std::invalid_argument>("std::invalid_argument"),
+    crossing<std::out_of_range>("std::out_of_range"),
+    crossing<std::domain_error>("std::domain_error"),
+    crossing<std::length_error>("std::length_error"),
+    crossing<std::range_error>("std::range_error"),
+    crossing<std::overflow_error>("std::overflow_error"),
+    crossing<std::underflow_error>("std::underflow_error"),
+    {"std::bad_alloc", &typeid(std::bad_alloc), [](const std::string&) { throw std::bad_alloc(); }},
+    crossing<futura::Error>("futura::Error"),
+    crossing<futura::CancelledError>("futura::CancelledError"),
+    crossing<futura::TimeoutError>("futura::TimeoutError"),
+    crossing<futura::InvalidStateError>("futura::InvalidStateError"),
+    crossing<futura::ShutdownError>("futura::ShutdownError"),
+    crossing<futura::BrokenExecutor>("futura::BrokenExecutor"),
+    crossing<futura::BrokenThreadPool>("futura::BrokenThreadPool"),
+    crossing<futura::BrokenProcessPool>("futura::BrokenProcessPool"),
+    crossing<futura::WorkerCrashed>("futura::WorkerCrashed"),
+};
+
+std::string message_for(std::size_t kind)
+{
+    return std::string("thrown as ") + crossing_errors[kind].name;
+}
+
+void throw_crossing_error(std::size_t kind) { crossing_errors[kind].raise(message_for(kind)); }
+
+void throw_ledger_error() { throw LedgerError(); }
+
+void throw_insufficient_funds() { throw InsufficientFunds("A-17", 250); }
+
+void throw_an_int() { throw 42; }
+
+/// Ways a worker dies in the middle of a task.
+enum class Crash : int
+{
+    segfault,
+    abort,
+    exit_3,
+    underscore_exit_4
+};
+
+int crash(int how)
+{
+    switch (static_cast<Crash>(how)) {
+    case Crash::segfault:
+        // The default action, not a sanitizer's handler (which would exit instead).
+        std::signal(SIGSEGV, SIG_DFL);
+        std::raise(SIGSEGV);
+        break;
+    case Crash::abort:
+        std::abort();
+    case Crash::exit_3:
+        std::exit(3);
+    case Crash::underscore_exit_4:
+        ::_exit(4);
+    }
+    return -1;
+}
+
+int complain_then_abort(std::string line)
+{
+    std::fprintf(stderr, "first line before the crash\n%s\n", line.c_str());
+    std::fflush(stderr);
+    std::abort();
+}
+
+/// Leaves the mark `path` (a file holding its pid): a sign that this task ran. Returns 1.
+int leave_mark(std::string path)
+{
+    write_pid_file(path);
+    return 1;
+}
+
+/// Announces itself in `directory` as number `me` of `total`, then waits until all have
+/// arrived, giving up after `within_ms`. @return whether all `total` tasks met.
+bool meet(std::string directory, int me, int total, int within_ms)
+{
+    write_pid_file(directory + "/arrived-" + std::to_string(me));
+    const auto until = Clock::now() + std::chrono::milliseconds(within_ms);
+    for (;;) {
+        int arrived = 0;
+        for (int i = 0; i < total; ++i) {
+            arrived += fs::exists(directory + "/arrived-" + std::to_string(i)) ? 1 : 0;
+        }
+        if (arrived == total) {
+            return true;
+        }
+        if (Clock::now() > until) {
+            return false;
+        }
+        std::this_thread::sleep_for(1ms);
+    }
+}
+
+int reject_777(int x)
+{
+    if (x == 777) {
+        throw std::invalid_argument("777 is rejected");
+    }
+    return x + 1;
+}
+
+// Initializers: they run in workers, so these globals change there and never here.
+int initializer_runs = 0;
+int initialized_value = 0;
+
+void initialize_worker()
+{
+    ++initializer_runs;
+    initialized_value = 42;
+}
+
+/// 1042 if the initializer ran exactly once in this worker, before this task.
+int read_initialized() { return 1000 * initializer_runs + initialized_value; }
+
+void refuse_to_initialize() { throw std::runtime_error("the initializer refused"); }
+
+/// A global with a dynamic initializer: it records the process that constructed it.
+struct Registry
+{
+    Registry() : constructed_in(static_cast<int>(::getpid())), entries{"alpha", "beta", "gamma"} {}
+    int constructed_in;
+    std::vector<std::string> entries;
+};
+const Registry registry;
+
+/// (the pid that constructed `registry`, this pid, its number of entries).
+std::tuple<int, int, std::size_t> inspect_registry()
+{
+    return {registry.constructed_in, static_cast<int>(::getpid()), registry.entries.size()};
+}
+
+std::string environment_variable(std::string name)
+{
+    const char* value = std::getenv(name.c_str());
+    return value != nullptr ? value : "<unset>";
+}
+
+std::string working_directory() { return fs::current_path().string(); }
+
+bool sigint_is_ignored()
+{
+    struct sigaction action = {};
+    ::sigaction(SIGINT, nullptr, &action);
+    return action.sa_handler == SIG_IGN;
+}
+
+int raise_sigint_then_return(int x)
+{
+    std::raise(SIGINT);
+    return x;
+}
+
+/// A task that uses a process pool of its own (started from inside a worker).
+int square_in_a_nested_pool(int x)
+{
+    futura::ProcessPoolExecutor inner{{.max_workers = 1}};
+    return inner.submit(square, x).result(should_happen);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test helpers
+
+/// The state letter of /proc/PID/stat ('R', 'S', 'Z', ...), or nothing if there is no such
+/// process.
+std::optional<char> process_state(int pid)
+{
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text;
+    if (!std::getline(stat, text)) {
+        return std::nullopt;
+    }
+    const auto name_end = text.rfind(')');
+    if (name_end == std::string::npos || name_end + 2 >= text.size()) {
+        return std::nullopt;
+    }
+    return text[name_end + 2];
+}
+
+/// No process `pid` runs any more: none exists, or only a zombie left for its parent to reap.
+bool process_dead(int pid)
+{
+    const auto state = process_state(pid);
+    return !state || *state == 'Z' || *state == 'X';
+}
+
+/// The children of process `pid` (of all its threads), from /proc.
+std::set<int> children_of(int pid)
+{
+    std::set<int> children;
+    std::error_code ec;
+    for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+        std::ifstream in(task.path() / "children");
+        int child = 0;
+        while (in >> child) {
+            children.insert(child);
+        }
+    }
+    return children;
+}
+
+std::string describe_status(int status)
+{
+    if (WIFSIGNALED(status)) {
+        return "killed by signal " + std::to_string(WTERMSIG(status));
+    }
+    if (WIFEXITED(status)) {
+        return "exited with status " + std::to_string(WEXITSTATUS(status));
+    }
+    return "wait status " + std::to_string(status);
+}
+
+bool contains(std::string_view text, std::string_view part)
+{
+    return text.find(part) != std::string_view::npos;
+}
+
+/// The path of the helper program `name` (its file name), from the command line.
+std::string helper_program(std::string_view name)
+{
+    const auto& suite = boost::unit_test::framework::master_test_suite();
+    for (int i = 1; i < suite.argc; ++i) {
+        const fs::path candidate(suite.argv[i]);
+        if (candidate.filename() == name) {
+            return candidate.string();
+        }
+    }
+    return {};
+}
+
+/// The message of the exception `future` failed with, if it is an `E`; nothing otherwise.
+template <class E, class T>
+std::optional<std::string> error_message(const futura::Future<T>& future)
+{
+    const auto error = future.exception(should_happen);
+    if (!error) {
+        return std::nullopt;
+    }
+    try {
+        std::rethrow_exception(error);
+    } catch (const E& e) {
+        return std::string(e.what());
+    } catch (...) {
+        return std::nullopt;
+    }
+}
+
+/// How `future` ended, as one string to compare: its value ("42"; "N elements" for a container),
+/// "done" (void), "cancelled", "throws TYPE: WHAT", or "not done" if it did not finish within
+/// `within`.
+template <class T>
+std::string outcome(const futura::Future<T>& future,
+                    std::chrono::nanoseconds within = should_happen)
+{
+    if (!future.wait_for(within)) {
+        return "not done";
+    }
+    if (future.cancelled()) {
+        return "cancelled";
+    }
+    try {
+        if constexpr (std::is_void_v<T>) {
+            future.result();
+            return "done";
+        } else {
+            const auto& value = future.result();
+            std::ostringstream text;
+            if constexpr (requires { text << value; }) {
+                text << std::boolalpha << value;
+            } else {
+                text << value.size() << " elements";
+            }
+            return text.str();
+        }
+    } catch (const std::exception& e) {
+        return "throws " + boost::core::demangle(typeid(e).name()) + ": " + e.what();
+    } catch (...) {
+        return "throws something not derived from std::exception";
+    }
+}
+
+/// Prepares a child started by `Child`: its environment `environment` (null-terminated); in the
+/// forked process before exec, that it dies with the test and gets `channel` as its fd 3 if
+/// given (a worker's channel). Boost.Process 1.81's own posix::bind_fd is broken (its on_setup
+/// falls off its end), hence this.
+struct ChildSetup
+{
+    const char* const* environment;
+    int channel = -1;
+
+    template <class Launcher>
+    bp::error_code on_setup(Launcher& launcher, const bp::filesystem::path& /*exe*/,
+                            const char* const*& /*cmd_line*/)
+    {
+        launcher.env = environment;
+        if (channel >= 0) {
+            launcher.fd_whitelist.push_back(3);
+        }
+        return {};
+    }
+
+    template <class Launcher>
+    bp::error_code on_exec_setup(Launcher& /*launcher*/, const bp::filesystem::path& /*exe*/,
+                                 const char* const*& /*cmd_line*/)
+    {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (channel >= 0 && ::dup2(channel, 3) == -1) {
+            return {errno, bp::system_category()};
+        }
+        return {};
+    }
+};
+
+/// A process the test starts (with Boost.Process v2) and reaps itself; killed if still running
+/// when it goes out of scope.
+class Child
+{
+public:
+    /// Starts `program` with `arguments` and this process's environment plus `extra`; its stdout
+    /// and stderr go to `out` and `err` (-1: inherited), its fd 3 is `channel` (-1: none).
+    Child(const std::string& program, const std::vector<std::string>& arguments,
+          const std::vector<std::string>& extra, int out, int err, int channel)
+    {
+        std::vector<std::string> environment;
+        for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+            environment.emplace_back(*entry);
+        }
+        environment.insert(environment.end(), extra.begin(), extra.end());
+        std::vector<const char*> pointers;
+        for (const auto& variable : environment) {
+            pointers.push_back(variable.c_str());
+        }
+        pointers.push_back(nullptr);
+        boost::asio::io_context io;
+        bp::process child(io.get_executor(), program, arguments,
+                          bp::process_stdio{nullptr, stdio_binding<1>(out), stdio_binding<2>(err)},
+                          ChildSetup{pointers.data(), channel});
+        pid_ = child.id();
+        child.detach(); // reaped below
+    }
+    Child(const Child&) = delete;
+    Child& operator=(const Child&) = delete;
+    ~Child()
+    {
+        if (!status_) {
+            ::kill(pid_, SIGKILL);
+            int status = 0;
+            ::waitpid(pid_, &status, 0);
+        }
+    }
+
+    [[nodiscard]] int pid() const noexcept { return pid_; }
+
+    /// Waits for it to end, at most `within`. @return its wait status, or nothing if it runs.
+    std::optional<int> wait(std::chrono::nanoseconds within = should_happen)
+    {
+        (void)eventually(
+            [&] {
+                int status = 0;
+                if (!status_ && ::waitpid(pid_, &status, WNOHANG) == pid_) {
+                    status_ = status;
+                }
+                return status_.has_value();
+            },
+            within);
+        return status_;
+    }
+
+private:
+    template <int Target>
+    static bp::detail::process_io_binding<Target> stdio_binding(int fd)
+    {
+        if (fd < 0) {
+            return {};
+        }
+        return {fd};
+    }
+
+    int pid_ = -1;
+    std::optional<int> status_;
+};
+
+/// A pipe whose write end goes to a child; the test reads the other end.
+class Pipe
+{
+public:
+    Pipe()
+    {
+        if (::pipe2(fds_, O_CLOEXEC) != 0) {
+            throw std::system_error(errno, std::generic_category(), "pipe2");
+        }
+    }
+    Pipe(const Pipe&) = delete;
+    Pipe& operator=(const Pipe&) = delete;
+    ~Pipe()
+    {
+        close_write_end();
+        ::close(fds_[0]);
+    }
+
+    [[nodiscard]] int write_end() const noexcept { return fds_[1]; }
+    /// Once the child has its copy: then end of file means the child closed it.
+    void close_write_end() noexcept
+    {
+        if (fds_[1] >= 0) {
+            ::close(fds_[1]);
+            fds_[1] = -1;
+        }
+    }
+
+    /// Reads what arrives until `done(text so far)` holds, end of file, or `within` passes.
+    template <class Done>
+    std::string read_until(Done&& done, std::chrono::nanoseconds within = should_happen)
+    {
+        const auto until = Clock::now() + within;
+        while (!done(text_)) {
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+            if (left.count() <= 0) {
+                break;
+            }
+            pollfd ready{fds_[0], POLLIN, 0};
+            const int polled = ::poll(&ready, 1, static_cast<int>(left.count()));
+            if (polled < 0 && errno == EINTR) {
+                continue;
+            }
+            if (polled <= 0) {
+                break;
+            }
+            char buffer[4096];
+            const auto n = ::read(fds_[0], buffer, sizeof buffer);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n <= 0) {
+                break;
+            }
+            text_.append(buffer, static_cast<std::size_t>(n));
+        }
+        return text_;
+    }
+
+    /// Everything until end of file (or `within`).
+    std::string read_all(std::chrono::nanoseconds within = should_happen)
+    {
+        return read_until([](const std::string&) { return false; }, within);
+    }
+
+private:
+    int fds_[2] = {-1, -1};
+    std::string text_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// A worker started by hand, to be fed hostile bytes.
+
+namespace detail = futura::detail;
+
+/// The wire form of `triple(x)`, as a pool would send it.
+using TripleCall = detail::RemoteCall<int, int (*)(int), int>;
+
+struct ReceivedFrame
+{
+    detail::FrameKind kind;
+    std::uint64_t task_id;
+    std::vector<char> payload;
+};
+
+/// This test program started as a worker (FUTURA_WORKER_CHANNEL=3, one end of a socket pair as
+/// its fd 3, its stderr into a pipe), with the test as its parent.
+class HandStartedWorker
+{
+public:
+    HandStartedWorker()
+    {
+        int pair[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+            throw std::system_error(errno, std::generic_category(), "socketpair");
+        }
+        channel_ = pair[0];
+        child_.emplace(
+            "/proc/self/exe", std::vector<std::string>{},
+            std::vector<std::string>{std::string(detail::worker_channel_variable) + "=3"}, -1,
+            stderr_.write_end(), pair[1]);
+        ::close(pair[1]);
+        stderr_.close_write_end();
+    }
+    HandStartedWorker(const HandStartedWorker&) = delete;
+    HandStartedWorker& operator=(const HandStartedWorker&) = delete;
+    ~HandStartedWorker() { close_channel(); }
+
+    void send(const std::vector<char>& bytes)
+    {
+        std::size_t done = 0;
+        while (done < bytes.size()) {
+            const auto n = ::send(channel_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n <= 0) {
+                return; // it is gone: what it said on the way out is what the test checks
+            }
+            done += static_cast<std::size_t>(n);
+        }
+    }
+
+    /// The next frame it sends, or nothing if it closed the channel (or `within` passed).
+    std::optional<ReceivedFrame> receive(std::chrono::nanoseconds within = should_happen)
+    {
+        const auto until = Clock::now() + within;
+        for (;;) {
+            if (auto frame = detail::parse_frame(inbox_)) {
+                ReceivedFrame received{
+                    frame->kind, frame->task_id, {frame->payload.begin(), frame->payload.end()}};
+                inbox_.erase(inbox_.begin(),
+                             inbox_.begin() + static_cast<std::ptrdiff_t>(frame->size));
+                return received;
+            }
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+            if (left.count() <= 0) {
+                return std::nullopt;
+            }
+            pollfd ready{channel_, POLLIN, 0};
+            const int polled = ::poll(&ready, 1, static_cast<int>(left.count()));
+            if (polled < 0 && errno == EINTR) {
+                continue;
+            }
+            if (polled <= 0) {
+                return std::nullopt;
+            }
+            char buffer[4096];
+            const auto n = ::read(channel_, buffer, sizeof buffer);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n <= 0) {
+                return std::nullopt;
+            }
+            inbox_.insert(inbox_.end(), buffer, buffer + n);
+        }
+    }
+
+    /// Ends its input: a worker then exits normally.
+    void close_channel() noexcept
+    {
+        if (channel_ >= 0) {
+            ::close(channel_);
+            channel_ = -1;
+        }
+    }
+
+    std::optional<int> wait(std::chrono::nanoseconds within = should_happen)
+    {
+        return child_->wait(within);
+    }
+
+    /// What it wrote to stderr, once it has exited.
+    std::string stderr_text() { return stderr_.read_all(); }
+
+    [[nodiscard]] int pid() const noexcept { return child_->pid(); }
+
+private:
+    int channel_ = -1;
+    Pipe stderr_;
+    std::optional<Child> child_;
+    std::vector<char> inbox_;
+};
+
+std::vector<char> frame(detail::FrameKind kind, std::uint64_t task_id,
+                        const std::vector<char>& payload)
+{
+    std::vector<char> bytes;
+    detail::append_frame(bytes, kind, task_id, payload);
+    return bytes;
+}
+
+/// A call frame running `triple(x)`, as a pool would send it.
+std::vector<char> triple_call(std::uint64_t task_id, int x)
+{
+    detail::WireWriter payload;
+    TripleCall::encode(payload, &triple, x);
+    return frame(detail::FrameKind::call, task_id, payload.buffer());
+}
+
+/// The exception an `exception` frame carries.
+std::exception_ptr carried_exception(const ReceivedFrame& received)
+{
+    detail::WireReader reader(received.payload);
+    return detail::decode_exception(reader);
+}
+
+/// What a `RemoteError` says: "TYPE: MESSAGE", or a description of whatever else it is.
+std::string remote_error_text(const std::exception_ptr& error)
+{
+    try {
+        std::rethrow_exception(error);
+    } catch (const futura::RemoteError& e) {
+        return e.type_name() + ": " + e.message();
+    } catch (const std::exception& e) {
+        return std::string("not a RemoteError: ") + e.what();
+    } catch (...) {
+        return "not a RemoteError";
+    }
+}
+
+/// Sends `bytes` to a new hand-started worker after its ready frame, and checks that it exits
+/// by itself with a non-zero status (not by a signal), saying `reason` on stderr.
+void check_worker_refuses(const std::vector<char>& bytes, std::string_view reason)
+{
+    HandStartedWorker worker;
+    const auto ready = worker.receive();
+    BOOST_REQUIRE(ready.has_value());
+    BOOST_TEST((ready->kind == detail::FrameKind::ready));
+    worker.send(bytes);
+    const auto answer = worker.receive();
+    BOOST_TEST(!answer.has_value(), "the worker answered a bad frame instead of leaving");
+    const auto status = worker.wait();
+    BOOST_REQUIRE_MESSAGE(status.has_value(), "the worker did not exit after a bad frame");
+    BOOST_TEST(WIFEXITED(*status), describe_status(*status));
+    BOOST_TEST(WEXITSTATUS(*status) != 0, describe_status(*status));
+    const auto text = worker.stderr_text();
+    BOOST_TEST(contains(text, "futura worker " + std::to_string(worker.pid())), text);
+    BOOST_TEST(contains(text, reason), text);
+}
+
+/// Sends one call frame with `payload` to a new hand-started worker, checks that it answers
+/// with an exception frame naming a ProtocolError that says `reason`, and that it still runs
+/// good calls afterwards and exits cleanly when its input ends.
+void check_worker_answers_protocol_error(const std::vector<char>& bytes, std::string_view reason)
+{
+    HandStartedWorker worker;
+    const auto ready = worker.receive();
+    BOOST_REQUIRE(ready.has_value());
+    worker.send(bytes);
+    const auto answer = worker.receive();
+    BOOST_REQUIRE_MESSAGE(answer.has_value(), "the worker left instead of answering");
+    BOOST_TEST((answer->kind == detail::FrameKind::exception));
+    BOOST_TEST(answer->task_id == 7U);
+    const auto text = remote_error_text(carried_exception(*answer));
+    BOOST_TEST(contains(text, "futura::detail::ProtocolError: "), text);
+    BOOST_TEST(contains(text, reason), text);
+
+    worker.send(triple_call(8, 14));
+    const auto good = worker.receive();
+    BOOST_REQUIRE_MESSAGE(good.has_value(), "the worker stopped after a bad call");
+    BOOST_TEST((good->kind == detail::FrameKind::value));
+    BOOST_TEST(good->task_id == 8U);
+    detail::WireReader value(good->payload);
+    BOOST_TEST(value.raw<int>() == 42);
+
+    worker.close_channel();
+    const auto status = worker.wait();
+    BOOST_REQUIRE(status.has_value());
+    BOOST_TEST((WIFEXITED(*status) && WEXITSTATUS(*status) == 0), describe_status(*status));
+}
+
+} // namespace pp_test
+
+using namespace pp_test;
+
+BOOST_AUTO_TEST_SUITE(process_pool_executor)
+
+// ---------------------------------------------------------------------------------------------
+// What may be submitted, and what comes back
+
+BOOST_AUTO_TEST_CASE(submit_runs_the_call_in_another_process)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    const int worker = pool.submit(current_pid).result(should_happen);
+    BOOST_TEST(worker != current_pid());
+    BOOST_TEST(worker > 0);
+    BOOST_TEST(children_of(current_pid()).contains(worker)); // a worker is our child
+}
+
+BOOST_AUTO_TEST_CASE(submit_accepts_functions_captureless_lambdas_and_serializable_objects)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    BOOST_TEST(pool.submit(triple, 14).result(should_happen) == 42);
+    BOOST_TEST(pool.submit(&triple, 5).result(should_happen) == 15);
+    BOOST_TEST(pool.submit([](int x, int y) { return x - y; }, 50, 8).result(should_happen) == 42);
+    const int lambda_pid =
+        pool.submit([] { return static_cast<int>(::getpid()); }).result(should_happen);
+    BOOST_TEST(lambda_pid != current_pid());
+    BOOST_TEST(pool.submit(Affine{.a = 10, .b = 2}, 4).result(should_happen) == 42);
+    BOOST_TEST(pool.submit(Labeller{.prefix = "item-"}, 7).result(should_happen) == "item-7");
+}
+
+BOOST_AUTO_TEST_CASE(arguments_and_results_of_standard_and_user_types_travel_intact)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    BOOST_TEST(pool.submit(repeat, std::string("ab"), 3).result(should_happen) == "ababab");
+    const std::string long_text(100000, 'x');
+    BOOST_TEST(pool.submit(repeat, long_text, 2).result(should_happen).size() == 200000U);
+
+    const auto doubled = pool.submit(scaled, std::vector<double>{0.5, -1.25, 3e300}, 2.0);
+    BOOST_TEST((doubled.result(should_happen) == std::vector<double>{1.0, -2.5, 6e300}));
+
+    const auto counts = pool.submit(count_words, std::string("to be or not to be"));
+    const std::map<std::string, int> expected{{"be", 2}, {"not", 1}, {"or", 1}, {"to", 2}};
+    BOOST_TEST((counts.result(should_happen) == expected));
+
+    const Point origin{"origin", {0.0, 1.0, 2.0}};
+    const auto moved = pool.submit(moved_point, origin, 0.5).result(should_happen);
+    BOOST_TEST((moved == Point{"origin'", {0.5, 1.5, 2.5}}));
+    BOOST_TEST(origin.label == "origin"); // the argument was copied, not changed
+
+    const auto described = pool.submit(describe, std::tuple<int, std::string>{41, "hi"});
+    BOOST_TEST(
+        (described.result(should_happen) == std::tuple<int, std::string, double>{42, "hi!", 0.5}));
+}
+
+BOOST_AUTO_TEST_CASE(empty_strings_and_containers_travel)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    // Empty arguments (decoded in the worker), then empty results (decoded here).
+    BOOST_TEST(outcome(pool.submit(count_elements, std::vector<double>{})) == "0");
+    BOOST_TEST(outcome(pool.submit(count_elements, std::vector<double>{1.5})) == "1");
+    BOOST_TEST(outcome(pool.submit(repeat, std::string(), 3)) == "");
+    BOOST_TEST(outcome(pool.submit(count_words, std::string())) == "0 elements");
+    BOOST_TEST(outcome(pool.submit(scaled, std::vector<double>{}, 2.0)) == "0 elements");
+}
+
+BOOST_AUTO_TEST_CASE(moved_and_move_only_arguments_and_results_travel)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    std::string first = "head:";
+    std::vector<std::string> rest{"a", "b", "c"};
+    auto joined = pool.submit(concatenated, std::move(first), std::move(rest));
+    BOOST_TEST(joined.result(should_happen) == "head:abc");
+
+    Ticket ticket("ada", 41);
+    auto renewal = pool.submit(renewed, std::move(ticket));
+    BOOST_REQUIRE(renewal.wait_for(should_happen));
+    const Ticket back = std::move(renewal).result();
+    BOOST_TEST(back.holder == "ada");
+    BOOST_TEST(back.number == 42);
+}
+
+BOOST_AUTO_TEST_CASE(a_call_that_cannot_travel_fails_its_future_through_the_executor_interface)
+{
+    // ProcessPoolExecutor::submit refuses these at compile time (test/compile_fail); through
+    // Executor& the compiler cannot know, so the future says what is wrong.
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    futura::Executor& executor = pool;
+    const int offset = 2;
+    auto captured = executor.submit([offset](int x) { return x + offset; }, 40);
+    const auto message = error_message<std::invalid_argument>(captured);
+    BOOST_REQUIRE_MESSAGE(message.has_value(), "not failed with std::invalid_argument");
+    BOOST_TEST(contains(*message, "cannot run in a worker process"), *message);
+    BOOST_TEST(contains(*message, "captureless lambda"), *message);
+
+    int value = 3;
+    auto by_pointer = executor.submit([](const int* p) { return *p; }, &value);
+    BOOST_TEST(error_message<std::invalid_argument>(by_pointer).has_value());
+    auto by_reference = executor.submit([](int& v) { return v; }, std::ref(value));
+    BOOST_TEST(error_message<std::invalid_argument>(by_reference).has_value());
+    auto pointer_result = executor.submit([]() -> const int* { return nullptr; });
+    BOOST_TEST(error_message<std::invalid_argument>(pointer_result).has_value());
+
+    // The pool is fine afterwards.
+    BOOST_TEST(executor.submit(triple, 2).result(should_happen) == 6);
+    executor.shutdown();
+    const auto stats = executor.stats();
+    BOOST_TEST(stats.failed == 4U);
+    BOOST_TEST(stats.completed == 1U);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exceptions
+
+BOOST_AUTO_TEST_CASE(standard_and_futura_exceptions_arrive_as_their_own_type)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    std::vector<futura::Future<void>> futures;
+    for (std::size_t kind = 0; kind < std::size(crossing_errors); ++kind) {
+        futures.push_back(pool.submit(throw_crossing_error, kind));
+    }
+    for (std::size_t kind = 0; kind < std::size(crossing_errors); ++kind) {
+        BOOST_TEST_CONTEXT(crossing_errors[kind].name)
+        {
+            const auto error = futures[kind].exception(should_happen);
+            BOOST_REQUIRE(error);
+            try {
+                std::rethrow_exception(error);
+            } catch (const std::exception& e) {
+                BOOST_TEST(boost::core::demangle(typeid(e).name()) ==
+                           boost::core::demangle(crossing_errors[kind].type->name()));
+                if (*crossing_errors[kind].type == typeid(std::bad_alloc)) {
+                    BOOST_TEST(std::string(e.what()) == std::bad_alloc().what());
+                } else {
+                    BOOST_TEST(std::string(e.what()) == message_for(kind));
+                }
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_exception_type_arrives_as_remote_error_with_a_stack_trace)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    auto future = pool.submit(throw_ledger_error);
+    BOOST_REQUIRE(future.wait_for(should_happen));
+    try {
+        future.result();
+        BOOST_FAIL("no exception");
+    } catch (const futura::RemoteError& e) {
+        BOOST_TEST(e.type_name() == "pp_test::LedgerError");
+        BOOST_TEST(e.message() == "the ledger does not balance");
+        BOOST_TEST(!e.stack_trace().empty());
+        BOOST_TEST(contains(e.what(), "pp_test::LedgerError"), e.what());
+        BOOST_TEST(contains(e.what(), "the ledger does not balance"), e.what());
+    }
+
+    auto not_standard = pool.submit(throw_an_int);
+    BOOST_CHECK_THROW(not_standard.result(should_happen), futura::RemoteError);
+}
+
+// KNOWN GAP (issue 3): the contract promises serializable user exception types back as their
+// own type, but a worker cannot know how to save an exception whose type no code of futura's
+// ever named (C++ has no reflection on a caught exception's dynamic type): that needs a
+// registration (e.g. futura::register_exception<T>()), not built yet. Until then it arrives as
+// RemoteError with its type name; this declared expected failure keeps the gap visible.
+BOOST_AUTO_TEST_CASE_EXPECTED_FAILURES(a_serializable_user_exception_arrives_as_its_own_type, 1)
+BOOST_AUTO_TEST_CASE(a_serializable_user_exception_arrives_as_its_own_type)
+{
+    // The contract: "rethrown in the parent as the same type for the standard exception types
+    // and for serializable user types, otherwise as futura::RemoteError".
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    auto future = pool.submit(throw_insufficient_funds);
+    BOOST_REQUIRE(future.wait_for(should_happen));
+    try {
+        future.result();
+        BOOST_FAIL("no exception");
+    } catch (const InsufficientFunds& e) {
+        BOOST_TEST(e.account == "A-17");
+        BOOST_TEST(e.missing == 250);
+    } catch (const std::exception& e) {
+        BOOST_ERROR("arrived as " << boost::core::demangle(typeid(e).name()) << ": " << e.what());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crashes
+
+BOOST_AUTO_TEST_CASE(a_crash_fails_only_its_task_with_worker_crashed_naming_the_cause)
+{
+    const std::pair<Crash, const char*> crashes[] = {
+        {Crash::segfault, "SIGSEGV"},
+        {Crash::abort, "SIGABRT"},
+        {Crash::exit_3, "exited with status 3"},
+        {Crash::underscore_exit_4, "exited with status 4"},
+    };
+    // One worker: a crash must be replaced before anything else runs, so workers_replaced
+    // counts each crash exactly.
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    std::size_t crash_count = 0;
+    for (const auto& [how, named] : crashes) {
+        BOOST_TEST_CONTEXT("crash by " << named)
+        {
+            std::vector<futura::Future<int>> before;
+            for (int i = 0; i < 3; ++i) {
+                before.push_back(pool.submit(triple, i));
+            }
+            auto crashed = pool.submit(crash, static_cast<int>(how));
+            std::vector<futura::Future<int>> after;
+            for (int i = 0; i < 3; ++i) {
+                after.push_back(pool.submit(triple, 10 + i));
+            }
+            ++crash_count;
+            const auto message = error_message<futura::WorkerCrashed>(crashed);
+            BOOST_REQUIRE_MESSAGE(message.has_value(), "not failed with WorkerCrashed");
+            BOOST_TEST(contains(*message, named), *message);
+            BOOST_CHECK_THROW(crashed.result(), futura::BrokenProcessPool); // its base class
+            for (int i = 0; i < 3; ++i) {
+                BOOST_TEST(outcome(before[static_cast<std::size_t>(i)]) == std::to_string(3 * i));
+                BOOST_TEST(outcome(after[static_cast<std::size_t>(i)]) ==
+                           std::to_string(3 * (10 + i)));
+            }
+            BOOST_TEST(pool.stats().workers_replaced == crash_count);
+        }
+    }
+    BOOST_TEST(pool.submit(triple, 7).result(should_happen) == 21); // still usable
+    pool.shutdown();
+    const auto stats = pool.stats();
+    BOOST_TEST(stats.failed == crash_count);
+    BOOST_TEST(stats.completed == 6 * crash_count + 1);
+    BOOST_TEST(stats.submitted == stats.completed + stats.failed + stats.cancelled);
+    BOOST_TEST(stats.workers_alive == 0U);
+}
+
+BOOST_AUTO_TEST_CASE(a_crash_leaves_tasks_running_in_other_workers_alone)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    std::vector<futura::Future<int>> slow;
+    for (int i = 0; i < 4; ++i) {
+        slow.push_back(pool.submit(sleep_then_return, 100 + i));
+    }
+    auto crashed = pool.submit(crash, static_cast<int>(Crash::abort));
+    std::vector<futura::Future<int>> quick;
+    for (int i = 0; i < 20; ++i) {
+        quick.push_back(pool.submit(triple, i));
+    }
+    BOOST_TEST(error_message<futura::WorkerCrashed>(crashed).has_value());
+    for (int i = 0; i < 4; ++i) {
+        BOOST_TEST(outcome(slow[static_cast<std::size_t>(i)]) == std::to_string(100 + i));
+    }
+    for (int i = 0; i < 20; ++i) {
+        BOOST_TEST(outcome(quick[static_cast<std::size_t>(i)]) == std::to_string(3 * i));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(worker_crashed_quotes_the_last_lines_the_worker_wrote_to_stderr)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    auto crashed = pool.submit(complain_then_abort, std::string("the flux capacitor overheated"));
+    const auto message = error_message<futura::WorkerCrashed>(crashed);
+    BOOST_REQUIRE_MESSAGE(message.has_value(), "not failed with WorkerCrashed");
+    BOOST_TEST(contains(*message, "first line before the crash"), *message);
+    BOOST_TEST(contains(*message, "the flux capacitor overheated"), *message);
+    BOOST_TEST(contains(*message, "SIGABRT"), *message);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timeouts, killing
+
+BOOST_AUTO_TEST_CASE(task_timeout_kills_an_overrunning_task_with_timeout_error)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1, .task_timeout = 2s}};
+    auto before = pool.submit(triple, 1);
+    auto overrun = pool.submit(sleep_then_return, 20000);
+    auto after = pool.submit(triple, 2);
+    const auto started = Clock::now();
+    const auto message = error_message<futura::TimeoutError>(overrun);
+    BOOST_REQUIRE_MESSAGE(message.has_value(), "not failed with TimeoutError");
+    BOOST_TEST((Clock::now() - started < 15s)); // killed, not waited for
+    BOOST_TEST(contains(*message, "task_timeout"), *message);
+    BOOST_TEST(outcome(before) == "3");
+    BOOST_TEST(outcome(after) == "6");
+    BOOST_TEST(pool.stats().workers_replaced == 1U);
+    BOOST_TEST(outcome(pool.submit(triple, 3)) == "9");
+}
+
+BOOST_AUTO_TEST_CASE(kill_stops_a_running_task_cancels_its_future_and_replaces_the_worker)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    FileGate gate;
+    FileGate::Opener open_gate(gate);
+    auto running = pool.submit(wait_at_gate, gate.path());
+    BOOST_REQUIRE_MESSAGE(gate.wait_for_waiters(1), "the task did not start");
+    const int worker = gate.waiter_pids().at(0);
+    BOOST_TEST(pool.kill(running));
+    BOOST_TEST(running.cancelled());
+    BOOST_CHECK_THROW(running.result(should_happen), futura::CancelledError);
+    BOOST_TEST(eventually([&] { return process_dead(worker); }), "the worker still runs");
+    auto next = pool.submit(triple, 5);
+    BOOST_TEST(outcome(next) == "15");
+    BOOST_TEST(pool.stats().workers_replaced == 1U);
+    BOOST_TEST(!pool.kill(next)); // done: nothing to kill
+    BOOST_TEST(next.result() == 15);
+    pool.shutdown();
+    const auto stats = pool.stats();
+    BOOST_TEST(stats.cancelled == 1U);
+    BOOST_TEST(stats.completed == 1U);
+    BOOST_TEST(stats.submitted == stats.completed + stats.failed + stats.cancelled);
+}
+
+BOOST_AUTO_TEST_CASE(kill_of_a_task_queued_behind_another_means_it_never_runs)
+{
+    TempDir dir;
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    FileGate gate;
+    FileGate::Opener open_gate(gate);
+    auto blocker = pool.submit(wait_at_gate, gate.path());
+    auto victim = pool.submit(leave_mark, dir.file("victim ran"));
+    BOOST_REQUIRE_MESSAGE(gate.wait_for_waiters(1), "the first task did not start");
+    BOOST_TEST(pool.kill(victim));
+    BOOST_TEST(victim.cancelled());
+    BOOST_CHECK_THROW(victim.result(should_happen), futura::CancelledError);
+    gate.open();
+    BOOST_TEST(outcome(blocker) == "true"); // the task ahead of it was left alone
+    BOOST_TEST(outcome(pool.submit(triple, 1)) == "3");
+    BOOST_TEST(!fs::exists(dir.file("victim ran")), "the killed task ran anyway");
+    pool.shutdown();
+    const auto stats = pool.stats();
+    BOOST_TEST(stats.cancelled == 1U);
+    BOOST_TEST(stats.completed == 2U);
+    BOOST_TEST(stats.submitted == stats.completed + stats.failed + stats.cancelled);
+}
+
+/// terminate_workers / kill_workers: the running task fails with WorkerCrashed naming `signal`,
+/// pending ones are cancelled, submit then throws ShutdownError.
+template <class Stop>
+void check_stopping_workers(Stop stop, std::string_view signal)
+{
+    TempDir dir;
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    FileGate gate;
+    FileGate::Opener open_gate(gate);
+    auto running = pool.submit(wait_at_gate, gate.path());
+    std::vector<futura::Future<int>> queued;
+    for (int i = 0; i < 4; ++i) {
+        queued.push_back(pool.submit(leave_mark, dir.file("queued ran " + std::to_string(i))));
+    }
+    BOOST_REQUIRE_MESSAGE(gate.wait_for_waiters(1), "the task did not start");
+    const int worker = gate.waiter_pids().at(0);
+    // A task already handed to the worker (behind the running one) may fail with it; the others
+    // have not left the parent and must be cancelled.
+    std::vector<bool> handed_over;
+    for (const auto& future : queued) {
+        handed_over.push_back(future.running() || future.done());
+    }
+    stop(pool);
+    BOOST_CHECK_THROW((void)pool.submit(triple, 1), futura::ShutdownError);
+    const auto message = error_message<futura::WorkerCrashed>(running);
+    BOOST_REQUIRE_MESSAGE(message.has_value(), "the running task did not fail with WorkerCrashed");
+    BOOST_TEST(contains(*message, signal), *message);
+    BOOST_TEST(!contains(*message, "not by futura"), *message);
+    std::size_t cancelled = 0;
+    for (std::size_t i = 0; i < queued.size(); ++i) {
+        BOOST_TEST_CONTEXT("queued task " << i)
+        {
+            BOOST_REQUIRE(queued[i].wait_for(should_happen));
+            if (handed_over[i]) {
+                BOOST_TEST((queued[i].cancelled() ||
+                            error_message<futura::WorkerCrashed>(queued[i]).has_value()));
+            } else {
+                BOOST_TEST(queued[i].cancelled());
+            }
+            cancelled += queued[i].cancelled() ? 1U : 0U;
+            BOOST_TEST(!fs::exists(dir.file("queued ran " + std::to_string(i))));
+        }
+    }
+    BOOST_TEST(cancelled >= 1U);
+    BOOST_TEST(eventually([&] { return process_dead(worker); }));
+    pool.shutdown();
+    const auto stats = pool.stats();
+    BOOST_TEST(stats.submitted == stats.completed + stats.failed + stats.cancelled);
+    BOOST_TEST(stats.cancelled == cancelled);
+    BOOST_TEST(stats.workers_alive == 0U);
+}
+
+BOOST_AUTO_TEST_CASE(terminate_workers_fails_running_tasks_and_cancels_pending_ones)
+{
+    check_stopping_workers([](futura::ProcessPoolExecutor& pool) { pool.terminate_workers(); },
+                           "SIGTERM");
+}
+
+BOOST_AUTO_TEST_CASE(kill_workers_fails_running_tasks_and_cancels_pending_ones)
+{
+    check_stopping_workers([](futura::ProcessPoolExecutor& pool) { pool.kill_workers(); },
+                           "SIGKILL");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workers: how many, how long they live, how they start
+
+BOOST_AUTO_TEST_CASE(long_tasks_run_in_parallel_on_idle_workers)
+{
+    // Two tasks that each wait for the other: on a pool of two they meet, unless one was queued
+    // behind the other in a single worker while the second worker idled.
+    TempDir dir;
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    const int within_ms = 10000;
+    auto first = pool.submit(meet, dir.path().string(), 0, 2, within_ms);
+    auto second = pool.submit(meet, dir.path().string(), 1, 2, within_ms);
+    BOOST_TEST(outcome(first, 2 * should_happen) == "true", "the first task waited alone");
+    BOOST_TEST(outcome(second, 2 * should_happen) == "true", "the second task waited alone");
+}
+
+BOOST_AUTO_TEST_CASE(a_result_arrives_while_its_worker_runs_the_next_task)
+{
+    // A worker must not hold a finished task's answer back while it runs the next task: the
+    // result would wait for an unrelated task, and be lost with it if that one crashes.
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    FileGate gate;
+    FileGate::Opener open_gate(gate);
+    auto quick = pool.submit(triple, 4);
+    auto blocker = pool.submit(wait_at_gate, gate.path());
+    BOOST_REQUIRE_MESSAGE(gate.wait_for_waiters(1), "the second task did not start");
+    BOOST_TEST(outcome(quick) == "12", "the first result waited for the second task");
+    gate.open();
+    BOOST_TEST(outcome(blocker) == "true");
+}
+
+BOOST_AUTO_TEST_CASE(max_tasks_per_child_one_runs_each_task_in_a_new_process)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 2, .max_tasks_per_child = 1}};
+    std::vector<futura::Future<int>> futures;
+    for (int i = 0; i < 6; ++i) {
+        futures.push_back(pool.submit(current_pid));
+    }
+    std::set<int> pids;
+    for (const auto& future : futures) {
+        pids.insert(future.result(should_happen));
+    }
+    BOOST_TEST(pids.size() == futures.size());
+    // One by one, too.
+    std::set<int> one_by_one;
+    for (int i = 0; i < 3; ++i) {
+        one_by_one.insert(pool.submit(current_pid).result(should_happen));
+    }
+    BOOST_TEST(one_by_one.size() == 3U);
+}
+
+BOOST_AUTO_TEST_CASE(invalid_options_throw_invalid_argument)
+{
+    BOOST_CHECK_THROW(futura::ProcessPoolExecutor({.max_tasks_per_child = 0}),
+                      std::invalid_argument);
+    for (const int workers : {0, -1}) {
+        BOOST_CHECK_EXCEPTION(futura::ProcessPoolExecutor({.max_workers = workers}),
+                              std::invalid_argument, [](const std::invalid_argument& e) {
+                                  return contains(e.what(), "max_workers must be greater than 0");
+                              });
+    }
+    BOOST_CHECK_THROW(futura::ProcessPoolExecutor({.task_timeout = 0s}), std::invalid_argument);
+    BOOST_TEST(futura::ProcessPoolExecutor().max_workers() == futura::available_cpus());
+}
+
+BOOST_AUTO_TEST_CASE(the_initializer_runs_once_in_each_worker_before_its_tasks)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 2, .initializer = initialize_worker}};
+    std::vector<futura::Future<int>> futures;
+    for (int i = 0; i < 20; ++i) {
+        futures.push_back(pool.submit(read_initialized));
+    }
+    for (const auto& future : futures) {
+        BOOST_TEST(outcome(future) == "1042");
+    }
+    BOOST_TEST(initializer_runs == 0); // never here, in the parent
+}
+
+BOOST_AUTO_TEST_CASE(the_initializer_runs_in_replacement_workers_too)
+{
+    futura::ProcessPoolExecutor pool{
+        {.max_workers = 1, .max_tasks_per_child = 1, .initializer = initialize_worker}};
+    for (int i = 0; i < 3; ++i) {
+        BOOST_TEST(outcome(pool.submit(read_initialized)) == "1042");
+    }
+}
+
+BOOST_AUTO_TEST_CASE(an_initializer_that_throws_breaks_the_pool)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 2, .initializer = refuse_to_initialize}};
+    std::vector<futura::Future<int>> futures;
+    for (int i = 0; i < 5; ++i) {
+        futures.push_back(pool.submit(triple, i));
+    }
+    for (const auto& future : futures) {
+        const auto message = error_message<futura::BrokenProcessPool>(future);
+        BOOST_REQUIRE_MESSAGE(message.has_value(), "not failed with BrokenProcessPool");
+        BOOST_TEST(contains(*message, "initializer"), *message);
+        BOOST_TEST(contains(*message, "the initializer refused"), *message);
+    }
+    BOOST_CHECK_THROW((void)pool.submit(triple, 1), futura::BrokenProcessPool);
+}
+
+BOOST_AUTO_TEST_CASE(no_task_runs_in_a_worker_whose_initializer_threw)
+{
+    TempDir dir;
+    futura::ProcessPoolExecutor pool{{.max_workers = 1, .initializer = refuse_to_initialize}};
+    auto future = pool.submit(leave_mark, dir.file("ran"));
+    BOOST_TEST(error_message<futura::BrokenProcessPool>(future).has_value());
+    pool.shutdown();
+    BOOST_TEST(!fs::exists(dir.file("ran")), "a task ran in a worker whose initializer failed");
+}
+
+BOOST_AUTO_TEST_CASE(globals_are_constructed_in_a_spawned_worker_before_its_tasks)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    const auto [constructed_in, worker, entries] =
+        pool.submit(inspect_registry).result(should_happen);
+    BOOST_TEST(worker != current_pid());
+    BOOST_TEST(constructed_in == worker); // by the worker's own static initialisation
+    BOOST_TEST(entries == 3U);
+}
+
+BOOST_AUTO_TEST_CASE(main_never_runs_in_a_worker)
+{
+    const auto program = helper_program("main_once");
+    BOOST_REQUIRE_MESSAGE(!program.empty(), "the path of main_once must be given after --");
+    TempDir dir;
+    const auto log = dir.file("main.log");
+    Child child(program, {log}, {}, -1, -1, -1);
+    const auto status = child.wait(3 * should_happen);
+    BOOST_REQUIRE_MESSAGE(status.has_value(), "main_once did not finish");
+    BOOST_TEST((WIFEXITED(*status) && WEXITSTATUS(*status) == 0), describe_status(*status));
+    std::ifstream in(log);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) {
+        lines.push_back(line);
+    }
+    BOOST_TEST(lines.size() == 1U);
+    BOOST_TEST(lines.at(0) == "main ran in process " + std::to_string(child.pid()));
+}
+
+BOOST_AUTO_TEST_CASE(workers_die_with_their_parent_however_it_dies)
+{
+    const auto program = helper_program("sleeping_parent");
+    BOOST_REQUIRE_MESSAGE(!program.empty(), "the path of sleeping_parent must be given after --");
+    Pipe out;
+    Child parent(program, {}, {}, out.write_end(), -1, -1);
+    out.close_write_end();
+    const auto text = out.read_until([](const std::string& s) { return contains(s, "ready\n"); },
+                                     3 * should_happen);
+    BOOST_REQUIRE_MESSAGE(contains(text, "ready\n"), "sleeping_parent said: " << text);
+    std::set<int> workers = children_of(parent.pid()); // every worker, busy or not
+    std::istringstream lines(text);
+    std::string word;
+    int reported = 0;
+    while (lines >> word) {
+        if (word == "worker" && lines >> reported) {
+            BOOST_TEST(workers.contains(reported));
+            workers.insert(reported);
+        }
+    }
+    BOOST_REQUIRE(!workers.empty());
+    for (const int pid : workers) {
+        BOOST_TEST(!process_dead(pid));
+    }
+    BOOST_REQUIRE(::kill(parent.pid(), SIGKILL) == 0);
+    const auto status = parent.wait();
+    BOOST_REQUIRE(status.has_value());
+    BOOST_TEST((WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL));
+    for (const int pid : workers) {
+        BOOST_TEST(eventually([&] { return process_dead(pid); }),
+                   "worker " << pid << " outlived its parent");
+    }
+}
+
+BOOST_AUTO_TEST_CASE(no_worker_process_remains_after_the_pool_is_destroyed)
+{
+    std::set<int> workers;
+    {
+        futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+        std::vector<futura::Future<int>> futures;
+        for (int i = 0; i < 6; ++i) {
+            futures.push_back(pool.submit(current_pid));
+        }
+        for (const auto& future : futures) {
+            workers.insert(future.result(should_happen));
+        }
+    }
+    const auto children = children_of(current_pid());
+    for (const int pid : workers) {
+        // Gone: not running, and not a zombie either (the pool reaped it).
+        BOOST_TEST(!process_state(pid).has_value(), "worker " << pid << " is still there, state "
+                                                              << process_state(pid).value_or('?'));
+        BOOST_TEST(!children.contains(pid));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(environment_and_working_directory_reach_the_workers)
+{
+    TempDir dir;
+    futura::ProcessPoolExecutor pool{{.max_workers = 1,
+                                      .environment = {{"FUTURA_TEST_GREETING", "hello worker"}},
+                                      .working_directory = dir.path().string()}};
+    BOOST_TEST(pool.submit(environment_variable, std::string("FUTURA_TEST_GREETING"))
+                   .result(should_happen) == "hello worker");
+    BOOST_TEST(pool.submit(working_directory).result(should_happen) ==
+               fs::canonical(dir.path()).string());
+    // Inherited from the parent too.
+    BOOST_TEST(pool.submit(environment_variable, std::string("PATH")).result(should_happen) ==
+               environment_variable("PATH"));
+    // A task that starts a pool of its own must not take itself for a worker.
+    BOOST_TEST(
+        pool.submit(environment_variable, std::string(futura::detail::worker_channel_variable))
+            .result(should_happen) == "<unset>");
+    BOOST_TEST(environment_variable("FUTURA_TEST_GREETING") == "<unset>"); // not set here
+}
+
+BOOST_AUTO_TEST_CASE(workers_limit_openmp_threads_to_their_share_of_the_cpus)
+{
+    for (const int workers : {1, 4}) {
+        BOOST_TEST_CONTEXT("max_workers = " << workers)
+        {
+            futura::ProcessPoolExecutor pool{{.max_workers = workers}};
+            const auto share = std::to_string(std::max<std::size_t>(
+                1, futura::available_cpus() / static_cast<std::size_t>(workers)));
+            for (const char* name :
+                 {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}) {
+                const auto here = environment_variable(name);
+                const auto expected = here != "<unset>" ? here : share; // the user's setting wins
+                BOOST_TEST(
+                    pool.submit(environment_variable, std::string(name)).result(should_happen) ==
+                    expected);
+            }
+        }
+    }
+    futura::ProcessPoolExecutor explicit_setting{
+        {.max_workers = 1, .environment = {{"OMP_NUM_THREADS", "3"}}}};
+    BOOST_TEST(explicit_setting.submit(environment_variable, std::string("OMP_NUM_THREADS"))
+                   .result(should_happen) == "3");
+    futura::ProcessPoolExecutor chosen{{.max_workers = 1, .inner_max_num_threads = 2}};
+    if (environment_variable("OMP_NUM_THREADS") == "<unset>") {
+        BOOST_TEST(chosen.submit(environment_variable, std::string("OMP_NUM_THREADS"))
+                       .result(should_happen) == "2");
+    }
+    futura::ProcessPoolExecutor untouched{{.max_workers = 1, .inner_max_num_threads = 0}};
+    BOOST_TEST(untouched.submit(environment_variable, std::string("OMP_NUM_THREADS"))
+                   .result(should_happen) == environment_variable("OMP_NUM_THREADS"));
+}
+
+BOOST_AUTO_TEST_CASE(workers_ignore_sigint)
+{
+    for (const auto method : {futura::StartMethod::spawn, futura::StartMethod::fork}) {
+        BOOST_TEST_CONTEXT("start method " << static_cast<int>(method))
+        {
+            futura::ProcessPoolExecutor pool{{.max_workers = 1, .start_method = method}};
+            BOOST_TEST(pool.submit(sigint_is_ignored).result(should_happen));
+            BOOST_TEST(pool.submit(raise_sigint_then_return, 5).result(should_happen) == 5);
+            BOOST_TEST(pool.stats().workers_replaced == 0U);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(start_method_fork_runs_calls_in_forked_workers)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 2, .start_method = futura::StartMethod::fork}};
+    const auto [constructed_in, worker, entries] =
+        pool.submit(inspect_registry).result(should_happen);
+    BOOST_TEST(worker != current_pid());
+    BOOST_TEST(constructed_in == current_pid()); // inherited from the parent, as forked
+    BOOST_TEST(entries == 3U);
+    std::vector<int> got;
+    for (const int r : pool.map(triple, std::views::iota(0, 200))) {
+        got.push_back(r);
+    }
+    BOOST_REQUIRE(got.size() == 200U);
+    for (int i = 0; i < 200; ++i) {
+        BOOST_TEST(got[static_cast<std::size_t>(i)] == 3 * i);
+    }
+    BOOST_TEST(pool.submit(repeat, std::string("fork"), 2).result(should_happen) == "forkfork");
+    auto crashed = pool.submit(crash, static_cast<int>(Crash::exit_3));
+    BOOST_TEST(error_message<futura::WorkerCrashed>(crashed).has_value());
+    BOOST_TEST(pool.submit(triple, 4).result(should_happen) == 12);
+}
+
+BOOST_AUTO_TEST_CASE(a_forked_worker_leaves_the_parents_stdio_buffers_alone)
+{
+    // A forked worker has a copy of the parent's unflushed stdout buffer. It must leave without
+    // flushing it (as Python's forked workers leave, with os._exit), or what the parent wrote once
+    // comes out twice. Our stdout goes to a file meanwhile (no BOOST_TEST until it is back).
+    std::FILE* capture = std::tmpfile();
+    BOOST_REQUIRE(capture != nullptr);
+    std::fflush(stdout);
+    const int saved_stdout = ::dup(STDOUT_FILENO);
+    BOOST_REQUIRE(saved_stdout >= 0);
+    ::dup2(::fileno(capture), STDOUT_FILENO);
+    std::fputs("written once, by the parent", stdout); // no newline: it stays in the buffer
+    std::string result;
+    {
+        futura::ProcessPoolExecutor pool{
+            {.max_workers = 1, .start_method = futura::StartMethod::fork}};
+        result = outcome(pool.submit(triple, 2));
+    } // the worker exits
+    std::fflush(stdout);
+    ::dup2(saved_stdout, STDOUT_FILENO);
+    ::close(saved_stdout);
+    std::rewind(capture);
+    std::string text;
+    for (int c = 0; (c = std::fgetc(capture)) != EOF;) {
+        text.push_back(static_cast<char>(c));
+    }
+    std::fclose(capture);
+    BOOST_TEST(result == "6");
+    BOOST_TEST(text == "written once, by the parent");
+}
+
+BOOST_AUTO_TEST_CASE(a_task_may_use_a_process_pool_of_its_own)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    BOOST_TEST(pool.submit(square_in_a_nested_pool, 9).result(3 * should_happen) == 81);
+}
+
+// ---------------------------------------------------------------------------------------------
+// map
+
+BOOST_AUTO_TEST_CASE(map_over_ten_thousand_inputs_returns_every_result_in_order)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    constexpr int n = 10000;
+    for (const std::size_t chunksize : {std::size_t{1}, std::size_t{0}, std::size_t{64}}) {
+        BOOST_TEST_CONTEXT("chunksize " << chunksize)
+        {
+            int expected = 0;
+            int wrong = 0;
+            for (const int r : pool.map(triple, std::views::iota(0, n), {.chunksize = chunksize})) {
+                wrong += r == 3 * expected ? 0 : 1;
+                ++expected;
+            }
+            BOOST_TEST(expected == n);
+            BOOST_TEST(wrong == 0);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(map_an_exception_in_a_chunk_fails_only_that_element)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    for (const std::size_t chunksize : {std::size_t{0}, std::size_t{100}}) {
+        BOOST_TEST_CONTEXT("chunksize " << chunksize)
+        {
+            auto results =
+                pool.map(reject_777, std::views::iota(0, 2000), {.chunksize = chunksize});
+            int index = 0;
+            int wrong = 0;
+            std::string failure;
+            for (auto it = results.begin(); it != results.end(); ++it, ++index) {
+                try {
+                    wrong += *it == index + 1 ? 0 : 1;
+                } catch (const std::invalid_argument& e) {
+                    failure += std::to_string(index) + ": " + e.what();
+                }
+            }
+            BOOST_TEST(index == 2000);
+            BOOST_TEST(wrong == 0);
+            BOOST_TEST(failure == "777: 777 is rejected");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shutdown and stats
+
+BOOST_AUTO_TEST_CASE(shutdown_with_wait_waits_for_running_and_queued_tasks)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    std::vector<futura::Future<int>> futures;
+    for (int i = 0; i < 4; ++i) {
+        futures.push_back(pool.submit(sleep_then_return, 200 + i));
+    }
+    pool.shutdown({.wait = true});
+    for (int i = 0; i < 4; ++i) {
+        BOOST_TEST(futures[static_cast<std::size_t>(i)].done());
+        BOOST_TEST(futures[static_cast<std::size_t>(i)].result() == 200 + i);
+    }
+    const auto stats = pool.stats();
+    BOOST_TEST(stats.submitted == 4U);
+    BOOST_TEST(stats.completed == 4U);
+    BOOST_TEST(stats.queued == 0U);
+    BOOST_TEST(stats.running == 0U);
+    BOOST_TEST(stats.workers_alive == 0U);
+    BOOST_CHECK_THROW((void)pool.submit(triple, 1), futura::ShutdownError);
+}
+
+BOOST_AUTO_TEST_CASE(the_destructor_waits_for_submitted_tasks)
+{
+    std::vector<futura::Future<int>> futures;
+    {
+        futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+        for (int i = 0; i < 6; ++i) {
+            futures.push_back(pool.submit(sleep_then_return, 50 + i));
+        }
+    }
+    for (int i = 0; i < 6; ++i) {
+        BOOST_TEST(futures[static_cast<std::size_t>(i)].done());
+        BOOST_TEST(futures[static_cast<std::size_t>(i)].result() == 50 + i);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(stats_add_up_after_a_mixed_workload)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    std::vector<futura::Future<int>> futures;
+    for (int i = 0; i < 30; ++i) {
+        futures.push_back(pool.submit(reject_777, i % 3 == 0 ? 777 : i));
+    }
+    auto crashed = pool.submit(crash, static_cast<int>(Crash::underscore_exit_4));
+    for (const auto& future : futures) {
+        BOOST_TEST(future.wait_for(should_happen));
+    }
+    BOOST_TEST(crashed.wait_for(should_happen));
+    pool.shutdown();
+    const auto stats = pool.stats();
+    BOOST_TEST(stats.submitted == 31U);
+    BOOST_TEST(stats.completed == 20U);
+    BOOST_TEST(stats.failed == 11U);
+    BOOST_TEST(stats.cancelled == 0U);
+    BOOST_TEST(stats.queued == 0U);
+    BOOST_TEST(stats.running == 0U);
+    BOOST_TEST(stats.workers_alive == 0U);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile bytes on a worker's channel: the worker never runs code it was not meant to run. For
+// bytes that are not a frame it says why on stderr and exits (not by a signal); for a frame that
+// checks out but names nothing valid it answers with a ProtocolError and goes on.
+
+BOOST_AUTO_TEST_CASE(a_hand_started_worker_runs_a_good_call)
+{
+    // The baseline the hostile cases depart from.
+    HandStartedWorker worker;
+    const auto ready = worker.receive();
+    BOOST_REQUIRE(ready.has_value());
+    BOOST_TEST((ready->kind == futura::detail::FrameKind::ready));
+    futura::detail::WireReader pid(ready->payload);
+    BOOST_TEST(pid.raw<std::int64_t>() == worker.pid());
+    worker.send(triple_call(1, 5));
+    const auto answer = worker.receive();
+    BOOST_REQUIRE(answer.has_value());
+    BOOST_TEST((answer->kind == futura::detail::FrameKind::value));
+    futura::detail::WireReader value(answer->payload);
+    BOOST_TEST(value.raw<int>() == 15);
+    worker.close_channel();
+    const auto status = worker.wait();
+    BOOST_REQUIRE(status.has_value());
+    BOOST_TEST((WIFEXITED(*status) && WEXITSTATUS(*status) == 0), describe_status(*status));
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_sent_garbage_exits_saying_why)
+{
+    const std::string garbage = "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n and more bytes";
+    check_worker_refuses({garbage.begin(), garbage.end()}, "does not start with a frame header");
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_sent_a_frame_with_a_bad_checksum_exits_saying_why)
+{
+    auto bytes = triple_call(7, 5);
+    bytes.back() ^= 0x01; // one bit of the argument
+    check_worker_refuses(bytes, "fails its checksum");
+    auto header = triple_call(7, 5);
+    header[offsetof(futura::detail::FrameHeader, task_id)] ^= 0x10; // one bit of the header
+    check_worker_refuses(header, "fails its checksum");
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_sent_an_invalid_header_exits_saying_why)
+{
+    auto unknown_kind = triple_call(7, 5);
+    unknown_kind[offsetof(futura::detail::FrameHeader, kind)] = 99;
+    check_worker_refuses(unknown_kind, "invalid header");
+    auto huge = triple_call(7, 5);
+    const std::uint64_t size = std::uint64_t{1} << 50;
+    std::memcpy(huge.data() + offsetof(futura::detail::FrameHeader, payload_size), &size,
+                sizeof size);
+    check_worker_refuses(huge, "invalid header");
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_sent_an_unknown_call_type_answers_a_protocol_error)
+{
+    futura::detail::WireWriter payload;
+    payload.u64(0x0123456789abcdefULL); // no invoker of this program has this id
+    payload.raw(5);
+    check_worker_answers_protocol_error(frame(futura::detail::FrameKind::call, 7, payload.buffer()),
+                                        "does not contain");
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_sent_a_function_address_outside_the_code_answers_a_protocol_error)
+{
+    struct Target
+    {
+        const char* what;
+        std::string module;
+        std::uint64_t offset;
+    };
+    const Target targets[] = {
+        {"the start of the program (its ELF header, not code)", "", 0},
+        {"far past the end of the program", "", std::uint64_t{1} << 40},
+        {"a module that is not loaded", "/nonexistent/libnothing.so", 0x1000},
+    };
+    for (const auto& target : targets) {
+        BOOST_TEST_CONTEXT(target.what)
+        {
+            futura::detail::WireWriter payload;
+            payload.u64(TripleCall::id); // a real call type: int(*)(int) with an int
+            payload.string(target.module);
+            payload.u64(target.offset);
+            payload.raw(5);
+            check_worker_answers_protocol_error(
+                frame(futura::detail::FrameKind::call, 7, payload.buffer()),
+                "function address outside the code");
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_sent_a_truncated_call_answers_a_protocol_error)
+{
+    futura::detail::WireWriter payload;
+    TripleCall::encode(payload, &triple, 5);
+    auto& bytes = payload.buffer();
+    bytes.erase(bytes.end() - 2, bytes.end()); // half of the argument is missing
+    check_worker_answers_protocol_error(frame(futura::detail::FrameKind::call, 7, payload.buffer()),
+                                        "ends early");
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_sent_a_frame_meant_for_the_parent_answers_a_protocol_error)
+{
+    futura::detail::WireWriter payload;
+    payload.raw(42);
+    check_worker_answers_protocol_error(
+        frame(futura::detail::FrameKind::value, 7, payload.buffer()), "meant for the parent");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
