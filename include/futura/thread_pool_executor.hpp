@@ -31,10 +31,12 @@ struct ThreadPoolOptions
 /// Any callable may be submitted, including capturing lambdas and move-only arguments and
 /// results; tasks may submit further tasks to the same pool.
 ///
-/// A task that waits for a future (`result`, `wait`, `futura::wait`, `as_completed`) helps
-/// instead of blocking: while it waits, its thread runs other queued tasks of this pool. A task
-/// may therefore wait for work it submitted to its own pool, even with one worker, without
-/// deadlocking.
+/// A task that waits for a future (`result`, `wait`, `futura::wait`, `as_completed`) cannot
+/// deadlock the pool: if the awaited task is still queued here, the waiting thread takes it out
+/// of the queue and runs it itself; otherwise the thread blocks, and meanwhile it does not count
+/// against `max_workers`, so queued work gets another thread. A task may therefore wait for
+/// work it submitted to its own pool, even with one worker. (Only a true cycle, a task waiting
+/// for itself, never finishes.)
 ///
 /// @par Example
 /// @code
