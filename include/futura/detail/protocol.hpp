@@ -16,9 +16,9 @@ namespace futura::detail {
 enum class FrameKind : std::uint8_t
 {
     // parent -> worker
-    call = 1,       ///< run a task: payload from TaskBase::encode_call
-    initialize = 2, ///< run the pool's initializer: payload is an encoded `void(*)()`
-                    // worker -> parent
+    call = 1,               ///< run a task: payload from TaskBase::encode_call
+    initialize = 2,         ///< run the pool's initializer: payload is an encoded `void(*)()`
+                            // worker -> parent
     ready = 10,             ///< the worker is up: payload is its pid
     value = 11,             ///< the task returned: payload is the encoded result
     exception = 12,         ///< the task threw: payload from encode_exception
