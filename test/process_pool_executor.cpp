@@ -5,12 +5,12 @@
 //
 // The workers of this test program are this test program: every task is a plain function, a
 // captureless lambda or a serializable function object, with transferable arguments. A task and
-// the test meet through files in a temporary directory, never through memory.
+// the test meet through files (a FileGate, marks in a TempDir), never through memory.
 //
 // The helper programs of test/programs/ are named on the command line, after `--`:
 //   test_process_pool_executor -- path/to/main_once path/to/sleeping_parent
-// Ported in part from CPython's Lib/test/test_concurrent_futures (test_process_pool.py,
-// test_init.py) and test_multiprocessing's max_tasks_per_child and start-method tests.
+// Partly after CPython's Lib/test/test_concurrent_futures (test_process_pool.py, test_init.py)
+// and test_multiprocessing's max_tasks_per_child and start-method tests.
 
 // Boost.Process v2 on std::filesystem, with the same 1.81 workarounds as
 // src/process_pool_executor.cpp (the same configuration, so that the header-only code is
@@ -36,7 +36,6 @@
 #include <boost/type_traits/is_convertible.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
