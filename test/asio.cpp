@@ -15,6 +15,7 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <latch>
 #include <stdexcept>
@@ -80,7 +81,7 @@ BOOST_AUTO_TEST_CASE(awaiting_an_already_done_future_completes_through_the_execu
     auto done = inline_executor.submit(square, 5);
     BOOST_REQUIRE(done.done());
     asio::io_context io;
-    bool called = false;
+    std::atomic<bool> called{false}; // set on the system executor's thread
     done.async_wait([&](std::exception_ptr error, int value) { called = !error && value == 25; });
     // Never inline in the initiating call; a plain callback then runs on the system executor.
     io.run_for(generous);
@@ -89,7 +90,7 @@ BOOST_AUTO_TEST_CASE(awaiting_an_already_done_future_completes_through_the_execu
          !called && std::chrono::steady_clock::now() < until;) {
         std::this_thread::sleep_for(1ms);
     }
-    BOOST_TEST(called);
+    BOOST_TEST(called.load());
 }
 
 BOOST_AUTO_TEST_CASE(thousands_of_concurrent_awaits_on_one_thread)
@@ -125,14 +126,14 @@ BOOST_AUTO_TEST_CASE(use_future_and_deferred_tokens_work)
 
     asio::io_context io;
     auto deferred = pool.submit(square, 4).async_wait(asio::deferred);
-    int value = 0;
+    std::atomic<int> value{0}; // set on the system executor's thread
     std::move(deferred)([&](std::exception_ptr error, int v) { value = error ? -1 : v; });
     io.run_for(generous);
     for (auto until = std::chrono::steady_clock::now() + generous;
          value == 0 && std::chrono::steady_clock::now() < until;) {
         std::this_thread::sleep_for(1ms);
     }
-    BOOST_TEST(value == 16);
+    BOOST_TEST(value.load() == 16);
 }
 
 BOOST_AUTO_TEST_CASE(cancelling_the_wait_aborts_it_and_cancels_a_pending_task)

@@ -73,10 +73,14 @@ private:
         }
         // Never run the handler here: this may be the initiating call (the future was done
         // already) or a pool thread. Post to the handler's own executor.
-        auto executor = work_.get_executor();
-        boost::asio::post(executor, [self = this->shared_from_this(), aborted]() mutable {
-            self->deliver(std::move(aborted));
-        });
+        // This thread holds its own count of outstanding work until post() has returned:
+        // otherwise the handler could run, release the last count, and let the loop's owner
+        // destroy the io_context while post() is still signalling it.
+        const auto keep_running = work_;
+        boost::asio::post(keep_running.get_executor(),
+                          [self = this->shared_from_this(), aborted]() mutable {
+                              self->deliver(std::move(aborted));
+                          });
     }
 
     void deliver(std::exception_ptr aborted)
