@@ -412,6 +412,25 @@ int raise_sigint_then_return(int x)
     return x;
 }
 
+/// Where `leave_exit_mark` leaves its mark; empty: nowhere. A plain array: an exit handler may
+/// run after other globals are destroyed.
+char exit_mark_directory[512] = {};
+
+/// An exit handler of the test process: it marks, in `exit_mark_directory`, the process it
+/// runs in.
+void leave_exit_mark() noexcept
+{
+    if (exit_mark_directory[0] == '\0') {
+        return;
+    }
+    char path[600];
+    std::snprintf(path, sizeof path, "%s/exit-handler-ran-in-%d", exit_mark_directory,
+                  static_cast<int>(::getpid()));
+    if (std::FILE* mark = std::fopen(path, "w")) {
+        std::fclose(mark);
+    }
+}
+
 /// A task that uses a process pool of its own (started from inside a worker).
 int square_in_a_nested_pool(int x)
 {
@@ -1627,6 +1646,25 @@ BOOST_AUTO_TEST_CASE(a_forked_worker_leaves_the_parents_stdio_buffers_alone)
     std::fclose(capture);
     BOOST_TEST(result == "6");
     BOOST_TEST(text == "written once, by the parent");
+}
+
+BOOST_AUTO_TEST_CASE(a_forked_worker_does_not_run_the_parents_exit_handlers)
+{
+    // A forked worker is a copy of the parent, exit handlers and static destructors included. It
+    // must leave without running them (as Python's forked workers leave, with os._exit), or each
+    // worker would run the parent's clean-up: remove its files, shared memory, and so on.
+    TempDir dir;
+    std::snprintf(exit_mark_directory, sizeof exit_mark_directory, "%s", dir.path().c_str());
+    static const int registered = std::atexit(leave_exit_mark); // once per process
+    BOOST_REQUIRE(registered == 0);
+    {
+        futura::ProcessPoolExecutor pool{
+            {.max_workers = 1, .start_method = futura::StartMethod::fork}};
+        BOOST_TEST(outcome(pool.submit(triple, 3)) == "9");
+    }                              // the worker exits, and is reaped
+    exit_mark_directory[0] = '\0'; // this process's own exit leaves no mark
+    BOOST_TEST(dir.files("exit-handler-ran-in-").empty(),
+               "the parent's exit handler ran in a forked worker");
 }
 
 BOOST_AUTO_TEST_CASE(a_task_may_use_a_process_pool_of_its_own)
