@@ -675,7 +675,7 @@ private:
             const auto equals = variable.find('=');
             ::setenv(variable.substr(0, equals).c_str(), variable.substr(equals + 1).c_str(), 1);
         }
-        detail::run_worker(worker_channel_fd);
+        detail::run_worker(worker_channel_fd, /*forked=*/true);
     }
 
     void read_channel(Worker& worker)

@@ -55,7 +55,7 @@ std::string current_trace()
 class Worker
 {
 public:
-    explicit Worker(int fd) : fd_(fd) {}
+    Worker(int fd, bool forked) : fd_(fd), forked_(forked) {}
 
     [[noreturn]] void run()
     {
@@ -79,11 +79,8 @@ public:
             const auto at = in.size();
             in.resize(at + 64 * 1024);
             const auto n = ::read(fd_, in.data() + at, in.size() - at);
-            if (n == 0) {
-                std::exit(0); // the parent closed the channel (shutdown, or it died)
-            }
-            if (n < 0 && errno != EINTR) {
-                std::exit(0);
+            if (n == 0 || (n < 0 && errno != EINTR)) {
+                leave(); // the parent closed the channel (shutdown, or it died)
             }
             in.resize(at + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
         }
@@ -132,6 +129,15 @@ private:
         }
     }
 
+    [[noreturn]] void leave()
+    {
+        if (forked_) {
+            std::fflush(nullptr); // what its tasks printed is its own
+            std::_Exit(0);
+        }
+        std::exit(0); // a spawned worker's globals are its own: destroy them as a program does
+    }
+
     void flush()
     {
         if (!out_.empty()) {
@@ -141,6 +147,7 @@ private:
     }
 
     int fd_;
+    bool forked_;
     std::vector<char> out_;
 };
 
@@ -148,14 +155,14 @@ private:
 
 bool main_is_wrapped() noexcept { return wrapped.load(std::memory_order_relaxed); }
 
-void run_worker(int fd)
+void run_worker(int fd, bool forked)
 {
     // Ctrl-C reaches the whole foreground process group; the parent decides what happens to
     // running work, so workers ignore it.
     std::signal(SIGINT, SIG_IGN);
     // Tasks that start pools of their own must not take themselves for workers.
     ::unsetenv(worker_channel_variable);
-    Worker(fd).run();
+    Worker(fd, forked).run();
 }
 
 } // namespace futura::detail

@@ -12,6 +12,8 @@ inline constexpr const char* worker_channel_variable = "FUTURA_WORKER_CHANNEL";
 [[nodiscard]] bool main_is_wrapped() noexcept;
 
 /// Runs the worker loop on the channel `fd` until the parent closes it; never returns.
-[[noreturn]] void run_worker(int fd);
+/// A `forked` worker (a fork of the parent, no exec) leaves with `_exit`: the atexit handlers
+/// and static destructors in its memory are the parent's, not its own to run.
+[[noreturn]] void run_worker(int fd, bool forked = false);
 
 } // namespace futura::detail
