@@ -16,6 +16,7 @@
 FUTURA_FUZZ_SOURCES=(
     src/detail/protocol.cpp
     src/detail/remote_call.cpp
+    src/detail/wire.cpp
     src/errors.cpp
     test/fuzz/decode_message.cpp
 )

@@ -16,11 +16,6 @@
 
 namespace futura::detail {
 
-void WireReader::fail(const char* what)
-{
-    throw ProtocolError(std::string("futura: a message between processes is malformed: ") + what);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Invoker registry
 

@@ -1,6 +1,7 @@
 // Bytes in and out of a message between the parent and a worker process, bounds-checked.
 #pragma once
 
+#include <futura/detail/attachments.hpp>
 #include <futura/errors.hpp>
 
 #include <cstddef>
@@ -62,9 +63,23 @@ public:
     [[nodiscard]] std::vector<char>& buffer() noexcept { return *buffer_; }
     [[nodiscard]] std::size_t size() const noexcept { return buffer_->size(); }
 
+    /// Lets the message carry file descriptors (it goes to another process over a Unix socket).
+    void attach(Attachments& attachments) noexcept { attachments_ = &attachments; }
+
+    /// Sends a copy of `fd` with the message. @return its index, for `WireReader::descriptor`.
+    /// @throws ProtocolError if this message cannot carry descriptors or has too many.
+    std::uint32_t descriptor(int fd);
+
+    /// Contiguous data of at least this many bytes should travel in shared memory rather than
+    /// in the message (ProcessPoolOptions::share_threshold); 0 means never.
+    [[nodiscard]] std::size_t share_threshold() const noexcept { return share_threshold_; }
+    void share_threshold(std::size_t bytes) noexcept { share_threshold_ = bytes; }
+
 private:
     std::vector<char> own_;
     std::vector<char>* buffer_;
+    Attachments* attachments_ = nullptr;
+    std::size_t share_threshold_ = 0;
 };
 
 /// Reads values back from bytes; every read is checked against what is left.
@@ -133,9 +148,22 @@ public:
 
     [[noreturn]] static void fail(const char* what);
 
+    /// The descriptors that came with the message, and where decoded values park their owners.
+    void attach(Attachments& attachments) noexcept { attachments_ = &attachments; }
+
+    /// Takes the descriptor the sender attached at `index`.
+    /// @throws ProtocolError if there is none there (already taken, or never sent).
+    UniqueFd descriptor(std::uint64_t index);
+
+    /// Keeps `owner` alive for as long as the message is in use (e.g. until the call that
+    /// decoded a span into shared memory returns). Without attachments (in-process decoding),
+    /// @throws ProtocolError: nothing could keep the memory alive.
+    void keep_alive(std::shared_ptr<const void> owner);
+
 private:
     std::span<const char> data_;
     std::size_t position_ = 0;
+    Attachments* attachments_ = nullptr;
 };
 
 } // namespace futura::detail
