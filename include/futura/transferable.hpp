@@ -1,6 +1,7 @@
 // What may travel between processes: the `transferable` concept and the value codecs behind it.
 #pragma once
 
+#include <futura/detail/segment.hpp>
 #include <futura/detail/wire.hpp>
 
 #include <boost/archive/binary_iarchive.hpp>
@@ -18,11 +19,15 @@
 #include <array>
 #include <cstddef>
 #include <deque>
+#include <limits>
 #include <list>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <sstream>
+#include <stdexcept>
 #include <streambuf>
 #include <string>
 #include <string_view>
@@ -37,8 +42,6 @@ namespace futura {
 
 namespace detail {
 
-/// Plain bytes that mean the same in another process: no pointers (they would point into the
-/// sender's memory).
 /// Whether `T` wraps a callable that travels by its own rules (see remote_call.hpp).
 template <class T>
 concept callable_wrapper = requires
@@ -46,12 +49,68 @@ concept callable_wrapper = requires
     typename T::wrapped_callable;
 };
 
+/// Views that are trivially copyable but hold a pointer into the sender's memory: never sent
+/// as their bytes (a span travels by its own codec, as shared memory or a copy).
+template <class T>
+inline constexpr bool is_borrowed_view = false;
+template <class T, std::size_t Extent>
+inline constexpr bool is_borrowed_view<std::span<T, Extent>> = true;
+template <class C, class Traits>
+inline constexpr bool is_borrowed_view<std::basic_string_view<C, Traits>> = true;
+
 /// Plain bytes that mean the same in another process: no pointers (they would point into the
 /// sender's memory). A class with pointer members cannot be told apart; do not send one.
 template <class T>
 concept trivially_transferable =
     std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_member_pointer_v<T> &&
-    !std::is_reference_v<T> && std::is_default_constructible_v<T> && !callable_wrapper<T>;
+    !std::is_reference_v<T> && std::is_default_constructible_v<T> && !callable_wrapper<T> &&
+    !is_borrowed_view<T>;
+
+/// The message that a Boost.Serialization value is being encoded into or decoded from, for the
+/// values inside it that travel beside the archive as descriptors (futura::SharedArray in a
+/// user's struct). Set by Codec's Boost path for the duration of one value.
+inline thread_local WireWriter* boost_writer = nullptr;
+inline thread_local WireReader* boost_reader = nullptr;
+
+/// @throws std::logic_error outside a message to or from a worker process.
+inline WireWriter& boost_message_writer()
+{
+    if (boost_writer == nullptr) {
+        throw std::logic_error("futura: shared memory (a SharedArray, SharedValue or MappedArray) "
+                               "can be serialized only into a call to, or a result from, a worker "
+                               "process: it is a handle to this machine's memory, not data");
+    }
+    return *boost_writer;
+}
+
+/// @throws std::logic_error outside a message to or from a worker process.
+inline WireReader& boost_message_reader()
+{
+    if (boost_reader == nullptr) {
+        throw std::logic_error("futura: shared memory (a SharedArray, SharedValue or MappedArray) "
+                               "can be deserialized only from a call to, or a result from, a "
+                               "worker process");
+    }
+    return *boost_reader;
+}
+
+/// Sets a thread's Boost message context for one value, and restores the outer one.
+template <class Wire>
+class BoostMessageScope
+{
+public:
+    BoostMessageScope(Wire*& slot, Wire& wire) noexcept : slot_(slot), outer_(slot)
+    {
+        slot = &wire;
+    }
+    BoostMessageScope(const BoostMessageScope&) = delete;
+    BoostMessageScope& operator=(const BoostMessageScope&) = delete;
+    ~BoostMessageScope() { slot_ = outer_; }
+
+private:
+    Wire*& slot_;
+    Wire* outer_;
+};
 
 /// A class with a Boost.Serialization `serialize` (member, or found by ADL).
 template <class T>
@@ -100,16 +159,28 @@ struct Codec<std::string>
     static std::string decode(WireReader& in) { return std::string(in.string()); }
 };
 
+/// The top bit of a vector's length says that its elements travel in a shared memory segment
+/// (automatic sharing) rather than in the message. No real length comes near it.
+inline constexpr std::uint64_t shared_length_flag = std::uint64_t{1} << 63;
+
 template <class T, class Alloc>
 requires Codec<T>::supported struct Codec<std::vector<T, Alloc>>
 {
     static constexpr bool supported = true;
     static void encode(WireWriter& out, const std::vector<T, Alloc>& values)
     {
-        out.u64(values.size());
         if constexpr (trivially_transferable<T> && !std::is_same_v<T, bool>) {
-            out.bytes(values.data(), values.size() * sizeof(T)); // one copy, no per-element work
+            const auto bytes = values.size() * sizeof(T);
+            // One comparison on the hot path: a threshold of 0 wraps to the largest size_t.
+            if (out.share_threshold() - 1 < bytes) [[unlikely]] {
+                out.u64(values.size() | shared_length_flag);
+                encode_copy_in_segment(out, values.data(), bytes);
+                return;
+            }
+            out.u64(values.size());
+            out.bytes(values.data(), bytes); // one copy, no per-element work
         } else {
+            out.u64(values.size());
             for (const auto& value : values) {
                 Codec<T>::encode(out, value);
             }
@@ -120,7 +191,22 @@ requires Codec<T>::supported struct Codec<std::vector<T, Alloc>>
         std::vector<T, Alloc> values;
         if constexpr (trivially_transferable<T> &&
                       !std::is_same_v<T, bool>) { // no vector<bool>::data
-            values.resize(in.count(sizeof(T)));
+            const auto length = in.u64();
+            if (length & shared_length_flag) [[unlikely]] {
+                const auto n = length & ~shared_length_flag;
+                if (n > std::numeric_limits<std::size_t>::max() / 2 / sizeof(T)) {
+                    WireReader::fail("a shared vector's length is impossibly large");
+                }
+                const auto bytes = static_cast<std::size_t>(n) * sizeof(T);
+                const auto segment = take_copy_segment(in, bytes); // checked before allocating
+                values.resize(static_cast<std::size_t>(n));
+                read_copy_segment(segment, values.data(), bytes);
+                return values;
+            }
+            if (length > in.remaining() / sizeof(T)) {
+                WireReader::fail("a length field is larger than the rest of the message");
+            }
+            values.resize(static_cast<std::size_t>(length));
             in.bytes(values.data(), values.size() * sizeof(T));
         } else {
             const auto n = in.count(1); // each element takes at least a byte, or none:
@@ -130,6 +216,88 @@ requires Codec<T>::supported struct Codec<std::vector<T, Alloc>>
             }
         }
         return values;
+    }
+};
+
+/// A span argument views memory of the caller that the worker cannot see, so it travels as
+/// shared memory whenever it can:
+/// - a span into a SharedArray or MappedArray of the caller: a handle to that memory (writes
+///   through a `std::span<T>` in the worker reach the caller);
+/// - any other `std::span<const T>`: a copy, in a fresh shared segment if at least
+///   `share_threshold` bytes, else in the message;
+/// - any other `std::span<T>`: refused (std::invalid_argument), since the worker's writes
+///   could not reach the caller's memory.
+/// The decoded span stays valid while the call runs (the message keeps its memory alive).
+template <class T>
+requires trivially_transferable<std::remove_const_t<T>> &&
+    (!std::is_same_v<std::remove_const_t<T>, bool>)struct Codec<std::span<T>>
+{
+    static constexpr bool supported = true;
+
+    enum Kind : std::uint8_t
+    {
+        empty,
+        shared,  // a handle to the caller's segment
+        copied,  // a fresh segment holding a copy
+        inlined, // the bytes, in the message
+    };
+
+    static void encode(WireWriter& out, std::span<T> values)
+    {
+        const auto bytes = values.size_bytes();
+        if (bytes == 0) {
+            out.raw(Kind::empty);
+            return;
+        }
+        if (const auto segment = Segment::containing(values.data(), bytes)) {
+            out.raw(Kind::shared);
+            encode_segment_view(out, *segment, values.data(), bytes);
+            return;
+        }
+        if constexpr (!std::is_const_v<T>) {
+            throw std::invalid_argument(
+                "futura: a std::span<T> passed to a worker process must view a "
+                "futura::SharedArray or futura::MappedArray, so that the worker's writes reach "
+                "this process; pass a std::span<const T> (or a std::vector) to send a copy");
+        } else if (out.share_threshold() - 1 < bytes) {
+            out.raw(Kind::copied);
+            out.u64(bytes);
+            encode_copy_in_segment(out, values.data(), bytes);
+        } else {
+            out.raw(Kind::inlined);
+            out.u64(values.size());
+            out.bytes(values.data(), bytes);
+        }
+    }
+
+    static std::span<T> decode(WireReader& in)
+    {
+        using Element = std::remove_const_t<T>;
+        const auto kind = in.raw<std::uint8_t>();
+        SegmentView view;
+        if (kind == Kind::empty) {
+            return {};
+        } else if (kind == Kind::shared) {
+            view = decode_segment_view(in, alignof(T), !std::is_const_v<T>);
+        } else if (kind == Kind::copied && std::is_const_v<T>) {
+            SegmentHandle handle;
+            handle.bytes = in.u64();
+            handle.index = in.u64();
+            view = open_segment(in, handle, alignof(T), false);
+        } else if (kind == Kind::inlined && std::is_const_v<T>) {
+            const auto n = in.count(sizeof(T));
+            auto copy = std::make_shared<Element[]>(n);
+            in.bytes(copy.get(), n * sizeof(T));
+            in.keep_alive(copy);
+            return {copy.get(), n};
+        } else {
+            WireReader::fail("a span's kind is unknown");
+        }
+        if (view.bytes % sizeof(T) != 0) {
+            WireReader::fail("a span's length is not a whole number of elements");
+        }
+        in.keep_alive(view.segment);
+        return {reinterpret_cast<T*>(view.data), view.bytes / sizeof(T)}; // NOLINT: sender's Ts
     }
 };
 
@@ -242,6 +410,7 @@ requires(!trivially_transferable<T> && (has_serialize<T> || boost_container<T>))
     {
         std::ostringstream blob;
         {
+            const BoostMessageScope scope(boost_writer, out);
             boost::archive::binary_oarchive archive(blob, boost::archive::no_header);
             archive << value;
         }
@@ -252,6 +421,7 @@ requires(!trivially_transferable<T> && (has_serialize<T> || boost_container<T>))
         ViewStreamBuf bytes(in.string());
         T value;
         try {
+            const BoostMessageScope scope(boost_reader, in);
             boost::archive::binary_iarchive archive(bytes, boost::archive::no_header);
             archive >> value;
         } catch (const std::exception& e) {

@@ -1,0 +1,147 @@
+// Shared memory that can travel to another process: anonymous memfd segments and mapped files,
+// mapped into this process, found again by address, and sent as (descriptor, offset, length).
+#pragma once
+
+#include <futura/detail/attachments.hpp>
+#include <futura/detail/wire.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <string>
+
+namespace futura::detail {
+
+/// Shared memory ran out (or the system refused a segment that large). A `std::bad_alloc`, so
+/// code that handles running out of memory handles this too; `what()` says how much was asked
+/// for and why it failed.
+class SharedMemoryExhausted : public std::bad_alloc
+{
+public:
+    explicit SharedMemoryExhausted(std::string message) : message_(std::move(message)) {}
+    [[nodiscard]] const char* what() const noexcept override { return message_.c_str(); }
+
+private:
+    std::string message_;
+};
+
+/// Whether a mapping may be written.
+enum class SegmentAccess
+{
+    read_only,
+    read_write,
+};
+
+/// One mapping of (part of) a shared file into this process: an anonymous memfd segment, or a
+/// user's file (MappedArray). Unmapped, and its descriptor closed, when the last owner goes; the
+/// memory itself is freed by the kernel when no process holds a descriptor or mapping of it.
+///
+/// Every live segment is in a registry by address, so that a `std::span` into one can be sent
+/// as a handle to the same memory rather than as a copy.
+class Segment
+{
+public:
+    /// Fresh zero-filled anonymous shared memory of `bytes` (> 0) bytes, backed up front: when
+    /// memory is short this throws here rather than raising SIGBUS at a later first touch.
+    /// @throws SharedMemoryExhausted if the system cannot provide it; std::system_error if the
+    /// process is out of descriptors.
+    static std::shared_ptr<Segment> create(std::size_t bytes);
+
+    /// Maps `bytes` bytes at `offset` of the open file `fd` (read-write only if `access` asks
+    /// for it). The caller has checked that the file is large enough.
+    /// @throws std::system_error if the mapping fails.
+    static std::shared_ptr<Segment> map(UniqueFd fd, std::uint64_t offset, std::size_t bytes,
+                                        SegmentAccess access);
+
+    /// The live segment of this process whose mapping holds all of [at, at + bytes), or null.
+    static std::shared_ptr<Segment> containing(const void* at, std::size_t bytes);
+
+    Segment(const Segment&) = delete;
+    Segment& operator=(const Segment&) = delete;
+    Segment(Segment&&) = delete;
+    Segment& operator=(Segment&&) = delete;
+    ~Segment();
+
+    [[nodiscard]] std::byte* data() const noexcept { return data_; }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] int fd() const noexcept { return fd_.get(); }
+    [[nodiscard]] std::uint64_t file_offset() const noexcept { return file_offset_; }
+    [[nodiscard]] SegmentAccess access() const noexcept { return access_; }
+
+    /// Writes the pages holding [at, at + bytes) back to the file and waits (msync).
+    /// @throws std::system_error if the file cannot be written.
+    void flush(const void* at, std::size_t bytes) const;
+
+private:
+    struct Private
+    {};
+
+public:
+    Segment(Private, UniqueFd fd, void* base, std::size_t length, std::size_t delta,
+            std::size_t size, std::uint64_t file_offset, SegmentAccess access) noexcept;
+
+private:
+    static std::shared_ptr<Segment> mapped(UniqueFd fd, std::uint64_t offset, std::size_t bytes,
+                                           SegmentAccess access, bool populate);
+
+    UniqueFd fd_;
+    void* base_;         // what mmap returned: page-aligned, for munmap
+    std::size_t length_; // of the whole mapping
+    std::byte* data_;    // base_ + the offset's distance from its page boundary
+    std::size_t size_;
+    std::uint64_t file_offset_; // of data_ in the file
+    SegmentAccess access_;
+};
+
+/// How a view of a segment travels: the index of its descriptor among the message's attachments,
+/// the offset in the file and the length in bytes (0: an empty view, nothing attached).
+struct SegmentHandle
+{
+    std::uint64_t index = 0;
+    std::uint64_t offset = 0;
+    std::uint64_t bytes = 0;
+};
+
+/// A view of part of a segment, as mapped from a handle.
+struct SegmentView
+{
+    std::shared_ptr<Segment> segment;
+    std::byte* data = nullptr;
+    std::size_t bytes = 0;
+};
+
+/// Attaches a copy of the descriptor of `segment` to the message and returns the handle of
+/// [at, at + bytes) (which must be inside it, and non-empty).
+SegmentHandle attach_segment(WireWriter& out, const Segment& segment, const void* at,
+                             std::size_t bytes);
+
+/// Maps what a handle names. The offset must be a multiple of `alignment` and the range must lie
+/// inside the file; the mapping is writable only if `writable` is asked for and the descriptor
+/// allows it.
+/// @throws ProtocolError if the handle is malformed, or asks to write through a read-only file.
+SegmentView open_segment(WireReader& in, const SegmentHandle& handle, std::size_t alignment,
+                         bool writable);
+
+/// `attach_segment`, then the handle into the message.
+void encode_segment_view(WireWriter& out, const Segment& segment, const void* at,
+                         std::size_t bytes);
+
+/// Reads a handle that `encode_segment_view` wrote and maps it (`open_segment`).
+SegmentView decode_segment_view(WireReader& in, std::size_t alignment, bool writable);
+
+/// Copies `bytes` (> 0) bytes at `data` into a fresh, write-sealed segment and sends its handle:
+/// automatic sharing of contiguous data.
+/// @throws SharedMemoryExhausted if the system cannot provide the memory.
+void encode_copy_in_segment(WireWriter& out, const void* data, std::size_t bytes);
+
+/// The descriptor of a segment `encode_copy_in_segment` sent, checked to hold `bytes` bytes.
+/// @throws ProtocolError if the message is malformed.
+UniqueFd take_copy_segment(WireReader& in, std::size_t bytes);
+
+/// Reads the first `bytes` bytes of the segment into `out` (one copy by the kernel, without
+/// mapping the segment into this process).
+/// @throws ProtocolError if the segment cannot be read.
+void read_copy_segment(const UniqueFd& fd, void* out, std::size_t bytes);
+
+} // namespace futura::detail

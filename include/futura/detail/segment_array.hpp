@@ -1,0 +1,162 @@
+// The contiguous-array face shared by SharedArray and MappedArray: a typed view of part of a
+// segment that keeps the segment mapped, with the accessors of std::span.
+#pragma once
+
+#include <futura/detail/segment.hpp>
+#include <futura/transferable.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace futura::detail {
+
+/// Elements that mean the same bytes in every process: what shared memory may hold.
+template <class T>
+concept shareable_element =
+    std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_member_pointer_v<T> &&
+    !std::is_reference_v<T> && !std::is_volatile_v<T>;
+
+/// Copies share the elements (a handle, like std::shared_ptr): constness is the handle's, as for
+/// std::span, not the elements'.
+template <class T>
+class SegmentArray
+{
+public:
+    using element_type = T;
+    using value_type = std::remove_cv_t<T>;
+    using size_type = std::size_t;
+    using difference_type = std::ptrdiff_t;
+    using pointer = T*;
+    using const_pointer = const T*;
+    using reference = T&;
+    using const_reference = const T&;
+    using iterator = T*;
+    using const_iterator = const T*;
+
+    [[nodiscard]] size_type size() const noexcept { return size_; }
+    [[nodiscard]] size_type size_bytes() const noexcept { return size_ * sizeof(T); }
+    [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+    [[nodiscard]] T* data() const noexcept { return data_; }
+    [[nodiscard]] iterator begin() const noexcept { return data_; }
+    [[nodiscard]] iterator end() const noexcept { return data_ + size_; }
+    [[nodiscard]] const_iterator cbegin() const noexcept { return data_; }
+    [[nodiscard]] const_iterator cend() const noexcept { return data_ + size_; }
+    /// Unchecked, as for std::span (use `at` for a checked access).
+    [[nodiscard]] T& operator[](size_type i) const noexcept { return data_[i]; }
+    /// @throws std::out_of_range if `i >= size()`.
+    [[nodiscard]] T& at(size_type i) const
+    {
+        if (i >= size_) {
+            throw std::out_of_range("futura: index " + std::to_string(i) +
+                                    " is out of range of a shared array of " +
+                                    std::to_string(size_) + " elements");
+        }
+        return data_[i];
+    }
+    [[nodiscard]] T& front() const noexcept { return data_[0]; }
+    [[nodiscard]] T& back() const noexcept { return data_[size_ - 1]; }
+    [[nodiscard]] std::span<T> span() const noexcept { return {data_, size_}; }
+    operator std::span<T>() const noexcept { return span(); } // NOLINT: a view, like vector's
+    operator std::span<const T>() const noexcept              // NOLINT
+        requires(!std::is_const_v<T>)
+    {
+        return {data_, size_};
+    }
+
+protected:
+    SegmentArray() noexcept = default;
+    SegmentArray(std::shared_ptr<Segment> segment, T* data, size_type size) noexcept
+        : segment_(std::move(segment)), data_(data), size_(size)
+    {}
+
+    /// The part [offset, offset + count) of this array, as the derived type.
+    /// @throws std::out_of_range if it does not lie inside.
+    template <class Derived>
+    [[nodiscard]] Derived sliced(size_type offset, size_type count, const char* type) const
+    {
+        if (offset > size_ || count > size_ - offset) {
+            throw std::out_of_range(std::string("futura::") + type + "::slice(" +
+                                    std::to_string(offset) + ", " + std::to_string(count) +
+                                    ") is out of range of an array of " + std::to_string(size_) +
+                                    " elements");
+        }
+        Derived part;
+        if (count != 0) {
+            part.segment_ = segment_;
+            part.data_ = data_ + offset;
+            part.size_ = count;
+        }
+        return part;
+    }
+
+    /// Attaches the segment to the message and returns the handle of these elements (a handle
+    /// of length 0 if empty).
+    [[nodiscard]] SegmentHandle attach(WireWriter& out) const
+    {
+        return size_ == 0 ? SegmentHandle{} : attach_segment(out, *segment_, data_, size_bytes());
+    }
+
+    /// Points this (empty) array at what `handle` names.
+    void open(WireReader& in, const SegmentHandle& handle, bool writable)
+    {
+        if (handle.bytes == 0) {
+            return;
+        }
+        auto view = open_segment(in, handle, alignof(T), writable);
+        if (view.bytes % sizeof(T) != 0) {
+            WireReader::fail("a shared array's length is not a whole number of elements");
+        }
+        size_ = view.bytes / sizeof(T);
+        data_ = reinterpret_cast<T*>(view.data); // NOLINT: the sender's T objects, same program
+        segment_ = std::move(view.segment);
+    }
+
+    /// Sends the elements as a handle to the same memory.
+    void encode_handle(WireWriter& out) const
+    {
+        const auto handle = attach(out);
+        out.u64(handle.index);
+        out.u64(handle.offset);
+        out.u64(handle.bytes);
+    }
+
+    /// Maps what `encode_handle` sent.
+    void decode_handle(WireReader& in, bool writable)
+    {
+        SegmentHandle handle;
+        handle.index = in.u64();
+        handle.offset = in.u64();
+        handle.bytes = in.u64();
+        open(in, handle, writable);
+    }
+
+    /// Boost.Serialization of the handle, inside a user type sent to or from a worker: the
+    /// descriptor travels with the message that the archive is part of.
+    template <class Archive>
+    void serialize_handle(Archive& archive, bool writable)
+    {
+        SegmentHandle handle;
+        if constexpr (Archive::is_saving::value) {
+            handle = attach(boost_message_writer());
+            archive& handle.index& handle.offset& handle.bytes;
+        } else {
+            archive& handle.index& handle.offset& handle.bytes;
+            open(boost_message_reader(), handle, writable);
+        }
+    }
+
+    [[nodiscard]] const std::shared_ptr<Segment>& segment() const noexcept { return segment_; }
+
+private:
+    std::shared_ptr<Segment> segment_; // null when empty
+    T* data_ = nullptr;
+    size_type size_ = 0;
+};
+
+} // namespace futura::detail

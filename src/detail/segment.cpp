@@ -1,0 +1,289 @@
+#include <futura/detail/segment.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <string>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <system_error>
+#include <unistd.h>
+
+namespace futura::detail {
+
+namespace {
+
+// Every live segment of this process by the address its data starts at, so that a span into one
+// can be sent as that segment (a worker writing through it writes into the caller's array).
+struct Registry
+{
+    std::mutex mutex; // guards segments
+    std::map<std::uintptr_t, std::weak_ptr<Segment>> segments;
+};
+
+Registry& registry()
+{
+    static Registry instance; // first use may come from a static initialiser
+    return instance;
+}
+
+std::size_t page_size() noexcept
+{
+    static const auto size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    return size;
+}
+
+[[noreturn]] void exhausted(std::size_t bytes, const char* step, int error)
+{
+    throw SharedMemoryExhausted("futura: cannot get " + std::to_string(bytes) +
+                                " bytes of shared memory (" + step + ": " + std::strerror(error) +
+                                "); free memory, or share less");
+}
+
+// An anonymous file in the kernel's internal tmpfs: it has no name anywhere (nothing in
+// /dev/shm), and the kernel frees it when the last descriptor and mapping of it go, whichever
+// process held them and however it ended.
+UniqueFd new_memfd(std::size_t bytes)
+{
+    UniqueFd fd(::memfd_create("futura", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    if (!fd) {
+        if (errno == ENOMEM) {
+            exhausted(bytes, "memfd_create", errno);
+        }
+        throw std::system_error(errno, std::system_category(),
+                                "futura: cannot create a shared memory segment (memfd_create)");
+    }
+    if (bytes > static_cast<std::size_t>(std::numeric_limits<off_t>::max()) ||
+        ::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0) {
+        exhausted(bytes, "ftruncate",
+                  bytes > static_cast<std::size_t>(std::numeric_limits<off_t>::max()) ? EFBIG
+                                                                                      : errno);
+    }
+    return fd;
+}
+
+// A segment never changes size once made: nobody (not a buggy or hostile worker either) can
+// shrink it under a mapping, which would turn a later access into SIGBUS.
+void seal_size(int fd, int more_seals)
+{
+    (void)::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | more_seals | F_SEAL_SEAL);
+}
+
+bool fd_writable(int fd)
+{
+    const int flags = ::fcntl(fd, F_GETFL);
+    return flags >= 0 && (flags & O_ACCMODE) == O_RDWR;
+}
+
+} // namespace
+
+Segment::Segment(Private, UniqueFd fd, void* base, std::size_t length, std::size_t delta,
+                 std::size_t size, std::uint64_t file_offset, SegmentAccess access) noexcept
+    : fd_(std::move(fd)), base_(base), length_(length),
+      data_(static_cast<std::byte*>(base) + delta), size_(size), file_offset_(file_offset),
+      access_(access)
+{}
+
+Segment::~Segment()
+{
+    {
+        auto& segments = registry();
+        const std::lock_guard lock(segments.mutex);
+        segments.segments.erase(reinterpret_cast<std::uintptr_t>(data_)); // NOLINT
+    }
+    ::munmap(base_, length_);
+}
+
+std::shared_ptr<Segment> Segment::mapped(UniqueFd fd, std::uint64_t offset, std::size_t bytes,
+                                         SegmentAccess access, bool populate)
+{
+    const auto delta = static_cast<std::size_t>(offset % page_size());
+    const auto length = delta + bytes;
+    const int protection = access == SegmentAccess::read_write ? PROT_READ | PROT_WRITE : PROT_READ;
+    void* base = ::mmap(nullptr, length, protection, MAP_SHARED | (populate ? MAP_POPULATE : 0),
+                        fd.get(), static_cast<off_t>(offset - delta));
+    if (base == MAP_FAILED) {
+        if (errno == ENOMEM) {
+            exhausted(bytes, "mmap", errno);
+        }
+        throw std::system_error(errno, std::system_category(),
+                                "futura: cannot map " + std::to_string(bytes) +
+                                    " bytes of shared memory or of a file");
+    }
+    auto segment = std::make_shared<Segment>(Private{}, std::move(fd), base, length, delta, bytes,
+                                             offset, access);
+    auto& segments = registry();
+    const std::lock_guard lock(segments.mutex);
+    segments.segments.insert_or_assign(reinterpret_cast<std::uintptr_t>(segment->data_), // NOLINT
+                                       segment);
+    return segment;
+}
+
+std::shared_ptr<Segment> Segment::create(std::size_t bytes)
+{
+    auto fd = new_memfd(bytes);
+    // Back every page now: tmpfs allocates lazily, and a page that cannot be allocated at its
+    // first touch is SIGBUS in whichever process touches it. fallocate fails here instead.
+    int result = 0;
+    do {
+        result = ::fallocate(fd.get(), 0, 0, static_cast<off_t>(bytes));
+    } while (result != 0 && errno == EINTR);
+    if (result != 0 && errno != EOPNOTSUPP) {
+        exhausted(bytes, "fallocate", errno);
+    }
+    seal_size(fd.get(), 0);
+    // The creator is about to fill it: mapping every page now is cheaper than a fault per page.
+    return mapped(std::move(fd), 0, bytes, SegmentAccess::read_write, true);
+}
+
+std::shared_ptr<Segment> Segment::map(UniqueFd fd, std::uint64_t offset, std::size_t bytes,
+                                      SegmentAccess access)
+{
+    return mapped(std::move(fd), offset, bytes, access, false);
+}
+
+std::shared_ptr<Segment> Segment::containing(const void* at, std::size_t bytes)
+{
+    const auto address = reinterpret_cast<std::uintptr_t>(at); // NOLINT
+    auto& segments = registry();
+    const std::lock_guard lock(segments.mutex);
+    auto found = segments.segments.upper_bound(address);
+    if (found == segments.segments.begin()) {
+        return nullptr;
+    }
+    --found;
+    auto segment = found->second.lock(); // null while its destructor runs: not containing then
+    if (!segment || bytes > segment->size_ || address - found->first > segment->size_ - bytes) {
+        return nullptr;
+    }
+    return segment;
+}
+
+void Segment::flush(const void* at, std::size_t bytes) const
+{
+    if (bytes == 0 || access_ == SegmentAccess::read_only) {
+        return;
+    }
+    const auto address = reinterpret_cast<std::uintptr_t>(at); // NOLINT
+    const auto first = address - address % page_size();
+    if (::msync(reinterpret_cast<void*>(first), address + bytes - first, MS_SYNC) != 0) { // NOLINT
+        throw std::system_error(errno, std::system_category(),
+                                "futura: cannot write a mapped array back to its file (msync)");
+    }
+}
+
+SegmentHandle attach_segment(WireWriter& out, const Segment& segment, const void* at,
+                             std::size_t bytes)
+{
+    const auto distance =
+        static_cast<std::uint64_t>(static_cast<const std::byte*>(at) - segment.data());
+    return {out.descriptor(segment.fd()), segment.file_offset() + distance, bytes};
+}
+
+void encode_segment_view(WireWriter& out, const Segment& segment, const void* at, std::size_t bytes)
+{
+    const auto handle = attach_segment(out, segment, at, bytes);
+    out.u64(handle.index);
+    out.u64(handle.offset);
+    out.u64(handle.bytes);
+}
+
+namespace {
+
+// The descriptor at the reader's next index, checked to be a regular file holding
+// [offset, offset + bytes): mapping beyond a file's end would be SIGBUS at first touch.
+UniqueFd checked_descriptor(WireReader& in, std::uint64_t index, std::uint64_t offset,
+                            std::uint64_t bytes)
+{
+    auto fd = in.descriptor(index);
+    struct stat status
+    {};
+    if (::fstat(fd.get(), &status) != 0 || !S_ISREG(status.st_mode)) {
+        WireReader::fail("a shared memory handle is not a file");
+    }
+    const auto size = static_cast<std::uint64_t>(status.st_size);
+    if (offset > size || bytes > size - offset) {
+        WireReader::fail("a shared memory handle reaches past the end of its segment");
+    }
+    return fd;
+}
+
+} // namespace
+
+SegmentView open_segment(WireReader& in, const SegmentHandle& handle, std::size_t alignment,
+                         bool writable)
+{
+    if (handle.bytes == 0 || handle.bytes > std::numeric_limits<std::size_t>::max() / 2) {
+        WireReader::fail("a shared memory handle has an impossible length");
+    }
+    if (alignment != 0 && handle.offset % alignment != 0) {
+        WireReader::fail("a shared memory handle is misaligned for its element type");
+    }
+    auto fd = checked_descriptor(in, handle.index, handle.offset, handle.bytes);
+    if (writable && !fd_writable(fd.get())) {
+        WireReader::fail("a writable view of shared memory came with a read-only descriptor");
+    }
+    auto segment =
+        Segment::map(std::move(fd), handle.offset, static_cast<std::size_t>(handle.bytes),
+                     writable ? SegmentAccess::read_write : SegmentAccess::read_only);
+    auto* data = segment->data();
+    return {std::move(segment), data, static_cast<std::size_t>(handle.bytes)};
+}
+
+SegmentView decode_segment_view(WireReader& in, std::size_t alignment, bool writable)
+{
+    SegmentHandle handle;
+    handle.index = in.u64();
+    handle.offset = in.u64();
+    handle.bytes = in.u64();
+    return open_segment(in, handle, alignment, writable);
+}
+
+void encode_copy_in_segment(WireWriter& out, const void* data, std::size_t bytes)
+{
+    auto fd = new_memfd(bytes);
+    // write(), not a mapping: the kernel allocates each page as it copies into it, with no page
+    // faults and no SIGBUS (out of memory is ENOSPC/ENOMEM here).
+    const auto* from = static_cast<const char*>(data);
+    std::size_t done = 0;
+    while (done < bytes) {
+        const auto written =
+            ::pwrite(fd.get(), from + done, bytes - done, static_cast<off_t>(done));
+        if (written < 0 && errno == EINTR) {
+            continue;
+        }
+        if (written <= 0) {
+            exhausted(bytes, "write", written < 0 ? errno : ENOSPC);
+        }
+        done += static_cast<std::size_t>(written);
+    }
+    // A snapshot: the receiver cannot change what it was sent.
+    seal_size(fd.get(), F_SEAL_WRITE);
+    out.u64(out.descriptor(fd.get()));
+}
+
+UniqueFd take_copy_segment(WireReader& in, std::size_t bytes)
+{
+    return checked_descriptor(in, in.u64(), 0, bytes);
+}
+
+void read_copy_segment(const UniqueFd& fd, void* out, std::size_t bytes)
+{
+    auto* to = static_cast<char*>(out);
+    std::size_t done = 0;
+    while (done < bytes) {
+        const auto got = ::pread(fd.get(), to + done, bytes - done, static_cast<off_t>(done));
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got <= 0) {
+            WireReader::fail("a shared memory segment could not be read");
+        }
+        done += static_cast<std::size_t>(got);
+    }
+}
+
+} // namespace futura::detail
