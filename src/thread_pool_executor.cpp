@@ -2,17 +2,22 @@
 // futex-backed parkers when idle, so a submission wakes exactly one sleeping worker, and none
 // when a worker is awake (or briefly spinning) already.
 #include <futura/detail/wait_context.hpp>
+#include <futura/thread_pool_asio.hpp>
 #include <futura/thread_pool_executor.hpp>
 
+#include <boost/asio/execution_context.hpp>
 #include <boost/intrusive/list.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <cassert>
+#include <cstdio>
+#include <exception>
 #include <iostream>
 #include <mutex>
 #include <pthread.h>
 #include <thread>
+#include <typeinfo>
 #include <vector>
 
 namespace futura {
@@ -22,6 +27,10 @@ namespace {
 // A list, not an slist: a worker waiting for a queued task's future takes it from the middle.
 using TaskQueue =
     boost::intrusive::list<detail::TaskBase, boost::intrusive::constant_time_size<true>>;
+
+// The pool whose worker the calling thread is: lets the Asio executor's dispatch run a function
+// at once in its own pool's threads. Written once per worker thread, never on the task path.
+thread_local const ThreadPoolExecutor::Impl* this_thread_pool = nullptr;
 
 } // namespace
 
@@ -94,6 +103,8 @@ public:
     }
 
     [[nodiscard]] std::size_t max_workers() const noexcept { return max_workers_; }
+
+    [[nodiscard]] boost::asio::execution_context& asio_context() noexcept { return asio_context_; }
 
     [[nodiscard]] ExecutorStats stats() const
     {
@@ -185,11 +196,13 @@ private:
             }
         }
 
+        this_thread_pool = this;
         detail::set_current_wait_context(&self);
         while (detail::TaskBase* task = pop_or_park(self)) {
             self.run(task);
         }
         detail::set_current_wait_context(nullptr);
+        this_thread_pool = nullptr;
         self.alive_.store(false, std::memory_order_relaxed);
     }
 
@@ -344,6 +357,10 @@ private:
     std::atomic<std::size_t> cancelled_at_shutdown_{0};
 
     std::mutex join_mutex_; // serialises join_workers()
+
+    // Services (timers, sockets) of I/O objects built on get_executor(). Declared last: destroyed
+    // first, once the destructor has joined the workers, so no function of the pool still runs.
+    boost::asio::execution_context asio_context_;
 };
 
 ThreadPoolExecutor::ThreadPoolExecutor(ThreadPoolOptions options)
@@ -366,5 +383,39 @@ void ThreadPoolExecutor::do_shutdown(const ShutdownOptions& options) { impl_->sh
 std::size_t ThreadPoolExecutor::do_max_workers() const noexcept { return impl_->max_workers(); }
 
 ExecutorStats ThreadPoolExecutor::do_stats() const { return impl_->stats(); }
+
+ThreadPoolExecutor::AsioExecutor ThreadPoolExecutor::get_executor() noexcept
+{
+    return AsioExecutor(*this);
+}
+
+boost::asio::execution_context& ThreadPoolExecutor::asio_context() noexcept
+{
+    return impl_->asio_context();
+}
+
+bool ThreadPoolExecutor::runs_in_this_thread() const noexcept
+{
+    return this_thread_pool == impl_.get();
+}
+
+namespace detail {
+
+void report_posted_exception(std::exception_ptr error) noexcept
+{
+    try {
+        std::rethrow_exception(std::move(error));
+    } catch (const std::exception& e) {
+        std::fprintf(stderr,
+                     "futura: a function run through ThreadPoolExecutor::get_executor() threw "
+                     "%s: %s\n",
+                     typeid(e).name(), e.what());
+    } catch (...) {
+        std::fprintf(stderr, "futura: a function run through ThreadPoolExecutor::get_executor() "
+                             "threw an exception not derived from std::exception\n");
+    }
+}
+
+} // namespace detail
 
 } // namespace futura

@@ -9,6 +9,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -21,9 +22,12 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <variant>
+#include <vector>
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
+using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -31,7 +35,98 @@ int square(int x) { return x * x; }
 
 int fail_with(int code) { throw std::out_of_range("out of range " + std::to_string(code)); }
 
+int nap(int ms)
+{
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms;
+}
+
 constexpr auto generous = 30s;
+
+/// `count` coroutines on one io_context thread, each awaiting its own future of `pool`; checks
+/// the sum of the results and that every coroutine resumed on the loop thread.
+void many_concurrent_awaits(futura::Executor& pool, int count)
+{
+    asio::io_context io;
+    const auto loop_thread = std::this_thread::get_id();
+    long total = 0;
+    int finished = 0;
+    int off_loop = 0;
+    for (int i = 0; i < count; ++i) {
+        asio::co_spawn(
+            io,
+            [&, i]() -> asio::awaitable<void> {
+                total += co_await pool.async_submit(square, i % 100, asio::use_awaitable);
+                off_loop += std::this_thread::get_id() == loop_thread ? 0 : 1;
+                ++finished;
+            },
+            asio::detached);
+    }
+    io.run_for(generous);
+    BOOST_TEST(finished == count);
+    BOOST_TEST(off_loop == 0);
+    long expected = 0;
+    for (int i = 0; i < count; ++i) {
+        expected += (i % 100) * (i % 100);
+    }
+    BOOST_TEST(total == expected);
+}
+
+/// Awaits futures that are done before the wait starts; each must still complete through the
+/// loop, on its thread, with the value.
+void awaiting_done_futures(futura::Executor& pool)
+{
+    std::vector<futura::Future<int>> futures;
+    for (int i = 0; i < 20; ++i) {
+        futures.push_back(pool.submit(square, i));
+    }
+    for (auto& f : futures) {
+        BOOST_REQUIRE(f.wait_for(generous));
+    }
+    asio::io_context io;
+    const auto loop_thread = std::this_thread::get_id();
+    int sum = 0;
+    bool on_loop_thread = true;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            for (auto& f : futures) {
+                sum += co_await f.async_wait(asio::use_awaitable);
+                on_loop_thread = on_loop_thread && std::this_thread::get_id() == loop_thread;
+            }
+        },
+        asio::detached);
+    io.run_for(generous);
+    int expected = 0;
+    for (int i = 0; i < 20; ++i) {
+        expected += i * i;
+    }
+    BOOST_TEST(sum == expected);
+    BOOST_TEST(on_loop_thread);
+}
+
+/// A task queued behind a blocker on a one-worker pool loses a `||` race against a timer: the
+/// wait completes with the timer, the task is cancelled, and the pool goes on working.
+void timer_cancels_a_pending_task(futura::Executor& pool, const futura::Future<int>& blocker)
+{
+    auto queued = pool.submit(square, 3);
+    asio::io_context io;
+    bool timer_won = false;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            asio::steady_timer timer(io, 20ms);
+            auto first = co_await (queued.async_wait(asio::use_awaitable) ||
+                                   timer.async_wait(asio::use_awaitable));
+            timer_won = first.index() == 1;
+        },
+        asio::detached);
+    io.run_for(generous);
+    BOOST_TEST(timer_won);
+    BOOST_TEST(queued.cancelled());
+    BOOST_TEST(blocker.result(generous) > 0);
+    BOOST_TEST(pool.submit(square, 2).result(generous) == 4);
+}
 
 } // namespace
 
@@ -205,6 +300,129 @@ BOOST_AUTO_TEST_CASE(process_pool_futures_are_awaitable_too)
         asio::detached);
     io.run_for(generous);
     BOOST_TEST(result == 81);
+}
+
+BOOST_AUTO_TEST_CASE(thousands_of_concurrent_awaits_on_one_thread_of_both_pools)
+{
+    futura::ThreadPoolExecutor threads{{.max_workers = 2}};
+    many_concurrent_awaits(threads, 5000);
+    futura::ProcessPoolExecutor processes{{.max_workers = 2}};
+    many_concurrent_awaits(processes, 2000);
+}
+
+BOOST_AUTO_TEST_CASE(already_done_futures_of_both_pools_complete_on_the_loop)
+{
+    futura::ThreadPoolExecutor threads{{.max_workers = 2}};
+    awaiting_done_futures(threads);
+    futura::ProcessPoolExecutor processes{{.max_workers = 2}};
+    awaiting_done_futures(processes);
+}
+
+BOOST_AUTO_TEST_CASE(process_pool_exceptions_arrive_as_their_type_in_the_coroutine)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    asio::io_context io;
+    std::string caught;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            try {
+                co_await pool.async_submit(fail_with, 4, asio::use_awaitable);
+            } catch (const std::out_of_range& e) {
+                caught = e.what();
+            }
+        },
+        asio::detached);
+    io.run_for(generous);
+    BOOST_TEST(caught == "out of range 4");
+}
+
+BOOST_AUTO_TEST_CASE(a_timer_or_cancels_a_pending_thread_task)
+{
+    futura::ThreadPoolExecutor pool{{.max_workers = 1}};
+    std::latch release(1);
+    auto blocker = pool.submit([&release] {
+        release.wait();
+        return 1;
+    });
+    auto queued = pool.submit(square, 3);
+    asio::io_context io;
+    bool timer_won = false;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            asio::steady_timer timer(io, 20ms);
+            auto first = co_await (queued.async_wait(asio::use_awaitable) ||
+                                   timer.async_wait(asio::use_awaitable));
+            timer_won = first.index() == 1;
+        },
+        asio::detached);
+    io.run_for(generous);
+    release.count_down();
+    BOOST_TEST(timer_won);
+    BOOST_TEST(queued.cancelled());
+    BOOST_TEST(blocker.result(generous) == 1);
+    BOOST_TEST(pool.submit(square, 2).result(generous) == 4);
+}
+
+BOOST_AUTO_TEST_CASE(a_timer_or_cancels_a_pending_process_task)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    // Long enough that the queued task is still pending when the 20 ms timer fires, even on a
+    // loaded machine; the wait for it below is generous.
+    auto blocker = pool.submit(nap, 1500);
+    timer_cancels_a_pending_task(pool, blocker);
+}
+
+BOOST_AUTO_TEST_CASE(a_timer_or_leaves_a_running_thread_task_running)
+{
+    futura::ThreadPoolExecutor pool{{.max_workers = 1}};
+    std::latch started(1);
+    std::latch release(1);
+    auto running = pool.submit([&] {
+        started.count_down();
+        release.wait();
+        return 5;
+    });
+    started.wait();
+    asio::io_context io;
+    bool timer_won = false;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            asio::steady_timer timer(io, 10ms);
+            auto first = co_await (running.async_wait(asio::use_awaitable) ||
+                                   timer.async_wait(asio::use_awaitable));
+            timer_won = first.index() == 1;
+        },
+        asio::detached);
+    io.run_for(generous);
+    BOOST_TEST(timer_won);
+    BOOST_TEST(!running.cancelled());
+    release.count_down();
+    BOOST_TEST(running.result(generous) == 5);
+}
+
+BOOST_AUTO_TEST_CASE(handlers_run_on_the_loop_thread_for_both_pools)
+{
+    futura::ThreadPoolExecutor threads{{.max_workers = 2}};
+    futura::ProcessPoolExecutor processes{{.max_workers = 1}};
+    asio::io_context io;
+    const auto loop_thread = std::this_thread::get_id();
+    std::vector<std::thread::id> seen;
+    auto record = [&](std::exception_ptr error, int value) {
+        BOOST_TEST(!error);
+        BOOST_TEST(value == 64);
+        seen.push_back(std::this_thread::get_id());
+    };
+    threads.async_submit(square, 8, asio::bind_executor(io, record));
+    processes.async_submit(square, 8, asio::bind_executor(io, record));
+    threads.submit(square, 8).async_wait(asio::bind_executor(io.get_executor(), record));
+    io.run_for(generous);
+    BOOST_TEST(seen.size() == 3U);
+    for (const auto& id : seen) {
+        BOOST_TEST((id == loop_thread));
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,8 +1,11 @@
-// Asio glue: await futures with completion tokens, submit from an event loop.
+// Asio glue: await futures with completion tokens, submit from an event loop, iterate futures
+// as they finish (async_as_completed), and run Asio work on a thread pool (get_executor).
 #pragma once
 
+#include <futura/async_as_completed.hpp>
 #include <futura/executor.hpp>
 #include <futura/future.hpp>
+#include <futura/thread_pool_asio.hpp>
 
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>

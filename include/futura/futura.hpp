@@ -3,6 +3,7 @@
 
 #include <futura/as_completed.hpp>
 #include <futura/asio.hpp>
+#include <futura/async_as_completed.hpp>
 #include <futura/errors.hpp>
 #include <futura/executor.hpp>
 #include <futura/future.hpp>
@@ -10,6 +11,7 @@
 #include <futura/map.hpp>
 #include <futura/process_pool_executor.hpp>
 #include <futura/progress.hpp>
+#include <futura/thread_pool_asio.hpp>
 #include <futura/thread_pool_executor.hpp>
 #include <futura/transferable.hpp>
 #include <futura/wait.hpp>

@@ -8,6 +8,10 @@
 #include <optional>
 #include <string>
 
+namespace boost::asio {
+class execution_context;
+} // namespace boost::asio
+
 namespace futura {
 
 /// Options of `ThreadPoolExecutor`, for designated initializers:
@@ -65,9 +69,22 @@ public:
     ThreadPoolExecutor(ThreadPoolExecutor&&) = delete;
     ThreadPoolExecutor& operator=(ThreadPoolExecutor&&) = delete;
 
+    /// The pool as an Asio executor (`asio::post`, `dispatch`, `defer`, `co_spawn`); defined in
+    /// `<futura/thread_pool_asio.hpp>` (included by `<futura/asio.hpp>`).
+    class AsioExecutor;
+    using executor_type = AsioExecutor;
+
+    /// An Asio executor that runs functions on this pool, so that `asio::post(pool.get_executor(),
+    /// f)` and `asio::co_spawn(pool.get_executor(), ...)` work. Include `<futura/asio.hpp>` to use
+    /// it. The executor refers to the pool: it must not be used after the pool is destroyed.
+    [[nodiscard]] AsioExecutor get_executor() noexcept;
+
     class Impl;
 
 private:
+    [[nodiscard]] boost::asio::execution_context& asio_context() noexcept;
+    [[nodiscard]] bool runs_in_this_thread() const noexcept;
+
     void schedule(detail::TaskPtr task) override;
     void do_shutdown(const ShutdownOptions& options) override;
     [[nodiscard]] std::size_t do_max_workers() const noexcept override;
