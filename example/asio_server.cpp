@@ -44,7 +44,7 @@ using asio::ip::tcp;
 namespace {
 
 // [count-primes]
-// A plain function: the process pool runs it in a worker process, by name, with its argument.
+// A plain function, so that the process pool can run it in a worker process (this program).
 int count_primes(int below)
 {
     int count = 0;
