@@ -9,8 +9,11 @@
 #include <futura/future.hpp>
 #include <futura/inline_executor.hpp>
 #include <futura/map.hpp>
+#include <futura/mapped_array.hpp>
 #include <futura/process_pool_executor.hpp>
 #include <futura/progress.hpp>
+#include <futura/shared_array.hpp>
+#include <futura/shared_value.hpp>
 #include <futura/thread_pool_asio.hpp>
 #include <futura/thread_pool_executor.hpp>
 #include <futura/transferable.hpp>

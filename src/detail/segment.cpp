@@ -6,9 +6,11 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <system_error>
 #include <unistd.h>
 
@@ -48,6 +50,24 @@ std::size_t page_size() noexcept
 // process held them and however it ended.
 UniqueFd new_memfd(std::size_t bytes)
 {
+    // The kernel's internal tmpfs has no size limit: a request beyond the machine's memory would
+    // only end in the OOM killer. Refuse it here, with the sizes in the message.
+    struct sysinfo machine
+    {};
+    if (::sysinfo(&machine) == 0) {
+        // In units, to stay clear of overflow: totalram counts mem_unit-byte units.
+        const std::uint64_t unit = machine.mem_unit == 0 ? 1 : machine.mem_unit;
+        const std::uint64_t units = std::uint64_t{machine.totalram} + machine.totalswap;
+        const auto memory = units > std::numeric_limits<std::uint64_t>::max() / unit
+                                ? std::numeric_limits<std::uint64_t>::max()
+                                : units * unit;
+        if (bytes > memory) {
+            throw SharedMemoryExhausted(
+                "futura: cannot get " + std::to_string(bytes) +
+                " bytes of shared memory: more than this machine's memory and swap (" +
+                std::to_string(memory) + " bytes)");
+        }
+    }
     UniqueFd fd(::memfd_create("futura", MFD_CLOEXEC | MFD_ALLOW_SEALING));
     if (!fd) {
         if (errno == ENOMEM) {
@@ -173,6 +193,67 @@ void Segment::flush(const void* at, std::size_t bytes) const
         throw std::system_error(errno, std::system_category(),
                                 "futura: cannot write a mapped array back to its file (msync)");
     }
+}
+
+std::shared_ptr<Segment> map_file(const std::filesystem::path& path, FileOpen how,
+                                  std::size_t element_size, std::size_t count)
+{
+    const auto fail = [&](const std::string& what, int error) {
+        throw std::filesystem::filesystem_error("futura::MappedArray: " + what, path,
+                                                std::error_code(error, std::system_category()));
+    };
+    const auto wrong_size = [&](const std::string& what) {
+        throw std::invalid_argument("futura::MappedArray: '" + path.string() + "' " + what);
+    };
+    if (how == FileOpen::create && count == 0) {
+        wrong_size("cannot be created with 0 elements: a mapped array holds at least one");
+    }
+    const int flags = how == FileOpen::read_only    ? O_RDONLY
+                      : how == FileOpen::read_write ? O_RDWR
+                                                    : O_RDWR | O_CREAT | O_TRUNC;
+    UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC, 0666)); // like fopen: umask applies
+    if (!fd) {
+        fail("cannot open the file", errno);
+    }
+    std::size_t bytes = 0;
+    if (how == FileOpen::create) {
+        if (count > std::numeric_limits<std::size_t>::max() / 2 / element_size) {
+            wrong_size("cannot hold " + std::to_string(count) + " elements: too large");
+        }
+        bytes = count * element_size;
+        if (::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0) {
+            fail("cannot size the file to " + std::to_string(bytes) + " bytes", errno);
+        }
+        // Allocate the blocks now: a write into a hole that the disk cannot fill is SIGBUS.
+        if (::fallocate(fd.get(), 0, 0, static_cast<off_t>(bytes)) != 0 && errno != EOPNOTSUPP) {
+            fail("cannot allocate " + std::to_string(bytes) + " bytes on disk", errno);
+        }
+    } else {
+        struct stat status
+        {};
+        if (::fstat(fd.get(), &status) != 0) {
+            fail("cannot read the file's size", errno);
+        }
+        if (!S_ISREG(status.st_mode)) {
+            wrong_size("is not a regular file");
+        }
+        bytes = static_cast<std::size_t>(status.st_size);
+        if (bytes == 0) {
+            wrong_size("is empty: a mapped array holds at least one element");
+        }
+        if (bytes % element_size != 0) {
+            wrong_size("holds " + std::to_string(bytes) + " bytes, not a whole number of " +
+                       std::to_string(element_size) + "-byte elements (wrong file or type?)");
+        }
+        if (count != 0 && bytes / element_size != count) {
+            wrong_size("holds " + std::to_string(bytes / element_size) + " elements of " +
+                       std::to_string(element_size) + " bytes, not the " + std::to_string(count) +
+                       " expected");
+        }
+    }
+    return Segment::map(std::move(fd), 0, bytes,
+                        how == FileOpen::read_only ? SegmentAccess::read_only
+                                                   : SegmentAccess::read_write);
 }
 
 SegmentHandle attach_segment(WireWriter& out, const Segment& segment, const void* at,

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <new>
 #include <string>
@@ -93,6 +94,23 @@ private:
     std::uint64_t file_offset_; // of data_ in the file
     SegmentAccess access_;
 };
+
+/// How `map_file` opens a file.
+enum class FileOpen
+{
+    read_only,
+    read_write,
+    create, // or overwrite, read-write
+};
+
+/// Opens `path` and maps all of it (MappedArray). With `FileOpen::create` the file is made (or
+/// truncated) to `count` zero elements of `element_size` bytes, with its blocks allocated so
+/// that a full disk fails here and not at a later write; otherwise its size must be a non-zero
+/// multiple of `element_size`, and `count` elements if `count` is not 0.
+/// @throws std::filesystem::filesystem_error if the file cannot be opened or sized;
+/// std::invalid_argument if its size does not fit.
+std::shared_ptr<Segment> map_file(const std::filesystem::path& path, FileOpen how,
+                                  std::size_t element_size, std::size_t count);
 
 /// How a view of a segment travels: the index of its descriptor among the message's attachments,
 /// the offset in the file and the length in bytes (0: an empty view, nothing attached).

@@ -62,12 +62,8 @@ public:
     [[nodiscard]] T& front() const noexcept { return data_[0]; }
     [[nodiscard]] T& back() const noexcept { return data_[size_ - 1]; }
     [[nodiscard]] std::span<T> span() const noexcept { return {data_, size_}; }
-    operator std::span<T>() const noexcept { return span(); } // NOLINT: a view, like vector's
-    operator std::span<const T>() const noexcept              // NOLINT
-        requires(!std::is_const_v<T>)
-    {
-        return {data_, size_};
-    }
+    // No conversion operators: a SharedArray is a contiguous sized range, so std::span's own
+    // range constructor makes `std::span<T> view = array;` work (and std::span<const T>).
 
 protected:
     SegmentArray() noexcept = default;

@@ -1,0 +1,857 @@
+// Tests of shared memory: SharedArray, SharedValue, MappedArray, and the automatic sharing of
+// large vectors and spans, first through the codecs in one process (a message's writer and
+// reader around the same attachments: descriptors are duplicated, so they round-trip here too),
+// then through a real ProcessPoolExecutor, and a parent SIGKILLed while holding segments.
+//
+// The helper program is named on the command line, after `--`:
+//   test_shared_memory -- path/to/holding_parent
+#include <futura/detail/segment.hpp>
+#include <futura/mapped_array.hpp>
+#include <futura/process_pool_executor.hpp>
+#include <futura/shared_array.hpp>
+#include <futura/shared_value.hpp>
+#include <futura/transferable.hpp>
+
+#include <boost/archive/text_oarchive.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <latch>
+#include <numeric>
+#include <poll.h>
+#include <ranges>
+#include <set>
+#include <spawn.h>
+#include <sstream>
+#include <string>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "support.hpp"
+
+namespace fs = std::filesystem;
+using namespace futura_test;
+using futura::MappedArray;
+using futura::SharedArray;
+using futura::SharedValue;
+using futura::detail::Attachments;
+using futura::detail::Codec;
+using futura::detail::ProtocolError;
+using futura::detail::WireReader;
+using futura::detail::WireWriter;
+
+namespace {
+
+/// A message written and read back in this process, as a worker would read it.
+class Message
+{
+public:
+    explicit Message(std::size_t share_threshold = 0)
+    {
+        writer_.attach(attachments_);
+        writer_.share_threshold(share_threshold);
+    }
+
+    template <class T>
+    Message& put(const T& value)
+    {
+        Codec<T>::encode(writer_, value);
+        return *this;
+    }
+
+    template <class T>
+    T get()
+    {
+        if (!reader_) {
+            reader_.emplace(writer_.buffer());
+            reader_->attach(attachments_);
+        }
+        return Codec<T>::decode(*reader_);
+    }
+
+    [[nodiscard]] std::size_t descriptors() const noexcept
+    {
+        return attachments_.descriptors.size();
+    }
+    [[nodiscard]] std::size_t bytes() const noexcept { return writer_.size(); }
+    [[nodiscard]] std::vector<char>& buffer() noexcept { return writer_.buffer(); }
+
+private:
+    Attachments attachments_;
+    WireWriter writer_;
+    std::optional<WireReader> reader_;
+};
+
+/// A user type with a Boost.Serialization `serialize` that holds shared memory.
+struct Job
+{
+    SharedArray<int> data;
+    SharedValue<long> done;
+    int factor = 0;
+
+    template <class Archive>
+    void serialize(Archive& archive, unsigned /*version*/)
+    {
+        archive& data& done& factor;
+    }
+};
+
+// ---- tasks that run in worker processes ------------------------------------------------------
+
+void double_all(SharedArray<std::int64_t> part)
+{
+    for (auto& x : part) {
+        x *= 2;
+    }
+}
+
+void fill_with_index(const SharedArray<int>& part, int first)
+{
+    std::iota(part.begin(), part.end(), first);
+}
+
+void add_under_lock(SharedValue<long> counter, int times)
+{
+    for (int i = 0; i < times; ++i) {
+        auto value = counter.lock();
+        *value = *value + 1; // a compound update: only the lock makes it exact
+    }
+}
+
+void add_atomically(SharedValue<long> counter, int times)
+{
+    for (int i = 0; i < times; ++i) {
+        counter.fetch_add(1);
+    }
+}
+
+void die_holding_the_lock(SharedValue<long> value)
+{
+    auto guard = value.lock();
+    *guard = -1; // half-way through an update
+    std::_Exit(3);
+}
+
+SharedArray<int> make_squares(int n)
+{
+    SharedArray<int> squares(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) {
+        squares[static_cast<std::size_t>(i)] = i * i;
+    }
+    return squares;
+}
+
+std::vector<std::int64_t> doubled(std::vector<std::int64_t> values)
+{
+    for (auto& x : values) {
+        x *= 2;
+    }
+    return values;
+}
+
+void negate_through_span(std::span<int> values)
+{
+    for (auto& x : values) {
+        x = -x;
+    }
+}
+
+long sum_of(std::span<const int> values)
+{
+    return std::accumulate(values.begin(), values.end(), 0L);
+}
+
+void scale_job(Job job)
+{
+    for (auto& x : job.data) {
+        x *= job.factor;
+    }
+    job.done.fetch_add(1);
+}
+
+/// Whether this process can make its view of `array` writable: not if its descriptor is
+/// read-only (mprotect refuses with EACCES), which is what keeps a read-only array read-only.
+bool can_make_writable(MappedArray<const std::int64_t> array)
+{
+    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    auto address = reinterpret_cast<std::uintptr_t>(array.data());
+    auto* first = reinterpret_cast<void*>(address - address % page);
+    return ::mprotect(first, page, PROT_READ | PROT_WRITE) == 0;
+}
+
+std::int64_t sum_mapped(MappedArray<const std::int64_t> array)
+{
+    return std::accumulate(array.begin(), array.end(), std::int64_t{0});
+}
+
+void add_one_mapped(MappedArray<std::int64_t> array)
+{
+    for (auto& x : array) {
+        x += 1;
+    }
+}
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+/// "Shmem:" of /proc/meminfo, in kB: all of the machine's tmpfs and shared memory.
+long shmem_kb()
+{
+    std::ifstream meminfo("/proc/meminfo");
+    std::string key;
+    long value = 0;
+    std::string unit;
+    while (meminfo >> key >> value >> unit) {
+        if (key == "Shmem:") {
+            return value;
+        }
+    }
+    return -1;
+}
+
+std::set<std::string> entries_of(const fs::path& directory)
+{
+    std::set<std::string> names;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(directory, ec)) {
+        names.insert(entry.path().filename().string());
+    }
+    return names;
+}
+
+std::string helper_program(std::string_view name)
+{
+    const auto& suite = boost::unit_test::framework::master_test_suite();
+    for (int i = 1; i < suite.argc; ++i) {
+        const fs::path candidate(suite.argv[i]);
+        if (candidate.filename() == name) {
+            return candidate.string();
+        }
+    }
+    return {};
+}
+
+bool process_gone(int pid)
+{
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text;
+    std::getline(stat, text);
+    const auto state_at = text.rfind(')');
+    return !stat || state_at == std::string::npos || state_at + 2 >= text.size() ||
+           text[state_at + 2] == 'Z' || text[state_at + 2] == 'X';
+}
+
+} // namespace
+
+// ---- SharedArray -----------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(shared_array)
+
+BOOST_AUTO_TEST_CASE(constructs_from_a_size_a_value_a_list_and_a_range)
+{
+    const SharedArray<int> zeros(5);
+    BOOST_TEST(zeros.size() == 5U);
+    BOOST_TEST(std::ranges::all_of(zeros, [](int x) { return x == 0; }));
+
+    const SharedArray<double> halves(4, 0.5);
+    BOOST_TEST(std::ranges::all_of(halves, [](double x) { return x == 0.5; }));
+
+    const SharedArray<int> listed{1, 2, 3};
+    BOOST_TEST(std::vector<int>(listed.begin(), listed.end()) == std::vector<int>({1, 2, 3}));
+
+    const SharedArray<long> counted(std::views::iota(10L, 15L));
+    BOOST_TEST(std::vector<long>(counted.begin(), counted.end()) ==
+               std::vector<long>({10, 11, 12, 13, 14}));
+
+    std::istringstream words("7 8 9");
+    const SharedArray<int> streamed{std::ranges::istream_view<int>(words)};
+    BOOST_TEST(streamed.size() == 3U);
+    BOOST_TEST(streamed.back() == 9);
+}
+
+BOOST_AUTO_TEST_CASE(zero_size_is_invalid_argument)
+{
+    BOOST_CHECK_THROW(SharedArray<int>(0), std::invalid_argument);
+    BOOST_CHECK_THROW(SharedArray<int>(0, 1), std::invalid_argument);
+    BOOST_CHECK_THROW(SharedArray<int>(std::vector<int>{}), std::invalid_argument);
+    try {
+        SharedArray<int> empty(0);
+        BOOST_FAIL("no exception");
+    } catch (const std::invalid_argument& e) {
+        BOOST_TEST(std::string(e.what()).find("size 0") != std::string::npos);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(more_than_the_machine_has_is_bad_alloc_saying_how_much)
+{
+    try {
+        SharedArray<std::int64_t> huge(std::size_t{1} << 58);
+        BOOST_FAIL("no exception");
+    } catch (const std::bad_alloc& e) {
+        const std::string what = e.what();
+        BOOST_TEST(what.find(std::to_string((std::size_t{1} << 58) * 8)) != std::string::npos,
+                   what);
+        BOOST_TEST(what.find("shared memory") != std::string::npos, what);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(copies_and_slices_share_the_memory)
+{
+    SharedArray<int> array(10, 1);
+    const auto copy = array; // NOLINT(performance-unnecessary-copy-initialization): the point
+    copy[3] = 30;
+    BOOST_TEST(array[3] == 30);
+    BOOST_TEST(copy.shares_memory_with(array));
+
+    const auto middle = array.slice(2, 5);
+    BOOST_TEST(middle.size() == 5U);
+    BOOST_TEST(middle.data() == array.data() + 2);
+    middle[0] = 20;
+    BOOST_TEST(array[2] == 20);
+    BOOST_TEST(array.slice(7).size() == 3U);
+    BOOST_TEST(array.slice(10).empty());
+    BOOST_TEST(middle.slice(1, 2).data() == array.data() + 3);
+
+    const std::span<int> view = array;
+    BOOST_TEST(view.data() == array.data());
+    BOOST_TEST(view.size() == 10U);
+    const std::span<const int> read_only = array;
+    BOOST_TEST(read_only[3] == 30);
+    BOOST_TEST(array.at(9) == 1);
+    BOOST_CHECK_THROW((void)array.at(10), std::out_of_range);
+}
+
+BOOST_AUTO_TEST_CASE(out_of_range_slices_throw)
+{
+    const SharedArray<int> array(10);
+    BOOST_CHECK_THROW((void)array.slice(11), std::out_of_range);
+    BOOST_CHECK_THROW((void)array.slice(5, 6), std::out_of_range);
+    BOOST_CHECK_THROW((void)array.slice(11, 0), std::out_of_range);
+    BOOST_CHECK_THROW((void)array.slice(1, std::numeric_limits<std::size_t>::max()),
+                      std::out_of_range); // offset + count wraps around
+    try {
+        (void)array.slice(8, 3);
+        BOOST_FAIL("no exception");
+    } catch (const std::out_of_range& e) {
+        BOOST_TEST(std::string(e.what()).find("slice(8, 3)") != std::string::npos, e.what());
+    }
+}
+
+BOOST_AUTO_TEST_CASE(travels_as_a_handle_to_the_same_memory)
+{
+    SharedArray<int> array(1000, 7);
+    Message message;
+    message.put(array.slice(100, 50)).put(SharedArray<int>{});
+    BOOST_TEST(message.descriptors() == 1U);
+    BOOST_TEST(message.bytes() < 100U); // a handle, not 200 bytes of elements
+    auto received = message.get<SharedArray<int>>();
+    BOOST_TEST(received.size() == 50U);
+    BOOST_TEST(received.data() != array.data() + 100); // its own mapping of the same pages
+    received[0] = 42;
+    BOOST_TEST(array[100] == 42);
+    BOOST_TEST(message.get<SharedArray<int>>().empty());
+}
+
+BOOST_AUTO_TEST_CASE(travels_inside_a_serializable_user_type)
+{
+    Job job{SharedArray<int>(8, 1), SharedValue<long>(5), 3};
+    Message message;
+    message.put(job);
+    BOOST_TEST(message.descriptors() == 2U);
+    auto received = message.get<Job>();
+    BOOST_TEST(received.factor == 3);
+    received.data[7] = 99;
+    BOOST_TEST(job.data[7] == 99);
+    BOOST_TEST(received.done.fetch_add(1) == 5);
+    BOOST_TEST(job.done.load() == 6);
+}
+
+BOOST_AUTO_TEST_CASE(serializing_into_another_archive_is_a_clear_error)
+{
+    Job job{SharedArray<int>(8, 1), SharedValue<long>(0), 3};
+    std::ostringstream text;
+    boost::archive::text_oarchive archive(text);
+    try {
+        archive << job;
+        BOOST_FAIL("no exception");
+    } catch (const std::logic_error& e) {
+        BOOST_TEST(std::string(e.what()).find("handle") != std::string::npos, e.what());
+    }
+}
+
+BOOST_AUTO_TEST_CASE(hostile_handles_are_protocol_errors)
+{
+    const SharedArray<int> array(4); // a segment of 16 bytes
+    // The handle is three u64 fields: descriptor index, offset, length in bytes.
+    const auto decode_with = [&](std::size_t field, std::uint64_t value) {
+        Message message;
+        message.put(array);
+        std::memcpy(message.buffer().data() + field * sizeof(value), &value, sizeof(value));
+        (void)message.get<SharedArray<int>>();
+    };
+    BOOST_CHECK_THROW(decode_with(2, 32), ProtocolError); // past the end: SIGBUS if mapped
+    BOOST_CHECK_THROW(decode_with(1, 8), ProtocolError);  // 8 + 16 past the end too
+    BOOST_CHECK_THROW(decode_with(1, 2), ProtocolError);  // misaligned for int
+    BOOST_CHECK_THROW(decode_with(2, 6), ProtocolError);  // not a whole number of ints
+    BOOST_CHECK_THROW(decode_with(0, 5), ProtocolError);  // no such descriptor
+    BOOST_CHECK_NO_THROW(decode_with(2, 8));              // a valid shorter view
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- automatic sharing: vectors and spans ----------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(automatic_sharing)
+
+BOOST_AUTO_TEST_CASE(a_vector_at_the_threshold_travels_in_shared_memory)
+{
+    const std::vector<std::int64_t> values(1024, 3); // 8 KiB
+    Message message(8192);
+    message.put(values);
+    BOOST_TEST(message.descriptors() == 1U);
+    BOOST_TEST(message.bytes() < 100U);
+    BOOST_TEST(message.get<std::vector<std::int64_t>>() == values);
+}
+
+BOOST_AUTO_TEST_CASE(a_vector_below_the_threshold_or_with_sharing_off_travels_in_the_message)
+{
+    const std::vector<std::int64_t> values(1023, 3); // 8 bytes short of 8 KiB
+    Message below(8192);
+    below.put(values);
+    BOOST_TEST(below.descriptors() == 0U);
+    BOOST_TEST(below.get<std::vector<std::int64_t>>() == values);
+
+    const std::vector<std::int64_t> large(100'000, 4);
+    Message disabled(0);
+    disabled.put(large);
+    BOOST_TEST(disabled.descriptors() == 0U);
+    BOOST_TEST(disabled.get<std::vector<std::int64_t>>() == large);
+
+    Message empty(1);
+    empty.put(std::vector<int>{});
+    BOOST_TEST(empty.descriptors() == 0U);
+    BOOST_TEST(empty.get<std::vector<int>>().empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_shared_vector_is_a_snapshot)
+{
+    std::vector<int> values(4096, 1);
+    Message message(1);
+    message.put(values);
+    values[0] = 2; // after sending: the receiver gets what was sent
+    BOOST_TEST(message.get<std::vector<int>>()[0] == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_span_into_a_shared_array_travels_as_that_array)
+{
+    SharedArray<int> array(100, 5);
+    Message message(0); // sharing of copies off: a span of shared memory is still shared
+    message.put(std::span<int>(array).subspan(10, 20));
+    message.put(std::span<const int>(array));
+    BOOST_TEST(message.descriptors() == 2U);
+    const auto writable = message.get<std::span<int>>();
+    BOOST_TEST(writable.size() == 20U);
+    writable[0] = -1;
+    BOOST_TEST(array[10] == -1);
+    const auto read_only = message.get<std::span<const int>>();
+    BOOST_TEST(read_only[10] == -1);
+}
+
+BOOST_AUTO_TEST_CASE(a_span_of_ordinary_memory_is_copied)
+{
+    const std::vector<int> values(1000, 9);
+    Message large(16);
+    large.put(std::span<const int>(values));
+    BOOST_TEST(large.descriptors() == 1U);
+    const auto copied = large.get<std::span<const int>>();
+    BOOST_TEST(std::vector<int>(copied.begin(), copied.end()) == values);
+    BOOST_TEST(copied.data() != values.data());
+
+    Message small(1'000'000);
+    small.put(std::span<const int>(values));
+    BOOST_TEST(small.descriptors() == 0U);
+    const auto inlined = small.get<std::span<const int>>();
+    BOOST_TEST(std::vector<int>(inlined.begin(), inlined.end()) == values);
+}
+
+BOOST_AUTO_TEST_CASE(a_writable_span_of_ordinary_memory_is_refused)
+{
+    std::vector<int> values(10);
+    Message message(1);
+    try {
+        message.put(std::span<int>(values));
+        BOOST_FAIL("no exception");
+    } catch (const std::invalid_argument& e) {
+        BOOST_TEST(std::string(e.what()).find("std::span<const T>") != std::string::npos, e.what());
+    }
+}
+
+BOOST_AUTO_TEST_CASE(spans_and_string_views_are_not_sent_as_their_pointer)
+{
+    static_assert(!futura::detail::trivially_transferable<std::span<int>>);
+    static_assert(!futura::transferable<std::string_view>);
+    static_assert(futura::transferable<std::span<const double>>);
+    static_assert(futura::transferable<SharedArray<int>>);
+    static_assert(futura::transferable<SharedValue<int>>);
+    static_assert(futura::transferable<MappedArray<const int>>);
+    BOOST_TEST(true); // the checks above are the test
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- SharedValue -----------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(shared_value)
+
+BOOST_AUTO_TEST_CASE(loads_stores_and_updates_atomically)
+{
+    const SharedValue<long> value(5);
+    BOOST_TEST(value.load() == 5);
+    value.store(7);
+    BOOST_TEST(value.fetch_add(3) == 7);
+    BOOST_TEST(value.fetch_sub(1) == 10);
+    BOOST_TEST(value.exchange(1) == 9);
+    long expected = 2;
+    BOOST_TEST(!value.compare_exchange(expected, 3));
+    BOOST_TEST(expected == 1);
+    BOOST_TEST(value.compare_exchange(expected, 3));
+    BOOST_TEST(value.load() == 3);
+    BOOST_TEST(SharedValue<double>().load() == 0.0);
+    const SharedValue<double> real(0.5);
+    BOOST_TEST(real.fetch_add(0.25) == 0.5);
+    BOOST_TEST(real.load() == 0.75);
+}
+
+BOOST_AUTO_TEST_CASE(a_value_too_large_for_atomics_goes_through_the_lock)
+{
+    struct Point
+    {
+        double x, y, z;
+    };
+    static_assert(!SharedValue<Point>::is_lock_free);
+    const SharedValue<Point> point(Point{1, 2, 3});
+    point.store(Point{4, 5, 6});
+    BOOST_TEST(point.load().z == 6);
+    {
+        auto guard = point.lock();
+        guard->x += 10;
+        BOOST_TEST(!guard.owner_died());
+    }
+    BOOST_TEST(point.load().x == 14);
+    BOOST_TEST(point.exchange(Point{0, 0, 0}).y == 5);
+}
+
+BOOST_AUTO_TEST_CASE(the_lock_excludes_other_threads)
+{
+    const SharedValue<long> counter;
+    std::latch start(2);
+    const auto work = [&] {
+        start.arrive_and_wait();
+        for (int i = 0; i < 20'000; ++i) {
+            auto value = counter.lock();
+            *value = *value + 1;
+        }
+    };
+    std::thread a(work);
+    std::thread b(work);
+    a.join();
+    b.join();
+    BOOST_TEST(counter.load() == 40'000);
+}
+
+BOOST_AUTO_TEST_CASE(travels_as_a_handle)
+{
+    const SharedValue<int> value(1);
+    Message message;
+    message.put(value);
+    auto received = message.get<SharedValue<int>>();
+    received.store(2);
+    BOOST_TEST(value.load() == 2);
+    auto guard = received.lock(); // the same lock
+    BOOST_TEST(!guard.owner_died());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- MappedArray -----------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(mapped_array)
+
+BOOST_AUTO_TEST_CASE(creates_writes_flushes_and_reopens)
+{
+    const TempDir directory;
+    const auto path = directory.file("data.i64");
+    {
+        auto array = MappedArray<std::int64_t>::create(path, 1000);
+        BOOST_TEST(array.size() == 1000U);
+        BOOST_TEST(std::ranges::all_of(array, [](auto x) { return x == 0; }));
+        std::iota(array.begin(), array.end(), 0);
+        array.flush();
+    }
+    BOOST_TEST(fs::file_size(path) == 8000U);
+    const MappedArray<const std::int64_t> read_only(path);
+    static_assert(!MappedArray<const std::int64_t>::writable());
+    BOOST_TEST(read_only.size() == 1000U);
+    BOOST_TEST(read_only[999] == 999);
+    MappedArray<std::int64_t> read_write(path, 1000);
+    read_write[0] = 5;
+    BOOST_TEST(read_only[0] == 5); // two mappings of one file
+    BOOST_TEST(read_write.slice(10, 5)[0] == 10);
+    BOOST_CHECK_THROW((void)read_write.slice(999, 2), std::out_of_range);
+}
+
+BOOST_AUTO_TEST_CASE(a_file_of_the_wrong_size_is_invalid_argument)
+{
+    const TempDir directory;
+    const auto odd = directory.file("odd");
+    std::ofstream(odd) << "0123456789"; // 10 bytes: not a whole number of int64s
+    try {
+        MappedArray<std::int64_t> array(odd);
+        BOOST_FAIL("no exception");
+    } catch (const std::invalid_argument& e) {
+        BOOST_TEST(std::string(e.what()).find("10 bytes") != std::string::npos, e.what());
+    }
+    BOOST_CHECK_NO_THROW(MappedArray<const char>(odd, 10));
+    BOOST_CHECK_THROW(MappedArray<const char>(odd, 11), std::invalid_argument);
+    BOOST_CHECK_THROW(MappedArray<std::int16_t>(odd, 4), std::invalid_argument);
+    const auto empty = directory.file("empty");
+    std::ofstream{empty};
+    BOOST_CHECK_THROW(MappedArray<int>{empty}, std::invalid_argument);
+    BOOST_CHECK_THROW(MappedArray<int>::create(directory.file("none"), 0), std::invalid_argument);
+    BOOST_CHECK_THROW(MappedArray<int>{directory.file("missing")}, fs::filesystem_error);
+    BOOST_CHECK_THROW(MappedArray<int>{directory.path()}, std::exception); // a directory
+}
+
+BOOST_AUTO_TEST_CASE(a_read_only_array_travels_read_only)
+{
+    const TempDir directory;
+    const auto path = directory.file("data");
+    (void)MappedArray<int>::create(path, 16);
+    const MappedArray<const int> read_only(path);
+    Message message;
+    message.put(read_only);
+    BOOST_TEST(message.get<MappedArray<const int>>().size() == 16U);
+
+    // A receiver that asks for write access through a read-only descriptor is refused.
+    Message forged;
+    forged.put(read_only);
+    BOOST_CHECK_THROW((void)forged.get<MappedArray<int>>(), ProtocolError);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- through a process pool ------------------------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(process_pool)
+
+BOOST_AUTO_TEST_CASE(workers_write_slices_of_one_array_and_the_parent_sees_every_write)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    const std::size_t n = 1'000'003; // not a multiple of the slice count
+    const SharedArray<int> array(n, -1);
+    const std::size_t pieces = 8;
+    std::vector<futura::Future<void>> done;
+    for (std::size_t i = 0; i < pieces; ++i) {
+        const auto begin = n * i / pieces;
+        const auto end = n * (i + 1) / pieces;
+        done.push_back(
+            pool.submit(fill_with_index, array.slice(begin, end - begin), static_cast<int>(begin)));
+    }
+    for (const auto& future : done) {
+        future.result();
+    }
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        wrong += array[i] != static_cast<int>(i) ? 1U : 0U;
+    }
+    BOOST_TEST(wrong == 0U);
+}
+
+BOOST_AUTO_TEST_CASE(a_counter_incremented_from_two_workers_ends_exact)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    const SharedValue<long> locked;
+    const SharedValue<long> atomic;
+    auto a = pool.submit(add_under_lock, locked, 50'000);
+    auto b = pool.submit(add_under_lock, locked, 50'000);
+    auto c = pool.submit(add_atomically, atomic, 50'000);
+    auto d = pool.submit(add_atomically, atomic, 50'000);
+    for (auto* future : {&a, &b, &c, &d}) {
+        future->result();
+    }
+    BOOST_TEST(locked.load() == 100'000);
+    BOOST_TEST(atomic.load() == 100'000);
+}
+
+BOOST_AUTO_TEST_CASE(a_lock_whose_owner_died_is_taken_and_says_so)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    const SharedValue<long> value(10);
+    auto crashed = pool.submit(die_holding_the_lock, value);
+    BOOST_CHECK_THROW(crashed.result(), futura::WorkerCrashed);
+    auto guard = value.lock(); // does not wait forever
+    BOOST_TEST(guard.owner_died());
+    BOOST_TEST(*guard == -1);
+    *guard = 10; // repaired
+    guard.unlock();
+    BOOST_TEST(!value.lock().owner_died()); // consistent again
+    BOOST_TEST(value.load() == 10);
+}
+
+BOOST_AUTO_TEST_CASE(arrays_pass_by_value_and_by_reference_and_come_back)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    const SharedArray<std::int64_t> array(std::views::iota(0, 1000));
+    pool.submit(double_all, array).result();
+    BOOST_TEST(array[999] == 1998);
+    const auto squares = pool.submit(make_squares, 100).result(); // made in the worker
+    BOOST_TEST(squares.size() == 100U);
+    BOOST_TEST(squares[99] == 99 * 99);
+    squares[0] = 5; // ours now, the worker's mapping is gone
+    BOOST_TEST(squares[0] == 5);
+}
+
+BOOST_AUTO_TEST_CASE(spans_share_or_copy_as_documented)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    const SharedArray<int> array(std::views::iota(1, 101));
+    pool.submit(negate_through_span, std::span<int>(array).subspan(0, 50)).result();
+    BOOST_TEST(array[0] == -1);
+    BOOST_TEST(array[49] == -50);
+    BOOST_TEST(array[50] == 51);
+
+    const std::vector<int> ordinary(1'000'000, 1); // 4 MB: above the default threshold
+    BOOST_TEST(pool.submit(sum_of, std::span<const int>(ordinary)).result() == 1'000'000);
+    const std::vector<int> small(10, 2);
+    BOOST_TEST(pool.submit(sum_of, std::span<const int>(small)).result() == 20);
+
+    std::vector<int> writable(10, 1);
+    auto refused = pool.submit(negate_through_span, std::span<int>(writable));
+    BOOST_CHECK_THROW(refused.result(), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(large_vectors_go_and_come_back_whole_shared_or_not)
+{
+    std::vector<std::int64_t> values(3'000'000); // 24 MB
+    std::iota(values.begin(), values.end(), 0);
+    for (const std::size_t threshold : {std::size_t{1} << 20, std::size_t{0}}) {
+        futura::ProcessPoolExecutor pool{{.max_workers = 1, .share_threshold = threshold}};
+        const auto result = pool.submit(doubled, values).result();
+        BOOST_TEST(result.size() == values.size());
+        BOOST_TEST(result.back() == 2 * values.back());
+        BOOST_TEST(result[12345] == 2 * 12345);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_user_type_holding_shared_memory_travels_as_handles)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    const Job job{SharedArray<int>(100, 2), SharedValue<long>(0), 5};
+    pool.submit(scale_job, job).result();
+    BOOST_TEST(job.data[99] == 10);
+    BOOST_TEST(job.done.load() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(mapped_arrays_are_shared_and_read_only_stays_read_only)
+{
+    const TempDir directory;
+    const auto path = directory.file("data");
+    {
+        auto array = MappedArray<std::int64_t>::create(path, 1000);
+        std::iota(array.begin(), array.end(), 0);
+    }
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    pool.submit(add_one_mapped, MappedArray<std::int64_t>(path)).result();
+    const MappedArray<const std::int64_t> read_only(path);
+    BOOST_TEST(read_only[0] == 1);
+    BOOST_TEST(pool.submit(sum_mapped, read_only).result() == 1000 * 1001 / 2);
+    BOOST_TEST(!pool.submit(can_make_writable, read_only).result());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- nothing leaks ---------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_parent_killed_holding_segments_leaves_nothing_behind)
+{
+    const auto program = helper_program("holding_parent");
+    BOOST_REQUIRE_MESSAGE(!program.empty(), "the path of holding_parent must be given after --");
+    const TempDir temp; // the parent's TMPDIR: it must stay empty
+    const auto shm_before = entries_of("/dev/shm");
+    const auto shmem_before = shmem_kb();
+
+    int out[2];
+    BOOST_REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    ::posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    std::vector<std::string> environment{"TMPDIR=" + temp.path().string()};
+    for (char** entry = environ; *entry != nullptr; ++entry) {
+        if (!std::string_view(*entry).starts_with("TMPDIR=")) {
+            environment.emplace_back(*entry);
+        }
+    }
+    std::vector<char*> env;
+    for (auto& variable : environment) {
+        env.push_back(variable.data());
+    }
+    env.push_back(nullptr);
+    std::string path = program;
+    char* argv[] = {path.data(), nullptr};
+    pid_t parent = -1;
+    const int spawned = ::posix_spawn(&parent, path.c_str(), &actions, nullptr, argv, env.data());
+    ::posix_spawn_file_actions_destroy(&actions);
+    ::close(out[1]);
+    BOOST_REQUIRE(spawned == 0);
+
+    // "worker PID" once a worker holds the segment, then "ready".
+    std::string text;
+    const auto until = Clock::now() + 3 * should_happen;
+    while (text.find("ready\n") == std::string::npos && Clock::now() < until) {
+        pollfd ready{out[0], POLLIN, 0};
+        if (::poll(&ready, 1, 100) > 0) {
+            char buffer[256];
+            const auto got = ::read(out[0], buffer, sizeof buffer);
+            if (got <= 0) {
+                break;
+            }
+            text.append(buffer, static_cast<std::size_t>(got));
+        }
+    }
+    ::close(out[0]);
+    std::set<int> workers;
+    std::istringstream lines(text);
+    std::string word;
+    int pid = 0;
+    while (lines >> word) {
+        if (word == "worker" && lines >> pid) {
+            workers.insert(pid);
+        }
+    }
+    const auto shmem_holding = shmem_kb();
+    ::kill(parent, SIGKILL);
+    int status = 0;
+    ::waitpid(parent, &status, 0);
+    BOOST_REQUIRE_MESSAGE(text.find("ready\n") != std::string::npos, "holding_parent: " << text);
+    BOOST_TEST(!workers.empty());
+    // 128 MiB were held by the parent and by a worker: they must be there, then gone.
+    BOOST_TEST(shmem_holding - shmem_before > 100'000,
+               "Shmem grew by " << shmem_holding - shmem_before << " kB only");
+    for (const int worker : workers) {
+        BOOST_TEST(eventually([&] { return process_gone(worker); }),
+                   "worker " << worker << " survived");
+    }
+    BOOST_TEST(eventually([&] { return shmem_kb() < shmem_holding - 100'000; }),
+               "Shmem is still " << shmem_kb() << " kB (" << shmem_holding << " while held)");
+    BOOST_TEST(entries_of("/dev/shm") == shm_before);
+    BOOST_TEST(temp.files().empty());
+}
