@@ -440,4 +440,13 @@ requires(!trivially_transferable<T> && (has_serialize<T> || boost_container<T>))
 template <class T>
 concept transferable = std::is_void_v<T> || detail::Codec<std::remove_cvref_t<T>>::supported;
 
+namespace detail {
+
+/// What a task may return from a worker: a `transferable` value that owns its data. A
+/// `std::span` result would view memory that only the call's message keeps alive.
+template <class T>
+concept transferable_result = transferable<T> && !is_borrowed_view<std::remove_cvref_t<T>>;
+
+} // namespace detail
+
 } // namespace futura
