@@ -9,6 +9,7 @@
 // Boost.Process v2 on std::filesystem (no Boost.Filesystem to link); its 1.81 configuration
 // header forgets the Boost headers it then uses unqualified.
 #define BOOST_PROCESS_USE_STD_FS 1
+#include <futura/detail/channel.hpp>
 #include <futura/detail/protocol.hpp>
 #include <futura/detail/worker.hpp>
 #include <futura/process_pool_executor.hpp>
@@ -342,8 +343,12 @@ private:
         double task_seconds = -1; // moving average of task durations; < 0: none measured yet
 
         std::vector<char> inbox;
-        std::vector<char> outbox;  // frames waiting for the current write to finish
-        std::vector<char> sending; // the bytes of the write in progress
+        detail::ReceivedDescriptors received; // not yet claimed by a frame in the inbox
+        std::vector<char> outbox;             // frames waiting for the current write to finish
+        std::vector<char> sending;            // the bytes of the write in progress
+        std::vector<detail::UniqueFd> outbox_descriptors;  // what the frames in outbox refer to
+        std::vector<detail::UniqueFd> sending_descriptors; // sent with the first bytes of sending
+        std::size_t descriptors_sent = 0;
         bool writing = false;
 
         std::deque<std::string> stderr_lines; // the last lines it wrote, for WorkerCrashed
@@ -386,6 +391,8 @@ private:
             variables[name] = value;
         }
         variables[detail::worker_channel_variable] = std::to_string(worker_channel_fd);
+        variables[detail::worker_share_threshold_variable] =
+            std::to_string(options_.share_threshold);
         std::vector<std::string> environment;
         environment.reserve(variables.size());
         for (const auto& [name, value] : variables) {
@@ -480,7 +487,10 @@ private:
     void send(Worker& worker, detail::TaskBase& task)
     {
         const auto start = detail::begin_frame(worker.outbox);
+        detail::Attachments attachments;
         detail::WireWriter call(worker.outbox);
+        call.attach(attachments);
+        call.share_threshold(options_.share_threshold);
         bool encoded = false;
         std::exception_ptr error;
         try {
@@ -499,7 +509,11 @@ private:
             return;
         }
         const auto id = worker.next_id++;
-        detail::finish_frame(worker.outbox, start, detail::FrameKind::call, id);
+        detail::finish_frame(worker.outbox, start, detail::FrameKind::call, id,
+                             attachments.descriptors.size());
+        for (auto& descriptor : attachments.descriptors) {
+            worker.outbox_descriptors.push_back(std::move(descriptor));
+        }
         worker.in_flight.push_back({&task, id});
         ++worker.tasks_sent;
         if (worker.in_flight.size() == 1) {
@@ -531,7 +545,43 @@ private:
         worker.writing = true;
         worker.sending.swap(worker.outbox);
         worker.outbox.clear();
-        asio::async_write(worker.channel, asio::buffer(worker.sending),
+        worker.sending_descriptors.swap(worker.outbox_descriptors);
+        worker.descriptors_sent = 0;
+        write_sending(worker);
+    }
+
+    /// Writes `worker.sending`: first the descriptors, each batch of them riding on one byte
+    /// (so they reach the worker before the frames that name them), then the rest.
+    void write_sending(Worker& worker)
+    {
+        while (worker.descriptors_sent < worker.sending_descriptors.size()) {
+            const std::span<const detail::UniqueFd> all(worker.sending_descriptors);
+            const auto n = detail::send_descriptors(
+                worker.channel.native_handle(),
+                std::span<const char>(worker.sending).subspan(bytes_with_descriptors(worker)),
+                all.subspan(worker.descriptors_sent), /*nonblocking=*/true);
+            if (n < 0 && errno == EAGAIN) {
+                worker.channel.async_wait(
+                    asio::socket_base::wait_write,
+                    [this, w = worker.shared_from_this()](const boost::system::error_code& ec) {
+                        if (!ec && !w->exited) {
+                            write_sending(*w);
+                        }
+                    });
+                return;
+            }
+            if (n < 0) {
+                return; // the worker is dying: its exit watch cleans up
+            }
+            worker.descriptors_sent =
+                std::min(worker.descriptors_sent + detail::Attachments::max_descriptors,
+                         worker.sending_descriptors.size());
+        }
+        const auto done = bytes_with_descriptors(worker);
+        worker.sending_descriptors.clear(); // the worker holds its own references now
+        worker.descriptors_sent = 0;
+        asio::async_write(worker.channel,
+                          asio::buffer(worker.sending.data() + done, worker.sending.size() - done),
                           [this, w = worker.shared_from_this()](const boost::system::error_code& ec,
                                                                 std::size_t) {
                               w->writing = false;
@@ -540,6 +590,13 @@ private:
                                   flush(*w);
                               } // on error the worker is dying: its exit watch cleans up
                           });
+    }
+
+    /// How many bytes of `sending` went out carrying descriptors: one per batch sent.
+    static std::size_t bytes_with_descriptors(const Worker& worker) noexcept
+    {
+        const auto batch = detail::Attachments::max_descriptors;
+        return (worker.descriptors_sent + batch - 1) / batch;
     }
 
     void start_workers_needed()
@@ -675,22 +732,28 @@ private:
             const auto equals = variable.find('=');
             ::setenv(variable.substr(0, equals).c_str(), variable.substr(equals + 1).c_str(), 1);
         }
-        detail::run_worker(worker_channel_fd, /*forked=*/true);
+        detail::run_worker(worker_channel_fd, /*forked=*/true, options_.share_threshold);
     }
 
     void read_channel(Worker& worker)
     {
-        const auto at = worker.inbox.size();
-        worker.inbox.resize(at + 64 * 1024);
-        worker.channel.async_read_some(
-            asio::buffer(worker.inbox.data() + at, worker.inbox.size() - at),
-            [this, w = worker.shared_from_this(), at](const boost::system::error_code& ec,
-                                                      std::size_t n) {
-                if (w->exited) {
-                    return; // reaped meanwhile: on_exit read what was left
+        // Waits for readability, then reads with recvmsg: descriptors come as control data,
+        // which Asio's reads would drop.
+        worker.channel.async_wait(
+            asio::socket_base::wait_read,
+            [this, w = worker.shared_from_this()](const boost::system::error_code& ec) {
+                if (w->exited || ec) {
+                    return; // reaped meanwhile (on_exit read what was left), or gone
                 }
-                w->inbox.resize(at + n);
-                if (ec) {
+                ssize_t n = 0;
+                try {
+                    n = detail::receive_some(w->channel.native_handle(), w->inbox, w->received,
+                                             /*nonblocking=*/true);
+                } catch (const std::exception& e) {
+                    kill_for_bad_message(*w, e);
+                    return;
+                }
+                if (n == 0 || (n < 0 && errno != EAGAIN)) {
                     return; // the worker is gone: its exit watch takes over
                 }
                 if (handle_frames(*w)) {
@@ -698,6 +761,13 @@ private:
                 }
                 dispatch();
             });
+    }
+
+    void kill_for_bad_message(Worker& worker, const std::exception& e)
+    {
+        std::cerr << "futura: worker " << worker.pid << " sent a bad message (" << e.what()
+                  << "); killing it\n";
+        ::kill(worker.pid, SIGKILL);
     }
 
     /// @return false if the worker is being killed for a protocol error.
@@ -708,12 +778,12 @@ private:
             while (auto frame =
                        detail::parse_frame(std::span<const char>(worker.inbox).subspan(consumed))) {
                 consumed += frame->size;
-                handle_frame(worker, *frame);
+                detail::Attachments attachments;
+                detail::claim_descriptors(worker.received, frame->descriptors, attachments);
+                handle_frame(worker, *frame, attachments);
             }
         } catch (const std::exception& e) {
-            std::cerr << "futura: worker " << worker.pid << " sent a bad message (" << e.what()
-                      << "); killing it\n";
-            ::kill(worker.pid, SIGKILL);
+            kill_for_bad_message(worker, e);
             return false;
         }
         worker.inbox.erase(worker.inbox.begin(),
@@ -721,7 +791,7 @@ private:
         return true;
     }
 
-    void handle_frame(Worker& worker, const detail::Frame& frame)
+    void handle_frame(Worker& worker, const detail::Frame& frame, detail::Attachments& attachments)
     {
         switch (frame.kind) {
         case detail::FrameKind::ready:
@@ -760,6 +830,7 @@ private:
         worker.timeout_timer.cancel();
         ++worker.tasks_done;
         detail::WireReader reader(frame.payload);
+        reader.attach(attachments);
         if (frame.kind == detail::FrameKind::value) {
             finish_task(task, Outcome::completed);
             task->complete_from(reader);
@@ -935,15 +1006,13 @@ private:
 
     void drain_channel(Worker& worker)
     {
-        boost::system::error_code ec;
-        worker.channel.non_blocking(true, ec);
-        std::array<char, 64 * 1024> buffer{};
-        for (;;) {
-            const auto n = worker.channel.read_some(asio::buffer(buffer), ec);
-            if (ec || n == 0) {
-                break;
+        try {
+            while (detail::receive_some(worker.channel.native_handle(), worker.inbox,
+                                        worker.received, /*nonblocking=*/true) > 0) {
             }
-            worker.inbox.insert(worker.inbox.end(), buffer.data(), buffer.data() + n);
+        } catch (const std::exception& e) {
+            kill_for_bad_message(worker, e); // it is dead already; this only says why
+            return;
         }
         handle_frames(worker);
     }

@@ -59,6 +59,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -80,6 +81,39 @@ using namespace std::chrono_literals;
 
 namespace fs = std::filesystem;
 namespace bp = boost::process::v2;
+
+namespace pp_test {
+
+/// A file descriptor as an argument or result: the channel passes it with SCM_RIGHTS, so the
+/// receiving process gets its own descriptor for the same open file (as shared arrays travel).
+/// The sender keeps its descriptor; the receiver owns the one it gets.
+/// (Not trivially copyable: a vector of trivially copyable values travels as raw bytes.)
+struct Descriptor
+{
+    Descriptor() = default;
+    Descriptor(int file) : fd(file) {} // NOLINT(google-explicit-constructor): a plain wrapper
+    Descriptor(const Descriptor& other) : fd(other.fd) {}
+    Descriptor& operator=(const Descriptor&) = default;
+    ~Descriptor() = default;
+
+    int fd = -1;
+};
+
+} // namespace pp_test
+
+template <>
+struct futura::detail::Codec<pp_test::Descriptor>
+{
+    static constexpr bool supported = true;
+    static void encode(WireWriter& out, const pp_test::Descriptor& d)
+    {
+        out.u64(out.descriptor(d.fd));
+    }
+    static pp_test::Descriptor decode(WireReader& in)
+    {
+        return {in.descriptor(in.u64()).release()};
+    }
+};
 
 namespace pp_test {
 
@@ -855,6 +889,55 @@ std::vector<char> frame(detail::FrameKind kind, std::uint64_t task_id,
     return bytes;
 }
 
+/// An anonymous file holding `text`.
+Descriptor file_holding(const std::string& text)
+{
+    const int fd = ::memfd_create("futura-test", MFD_CLOEXEC);
+    BOOST_REQUIRE(fd >= 0);
+    BOOST_REQUIRE(::pwrite(fd, text.data(), text.size(), 0) == static_cast<ssize_t>(text.size()));
+    return {fd};
+}
+
+/// What the file behind `d` holds, from its start (up to 4 KiB).
+std::string contents(Descriptor d)
+{
+    std::string text(4096, '\0');
+    const auto n = ::pread(d.fd, text.data(), text.size(), 0);
+    text.resize(static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+    return text;
+}
+
+/// Task: what the file it was given holds; then it appends `more` to that file.
+std::string read_and_append(Descriptor d, std::string more)
+{
+    auto text = contents(d);
+    (void)!::pwrite(d.fd, more.data(), more.size(), static_cast<off_t>(text.size()));
+    ::close(d.fd);
+    return text;
+}
+
+/// Task: a new anonymous file (made in the worker) holding `text`.
+Descriptor file_made_in_worker(std::string text) { return file_holding(text); }
+
+/// Task: how many descriptors it received, and whether each reads as its index.
+int count_files_reading_their_index(std::vector<Descriptor> files)
+{
+    int good = 0;
+    for (std::size_t i = 0; i < files.size(); ++i) {
+        good += contents(files[i]) == std::to_string(i) ? 1 : 0;
+        ::close(files[i].fd);
+    }
+    return good;
+}
+
+/// How many descriptors this process has open.
+std::size_t open_descriptors()
+{
+    return static_cast<std::size_t>(
+        std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                      std::filesystem::directory_iterator{}));
+}
+
 /// A call frame running `triple(x)`, as a pool would send it.
 std::vector<char> triple_call(std::uint64_t task_id, int x)
 {
@@ -1015,6 +1098,68 @@ BOOST_AUTO_TEST_CASE(moved_and_move_only_arguments_and_results_travel)
     const Ticket back = std::move(renewal).result();
     BOOST_TEST(back.holder == "ada");
     BOOST_TEST(back.number == 42);
+}
+
+BOOST_AUTO_TEST_CASE(file_descriptors_travel_to_a_worker_and_back_as_the_same_open_file)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    const auto file = file_holding("parent wrote this;");
+    auto read = pool.submit(read_and_append, file, std::string("worker wrote this"));
+    BOOST_TEST(read.result(should_happen) == "parent wrote this;");
+    BOOST_TEST(contents(file) == "parent wrote this;worker wrote this"); // the same file
+
+    auto made = pool.submit(file_made_in_worker, std::string("made in the worker"));
+    const auto back = made.result(should_happen);
+    BOOST_TEST(contents(back) == "made in the worker");
+    ::close(back.fd);
+    ::close(file.fd);
+}
+
+BOOST_AUTO_TEST_CASE(many_descriptors_in_one_call_and_in_one_write_all_arrive_in_order)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    std::vector<Descriptor> files;
+    for (int i = 0; i < 253; ++i) { // the most one message may carry
+        files.push_back(file_holding(std::to_string(i)));
+    }
+    // Several calls queued at once go out in one write with more than one control message.
+    std::vector<futura::Future<int>> calls;
+    for (int i = 0; i < 4; ++i) {
+        calls.push_back(pool.submit(count_files_reading_their_index, files));
+    }
+    for (auto& call : calls) {
+        BOOST_TEST(call.result(should_happen) == 253);
+    }
+    for (const auto& file : files) {
+        ::close(file.fd);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_call_with_more_descriptors_than_a_message_carries_fails_with_a_clear_error)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    std::vector<Descriptor> files(254, file_holding("0"));
+    auto call = pool.submit(count_files_reading_their_index, files);
+    BOOST_CHECK_EXCEPTION(call.result(should_happen), futura::Error, [](const futura::Error& e) {
+        return contains(e.what(), "more than 253");
+    });
+    BOOST_TEST(pool.submit(triple, 2).result(should_happen) == 6); // the pool is unharmed
+    ::close(files.front().fd);
+}
+
+BOOST_AUTO_TEST_CASE(descriptors_sent_and_received_do_not_stay_open_in_the_parent)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    BOOST_TEST(pool.submit(triple, 1).result(should_happen) == 3); // the worker is up
+    const auto before = open_descriptors();
+    const auto file = file_holding("x");
+    for (int i = 0; i < 50; ++i) {
+        BOOST_TEST(pool.submit(read_and_append, file, std::string()).result(should_happen) == "x");
+        const auto back = pool.submit(file_made_in_worker, std::string("y")).result(should_happen);
+        ::close(back.fd);
+    }
+    ::close(file.fd);
+    BOOST_TEST(open_descriptors() == before);
 }
 
 BOOST_AUTO_TEST_CASE(a_call_that_cannot_travel_fails_its_future_through_the_executor_interface)
@@ -1834,6 +1979,17 @@ BOOST_AUTO_TEST_CASE(a_worker_sent_an_invalid_header_exits_saying_why)
     std::memcpy(huge.data() + offsetof(futura::detail::FrameHeader, payload_size), &size,
                 sizeof size);
     check_worker_refuses(huge, "invalid header");
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_sent_a_frame_naming_descriptors_that_never_came_exits_saying_why)
+{
+    futura::detail::WireWriter payload;
+    TripleCall::encode(payload, &triple, 5);
+    std::vector<char> bytes;
+    const auto start = futura::detail::begin_frame(bytes);
+    bytes.insert(bytes.end(), payload.buffer().begin(), payload.buffer().end());
+    futura::detail::finish_frame(bytes, start, futura::detail::FrameKind::call, 7, 3);
+    check_worker_refuses(bytes, "did not come with it");
 }
 
 BOOST_AUTO_TEST_CASE(a_worker_sent_an_unknown_call_type_answers_a_protocol_error)

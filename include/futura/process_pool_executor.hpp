@@ -42,6 +42,10 @@ struct ProcessPoolOptions
     /// is broken: pending and later work fails with `BrokenProcessPool`.
     void (*initializer)() = nullptr;
     StartMethod start_method = StartMethod::spawn;
+    /// Contiguous data of trivially copyable values (a `std::vector` or `std::span` argument or
+    /// result) of at least this many bytes travels in shared memory instead of through the
+    /// channel (joblib's `max_nbytes`). 0: never.
+    std::size_t share_threshold = std::size_t{1} << 20;
     /// A task running longer than this has its worker killed and fails with `TimeoutError`; the
     /// worker is replaced. None: no limit.
     std::optional<std::chrono::duration<double>> task_timeout = std::nullopt;

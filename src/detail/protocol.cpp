@@ -61,10 +61,14 @@ std::size_t begin_frame(std::vector<char>& out)
 }
 
 void finish_frame(std::vector<char>& out, std::size_t frame_start, FrameKind kind,
-                  std::uint64_t task_id)
+                  std::uint64_t task_id, std::size_t descriptors)
 {
+    if (descriptors > Attachments::max_descriptors) {
+        throw ProtocolError("futura: a message refers to more than 253 file descriptors");
+    }
     FrameHeader header;
     header.kind = kind;
+    header.descriptors = static_cast<std::uint8_t>(descriptors);
     header.task_id = task_id;
     header.payload_size = out.size() - frame_start - sizeof(FrameHeader);
     const std::span<const char> payload(out.data() + frame_start + sizeof(FrameHeader),
@@ -93,7 +97,8 @@ std::optional<Frame> parse_frame(std::span<const char> bytes)
         throw ProtocolError("futura: a message between processes does not start with a frame "
                             "header (corrupted or foreign bytes on the channel)");
     }
-    if (!known_kind(header.kind) || header.payload_size > FrameHeader::max_payload) {
+    if (!known_kind(header.kind) || header.payload_size > FrameHeader::max_payload ||
+        header.descriptors > Attachments::max_descriptors) {
         throw ProtocolError("futura: a message between processes has an invalid header");
     }
     if (header_check(header) != header.header_check) {
@@ -108,7 +113,8 @@ std::optional<Frame> parse_frame(std::span<const char> bytes)
         throw ProtocolError("futura: a message between processes fails its checksum (corrupted "
                             "bytes on the channel)");
     }
-    return Frame{header.kind, header.task_id, payload, sizeof(FrameHeader) + payload.size()};
+    return Frame{header.kind, header.task_id, header.descriptors, payload,
+                 sizeof(FrameHeader) + payload.size()};
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // A worker process: reads call frames from its channel, runs them one at a time, and writes
 // back results. It is this same program, started by the pool with a marker in its environment;
 // the wrapped `main` below sends it here after static initialisation, so `main` never runs.
+#include <futura/detail/channel.hpp>
 #include <futura/detail/deadline.hpp>
 #include <futura/detail/protocol.hpp>
 #include <futura/detail/remote_call.hpp>
@@ -30,9 +31,19 @@ namespace {
 
 std::atomic<bool> wrapped{false};
 
-void write_all(int fd, const std::vector<char>& bytes)
+/// Writes `bytes` with `descriptors` attached to its first bytes, blocking until all is sent.
+void write_all(int fd, const std::vector<char>& bytes, std::vector<UniqueFd>& descriptors)
 {
     std::size_t done = 0;
+    for (std::size_t sent = 0; sent < descriptors.size(); sent += Attachments::max_descriptors) {
+        const std::span<const UniqueFd> rest(
+            descriptors.begin() + static_cast<std::ptrdiff_t>(sent), descriptors.end());
+        if (send_descriptors(fd, std::span<const char>(bytes).subspan(done), rest, false) < 0) {
+            std::_Exit(3); // the parent is gone
+        }
+        ++done; // each control message rides on one byte: a frame has far more than 253 bytes
+    }
+    descriptors.clear(); // the parent has its own references now
     while (done < bytes.size()) {
         const auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
         if (n < 0) {
@@ -55,7 +66,9 @@ std::string current_trace()
 class Worker
 {
 public:
-    Worker(int fd, bool forked) : fd_(fd), forked_(forked) {}
+    Worker(int fd, bool forked, std::size_t share_threshold)
+        : fd_(fd), forked_(forked), share_threshold_(share_threshold)
+    {}
 
     [[noreturn]] void run()
     {
@@ -76,13 +89,15 @@ public:
             }
             in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(consumed));
             consumed = 0;
-            const auto at = in.size();
-            in.resize(at + 64 * 1024);
-            const auto n = ::read(fd_, in.data() + at, in.size() - at);
-            if (n == 0 || (n < 0 && errno != EINTR)) {
+            ssize_t n = 0;
+            try {
+                n = receive_some(fd_, in, received_, /*nonblocking=*/false);
+            } catch (const std::exception& e) {
+                bad_message(e);
+            }
+            if (n <= 0) {
                 leave(); // the parent closed the channel (shutdown, or it died)
             }
-            in.resize(at + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
         }
     }
 
@@ -92,19 +107,36 @@ private:
         try {
             return parse_frame(std::span<const char>(in).subspan(consumed));
         } catch (const std::exception& e) {
-            // Nothing can be trusted past corrupted bytes: say why and leave.
-            std::fprintf(stderr, "futura worker %d: %s\n", static_cast<int>(::getpid()), e.what());
-            std::_Exit(4);
+            bad_message(e);
         }
+    }
+
+    /// Nothing can be trusted past corrupted bytes: say why and leave.
+    [[noreturn]] static void bad_message(const std::exception& e)
+    {
+        std::fprintf(stderr, "futura worker %d: %s\n", static_cast<int>(::getpid()), e.what());
+        std::_Exit(4);
     }
 
     void handle(const Frame& frame)
     {
+        // The call's attachments live until its result is encoded: decoded spans point into
+        // shared memory that they keep mapped.
+        Attachments call_attachments;
+        try {
+            claim_descriptors(received_, frame.descriptors, call_attachments);
+        } catch (const std::exception& e) {
+            bad_message(e);
+        }
         const auto start = begin_frame(out_);
+        Attachments result_attachments;
         WireWriter result(out_);
+        result.attach(result_attachments);
+        result.share_threshold(share_threshold_);
         FrameKind answer = FrameKind::value;
         try {
             WireReader call(frame.payload);
+            call.attach(call_attachments);
             if (frame.kind == FrameKind::call) {
                 const auto invoker = find_remote_invoker(call.u64());
                 invoker(call, result);
@@ -119,9 +151,13 @@ private:
             answer = frame.kind == FrameKind::initialize ? FrameKind::initialize_failed
                                                          : FrameKind::exception;
             out_.resize(start + sizeof(FrameHeader)); // drop a partly encoded result
+            result_attachments.descriptors.clear();
             encode_exception(result, std::current_exception(), current_trace());
         }
-        finish_frame(out_, start, answer, frame.task_id);
+        finish_frame(out_, start, answer, frame.task_id, result_attachments.descriptors.size());
+        for (auto& descriptor : result_attachments.descriptors) {
+            out_descriptors_.push_back(std::move(descriptor));
+        }
         if (answer == FrameKind::initialize_failed) {
             // The pool is broken: say so, and run nothing more (calls may already be queued).
             flush();
@@ -141,28 +177,32 @@ private:
     void flush()
     {
         if (!out_.empty()) {
-            write_all(fd_, out_);
+            write_all(fd_, out_, out_descriptors_);
             out_.clear();
         }
     }
 
     int fd_;
     bool forked_;
+    std::size_t share_threshold_;
     std::vector<char> out_;
+    std::vector<UniqueFd> out_descriptors_; // attached to the frames in out_
+    ReceivedDescriptors received_;          // not yet claimed by a call frame
 };
 
 } // namespace
 
 bool main_is_wrapped() noexcept { return wrapped.load(std::memory_order_relaxed); }
 
-void run_worker(int fd, bool forked)
+void run_worker(int fd, bool forked, std::size_t share_threshold)
 {
     // Ctrl-C reaches the whole foreground process group; the parent decides what happens to
     // running work, so workers ignore it.
     std::signal(SIGINT, SIG_IGN);
     // Tasks that start pools of their own must not take themselves for workers.
     ::unsetenv(worker_channel_variable);
-    Worker(fd, forked).run();
+    ::unsetenv(worker_share_threshold_variable);
+    Worker(fd, forked, share_threshold).run();
 }
 
 } // namespace futura::detail
@@ -173,7 +213,10 @@ extern "C" int __wrap_main(int argc, char** argv, char** envp) // NOLINT: the li
 {
     futura::detail::wrapped.store(true, std::memory_order_relaxed);
     if (const char* channel = std::getenv(futura::detail::worker_channel_variable)) {
-        futura::detail::run_worker(std::atoi(channel));
+        const char* threshold = std::getenv(futura::detail::worker_share_threshold_variable);
+        futura::detail::run_worker(std::atoi(channel), /*forked=*/false,
+                                   threshold != nullptr ? std::strtoull(threshold, nullptr, 10)
+                                                        : 0);
     }
     return __real_main(argc, argv, envp);
 }

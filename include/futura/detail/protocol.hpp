@@ -36,7 +36,10 @@ struct FrameHeader
 
     std::uint32_t magic = expected_magic;
     FrameKind kind = FrameKind::call;
-    std::uint8_t reserved[3] = {};
+    /// How many file descriptors the frame's payload refers to (they travel with SCM_RIGHTS
+    /// on the bytes of the same write, so they arrive no later than the frame itself).
+    std::uint8_t descriptors = 0;
+    std::uint8_t reserved[2] = {};
     std::uint32_t check = 0;
     /// CRC-32 of the header alone (with both checks zero), verified as soon as the header is in:
     /// a corrupted size field must not make the reader wait for bytes that never come.
@@ -54,13 +57,14 @@ void append_frame(std::vector<char>& out, FrameKind kind, std::uint64_t task_id,
 /// header. Avoids copying large payloads.
 std::size_t begin_frame(std::vector<char>& out);
 void finish_frame(std::vector<char>& out, std::size_t frame_start, FrameKind kind,
-                  std::uint64_t task_id);
+                  std::uint64_t task_id, std::size_t descriptors = 0);
 
 /// A frame found at the start of a buffer.
 struct Frame
 {
     FrameKind kind;
     std::uint64_t task_id;
+    std::size_t descriptors; ///< how many received descriptors belong to this frame
     std::span<const char> payload;
     std::size_t size; ///< header and payload: how far to advance in the buffer
 };

@@ -1,11 +1,15 @@
 // The worker-process side of ProcessPoolExecutor.
 #pragma once
 
+#include <cstddef>
+
 namespace futura::detail {
 
 /// The environment variable that tells a started copy of the program to be a worker, and
 /// which file descriptor its channel to the parent is.
 inline constexpr const char* worker_channel_variable = "FUTURA_WORKER_CHANNEL";
+/// The pool's share_threshold, for the results a started worker sends back.
+inline constexpr const char* worker_share_threshold_variable = "FUTURA_WORKER_SHARE_THRESHOLD";
 
 /// Whether this program's `main` is wrapped by futura (linked with `-Wl,--wrap=main`), i.e.
 /// whether a copy of it started as a worker would run the worker loop instead of `main`.
@@ -14,6 +18,7 @@ inline constexpr const char* worker_channel_variable = "FUTURA_WORKER_CHANNEL";
 /// Runs the worker loop on the channel `fd` until the parent closes it; never returns.
 /// A `forked` worker (a fork of the parent, no exec) leaves with `_exit`: the atexit handlers
 /// and static destructors in its memory are the parent's, not its own to run.
-[[noreturn]] void run_worker(int fd, bool forked = false);
+/// Results of at least `share_threshold` contiguous bytes go back in shared memory (0: never).
+[[noreturn]] void run_worker(int fd, bool forked, std::size_t share_threshold);
 
 } // namespace futura::detail

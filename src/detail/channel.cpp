@@ -1,0 +1,103 @@
+#include <futura/detail/channel.hpp>
+#include <futura/detail/wire.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <sys/socket.h>
+
+namespace futura::detail {
+
+namespace {
+
+constexpr std::size_t read_size = 64 * 1024;
+
+// Room for the most descriptors one control message may carry.
+union ControlBuffer
+{
+    char bytes[CMSG_SPACE(sizeof(int) * Attachments::max_descriptors)];
+    cmsghdr align; // CMSG_* macros need the buffer aligned as a cmsghdr
+};
+
+} // namespace
+
+ssize_t receive_some(int socket, std::vector<char>& in, ReceivedDescriptors& descriptors,
+                     bool nonblocking)
+{
+    const auto at = in.size();
+    in.resize(at + read_size);
+    iovec io{in.data() + at, read_size};
+    ControlBuffer control;
+    msghdr message{};
+    message.msg_iov = &io;
+    message.msg_iovlen = 1;
+    message.msg_control = control.bytes;
+    message.msg_controllen = sizeof control.bytes;
+    ssize_t n = 0;
+    do {
+        n = ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC | (nonblocking ? MSG_DONTWAIT : 0));
+    } while (n < 0 && errno == EINTR);
+    in.resize(at + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+    if (n < 0) {
+        return n;
+    }
+    bool foreign = false;
+    for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
+         header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level == SOL_SOCKET && header->cmsg_type == SCM_RIGHTS) {
+            const std::size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (std::size_t i = 0; i < count; ++i) {
+                int fd = -1;
+                std::memcpy(&fd, CMSG_DATA(header) + i * sizeof(int), sizeof fd);
+                descriptors.emplace_back(fd); // owned (and so closed) even if we throw below
+            }
+        } else {
+            foreign = true;
+        }
+    }
+    if ((message.msg_flags & MSG_CTRUNC) != 0 || foreign) {
+        throw ProtocolError("futura: file descriptors between processes were lost or "
+                            "unexpected control data arrived on the channel");
+    }
+    return n;
+}
+
+ssize_t send_descriptors(int socket, std::span<const char> data,
+                         std::span<const UniqueFd> descriptors, bool nonblocking)
+{
+    const std::size_t count = std::min(descriptors.size(), Attachments::max_descriptors);
+    iovec io{const_cast<char*>(data.data()), 1}; // NOLINT: sendmsg does not write through it
+    ControlBuffer control{};
+    msghdr message{};
+    message.msg_iov = &io;
+    message.msg_iovlen = 1;
+    message.msg_control = control.bytes;
+    message.msg_controllen = CMSG_SPACE(sizeof(int) * count);
+    cmsghdr* header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int) * count);
+    for (std::size_t i = 0; i < count; ++i) {
+        const int fd = descriptors[i].get();
+        std::memcpy(CMSG_DATA(header) + i * sizeof(int), &fd, sizeof fd);
+    }
+    ssize_t n = 0;
+    do {
+        n = ::sendmsg(socket, &message, MSG_NOSIGNAL | (nonblocking ? MSG_DONTWAIT : 0));
+    } while (n < 0 && errno == EINTR);
+    return n;
+}
+
+void claim_descriptors(ReceivedDescriptors& from, std::size_t count, Attachments& to)
+{
+    if (from.size() < count) {
+        throw ProtocolError("futura: a message refers to file descriptors that did not come "
+                            "with it");
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+        to.descriptors.push_back(std::move(from.front()));
+        from.pop_front();
+    }
+}
+
+} // namespace futura::detail
