@@ -118,9 +118,10 @@ public:
                       "process: arguments must be futura::transferable (trivially copyable data "
                       "without pointers, std::string, standard containers of such values, or "
                       "classes with a Boost.Serialization serialize())");
-        static_assert(detail::transferable_value<R>,
+        static_assert(detail::transferable_value<R> && detail::transferable_result<R>,
                       "futura::ProcessPoolExecutor::submit: the result cannot be sent back from a "
-                      "worker process: it must be futura::transferable");
+                      "worker process: it must be futura::transferable, and not a view (return a "
+                      "std::vector or a futura::SharedArray, not a std::span)");
         return Executor::submit(std::forward<F>(f), std::forward<Args>(args)...);
     }
 

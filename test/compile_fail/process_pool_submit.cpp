@@ -5,6 +5,8 @@
 // constraint and not from a mistake in this file.
 #include <futura/process_pool_executor.hpp>
 
+#include <span>
+
 namespace {
 
 // Each case uses some of these.
@@ -12,6 +14,7 @@ namespace {
 [[maybe_unused]] int read_through(const int* p) { return *p; }
 int counter = 0;
 [[maybe_unused]] int* counter_address() { return &counter; }
+[[maybe_unused]] std::span<int> counter_view() { return {&counter, 1}; }
 
 } // namespace
 
@@ -28,6 +31,9 @@ void submit_to(futura::ProcessPoolExecutor& pool)
 #elif FUTURA_COMPILE_FAIL_CASE == 3
     // A pointer result: "the result cannot be sent back".
     (void)pool.submit(counter_address);
+#elif FUTURA_COMPILE_FAIL_CASE == 4
+    // A view result would point into memory the worker's answer no longer holds: "not a view".
+    (void)pool.submit(counter_view);
 #else
     // The control: calls that can travel.
     (void)pool.submit(add_one, 1);

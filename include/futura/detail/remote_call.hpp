@@ -63,8 +63,8 @@ concept transferable_value = transferable<T> && !is_reference_wrapper<std::remov
 
 /// Whether `f(args...)` returning `R` can run in a worker process.
 template <class R, class F, class... Args>
-concept transferable_call =
-    transferable_callable<F> &&(transferable_value<Args>&&...) && transferable_value<R>;
+concept transferable_call = transferable_callable<F> &&(transferable_value<Args>&&...) &&
+                            transferable_value<R>&& transferable_result<R>;
 
 template <class F>
 void encode_callable(WireWriter& out, const F& f)
