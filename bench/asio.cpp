@@ -42,7 +42,9 @@ using namespace futura_bench;
 namespace {
 
 constexpr std::string_view usage =
-    "usage: futura_bench_asio [--n=100000] [--batch=1000] [--reps=7] [--workers=2]\n";
+    "usage: futura_bench_asio [--n=100000] [--batch=1000] [--reps=11] [--workers=2]\n"
+    "                         [--only=GROUP/IMPL,...]: only these rows, e.g. "
+    "batched/futura_batched\n";
 
 int square(int x) { return x * x; }
 
@@ -116,8 +118,9 @@ int main(int argc, char** argv)
     try {
         long long n = 100'000;
         long long batch = 1000;
-        long long reps = 7;
+        long long reps = 11;
         int workers = 2;
+        std::vector<std::string> only;
         for (const auto& [key, value] : options(argc, argv, usage)) {
             if (key == "help") {
                 std::cout << usage;
@@ -129,6 +132,8 @@ int main(int argc, char** argv)
                 batch = to_count(value, key);
             } else if (key == "reps") {
                 reps = to_count(value, key);
+            } else if (key == "only") {
+                only = split(value);
             } else if (key == "workers") {
                 workers = static_cast<int>(to_count(value, key));
             } else {
@@ -255,6 +260,11 @@ int main(int argc, char** argv)
              },
              {}});
 
+        if (!only.empty()) {
+            std::erase_if(variants, [&](const Variant& v) {
+                return std::find(only.begin(), only.end(), v.group + "/" + v.impl) == only.end();
+            });
+        }
         for (auto& variant : variants) { // warm-up: threads started, allocators primed
             awaits_per_second(n, variant.body);
         }
@@ -283,7 +293,8 @@ int main(int argc, char** argv)
                       << grouped(row.median) << " | " << grouped(row.min) << "–" << grouped(row.max)
                       << " | "
                       << (variant.is_floor ? std::string("1.00 (floor)")
-                                           : fixed(floor_rate / row.median, 2))
+                          : floor_rate > 0 ? fixed(floor_rate / row.median, 2)
+                                           : std::string("–"))
                       << " |\n";
         }
         return 0;

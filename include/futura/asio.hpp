@@ -47,6 +47,11 @@ public:
 
     void start()
     {
+        if (future_.done()) {
+            // Common when awaiting a batch of futures: no slot to watch, no callback to add.
+            finish(nullptr);
+            return;
+        }
         auto slot = boost::asio::get_associated_cancellation_slot(handler_);
         if (slot.is_connected()) {
             slot.assign([weak = this->weak_from_this()](boost::asio::cancellation_type type) {
