@@ -199,12 +199,18 @@ requires Codec<T>::supported struct Codec<std::vector<T, Alloc>>
                 }
                 const auto bytes = static_cast<std::size_t>(n) * sizeof(T);
                 const auto segment = take_copy_segment(in, bytes); // checked before allocating
+                values.reserve(static_cast<std::size_t>(n));
+                prefault(values.data(), bytes);
                 values.resize(static_cast<std::size_t>(n));
                 read_copy_segment(segment, values.data(), bytes);
                 return values;
             }
             if (length > in.remaining() / sizeof(T)) {
                 WireReader::fail("a length field is larger than the rest of the message");
+            }
+            if (length * sizeof(T) >= prefault_threshold) [[unlikely]] {
+                values.reserve(static_cast<std::size_t>(length));
+                prefault(values.data(), static_cast<std::size_t>(length) * sizeof(T));
             }
             values.resize(static_cast<std::size_t>(length));
             in.bytes(values.data(), values.size() * sizeof(T));
