@@ -25,6 +25,7 @@
 #include <futura/executor.hpp>
 #include <futura/future.hpp>
 #include <futura/process_pool_executor.hpp>
+#include <futura/register_exception.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/core/demangle.hpp>
@@ -211,6 +212,34 @@ public:
     int missing = 0;     // NOLINT(misc-non-private-member-variables-in-classes)
 };
 
+/// Registered in every process of this program (workers included) during static initialisation.
+[[maybe_unused]] const bool insufficient_funds_travels =
+    futura::register_exception<InsufficientFunds>();
+
+/// Derived from a registered type without being registered itself.
+class OverdraftLimitReached : public InsufficientFunds
+{
+public:
+    using InsufficientFunds::InsufficientFunds;
+    const char* what() const noexcept override { return "overdraft limit reached"; }
+};
+
+/// A registered type whose state fails to save.
+class Unsavable : public std::runtime_error
+{
+public:
+    Unsavable() : std::runtime_error("unsavable") {}
+    template <class Archive>
+    void serialize(Archive& /*archive*/, unsigned /*version*/)
+    {
+        if constexpr (Archive::is_saving::value) {
+            throw std::runtime_error("cannot save");
+        }
+    }
+};
+
+[[maybe_unused]] const bool unsavable_travels = futura::register_exception<Unsavable>();
+
 // ---------------------------------------------------------------------------------------------
 // Tasks
 
@@ -322,6 +351,10 @@ void throw_crossing_error(std::size_t kind) { crossing_errors[kind].raise(messag
 void throw_ledger_error() { throw LedgerError(); }
 
 void throw_insufficient_funds() { throw InsufficientFunds("A-17", 250); }
+
+void throw_overdraft_limit_reached() { throw OverdraftLimitReached("A-18", 10); }
+
+void throw_unsavable() { throw Unsavable(); }
 
 void throw_an_int() { throw 42; }
 
@@ -1241,13 +1274,9 @@ BOOST_AUTO_TEST_CASE(an_unknown_exception_type_arrives_as_remote_error_with_a_st
     BOOST_CHECK_THROW(not_standard.result(should_happen), futura::RemoteError);
 }
 
-// KNOWN GAP (issue 3): the contract promises serializable user exception types back as their
-// own type, but a worker cannot know how to save an exception whose type no code of futura's
-// ever named (C++ has no reflection on a caught exception's dynamic type): that needs a
-// registration (e.g. futura::register_exception<T>()), not built yet. Until then it arrives as
-// RemoteError with its type name; this declared expected failure keeps the gap visible.
-BOOST_AUTO_TEST_CASE_EXPECTED_FAILURES(a_serializable_user_exception_arrives_as_its_own_type, 1)
-BOOST_AUTO_TEST_CASE(a_serializable_user_exception_arrives_as_its_own_type)
+// A worker cannot find the `serialize` of a caught exception's dynamic type by itself (C++ has
+// no reflection on it): a serializable user type is registered, once, at static initialisation.
+BOOST_AUTO_TEST_CASE(a_registered_serializable_user_exception_arrives_as_its_own_type)
 {
     // The contract: "rethrown in the parent as the same type for the standard exception types
     // and for serializable user types, otherwise as futura::RemoteError".
@@ -1263,6 +1292,29 @@ BOOST_AUTO_TEST_CASE(a_serializable_user_exception_arrives_as_its_own_type)
     } catch (const std::exception& e) {
         BOOST_ERROR("arrived as " << boost::core::demangle(typeid(e).name()) << ": " << e.what());
     }
+}
+
+BOOST_AUTO_TEST_CASE(an_unregistered_type_derived_from_a_registered_one_arrives_as_remote_error)
+{
+    // Slicing it to its registered base would lose what made it different.
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    auto future = pool.submit(throw_overdraft_limit_reached);
+    BOOST_CHECK_EXCEPTION(future.result(should_happen), futura::RemoteError,
+                          [](const futura::RemoteError& e) {
+                              return e.type_name() == "pp_test::OverdraftLimitReached" &&
+                                     e.message() == "overdraft limit reached";
+                          });
+}
+
+BOOST_AUTO_TEST_CASE(a_registered_exception_whose_state_fails_to_save_arrives_as_remote_error)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    auto future = pool.submit(throw_unsavable);
+    BOOST_CHECK_EXCEPTION(
+        future.result(should_happen), futura::RemoteError, [](const futura::RemoteError& e) {
+            return e.type_name() == "pp_test::Unsavable" && e.message() == "unsavable";
+        });
+    BOOST_TEST(outcome(pool.submit(triple, 2)) == "6");
 }
 
 // ---------------------------------------------------------------------------------------------

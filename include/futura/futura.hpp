@@ -12,6 +12,7 @@
 #include <futura/mapped_array.hpp>
 #include <futura/process_pool_executor.hpp>
 #include <futura/progress.hpp>
+#include <futura/register_exception.hpp>
 #include <futura/shared_array.hpp>
 #include <futura/shared_value.hpp>
 #include <futura/thread_pool_asio.hpp>

@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <mutex>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <string_view>
 #include <typeinfo>
@@ -172,6 +174,57 @@ const std::unordered_map<std::string_view, Rebuild>& rebuildable()
     return table;
 }
 
+/// User exception types registered with futura::register_exception, by mangled name.
+struct RegisteredExceptions
+{
+    struct Codec
+    {
+        ExceptionEncoder encode;
+        ExceptionDecoder decode;
+    };
+    std::mutex mutex; // static initialisers of dlopen'ed libraries may race
+    std::unordered_map<std::string, Codec> codecs;
+};
+
+RegisteredExceptions& registered_exceptions()
+{
+    static RegisteredExceptions registry;
+    return registry;
+}
+
+std::optional<RegisteredExceptions::Codec> registered_codec(const std::string& mangled)
+{
+    auto& registry = registered_exceptions();
+    const std::lock_guard lock(registry.mutex);
+    const auto found = registry.codecs.find(mangled);
+    if (found == registry.codecs.end()) {
+        return std::nullopt;
+    }
+    return found->second;
+}
+
+} // namespace
+
+void register_exception_codec(const std::type_info& type, ExceptionEncoder encode,
+                              ExceptionDecoder decode)
+{
+    auto& registry = registered_exceptions();
+    const std::lock_guard lock(registry.mutex);
+    registry.codecs.insert_or_assign(type.name(), RegisteredExceptions::Codec{encode, decode});
+}
+
+namespace {
+
+void write_header(WireWriter& out, const std::string& mangled, const std::string& what,
+                  const std::string& trace)
+{
+    out.string(mangled);
+    out.string(mangled.empty() ? std::string("unknown exception")
+                               : boost::core::demangle(mangled.c_str()));
+    out.string(what);
+    out.string(trace);
+}
+
 } // namespace
 
 void encode_exception(WireWriter& out, const std::exception_ptr& error, const std::string& trace)
@@ -186,19 +239,31 @@ void encode_exception(WireWriter& out, const std::exception_ptr& error, const st
         out.string(e.type_name());
         out.string(e.message());
         out.string(e.stack_trace());
+        out.raw(std::uint8_t{0});
         return;
     } catch (const std::exception& e) {
         mangled = typeid(e).name();
         what = e.what();
+        if (const auto codec = registered_codec(mangled)) {
+            write_header(out, mangled, what, trace);
+            // Its state goes last, after what a parent needs for a RemoteError should the
+            // state fail to save.
+            const auto state_at = out.size();
+            try {
+                out.raw(std::uint8_t{1});
+                codec->encode(e, out);
+            } catch (...) {
+                out.buffer().resize(state_at);
+                out.raw(std::uint8_t{0});
+            }
+            return;
+        }
     } catch (...) {
         mangled = "";
         what = "an exception not derived from std::exception";
     }
-    out.string(mangled);
-    out.string(mangled.empty() ? std::string("unknown exception")
-                               : boost::core::demangle(mangled.c_str()));
-    out.string(what);
-    out.string(trace);
+    write_header(out, mangled, what, trace);
+    out.raw(std::uint8_t{0});
 }
 
 std::exception_ptr decode_exception(WireReader& in)
@@ -207,6 +272,14 @@ std::exception_ptr decode_exception(WireReader& in)
     std::string type_name(in.string());
     std::string what(in.string());
     std::string trace(in.string());
+    if (in.boolean()) { // the state of a registered type
+        const auto codec = registered_codec(mangled);
+        if (!codec) {
+            throw ProtocolError("futura: a worker sent the state of an exception type this "
+                                "process has not registered");
+        }
+        return codec->decode(in);
+    }
     const auto& table = rebuildable();
     if (const auto found = table.find(mangled); found != table.end()) {
         return found->second(what);

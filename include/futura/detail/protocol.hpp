@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <typeinfo>
 
 namespace futura::detail {
 
@@ -80,5 +81,15 @@ void encode_exception(WireWriter& out, const std::exception_ptr& error, const st
 
 /// Rebuilds an exception encoded by `encode_exception`.
 std::exception_ptr decode_exception(WireReader& in);
+
+/// Saves the state of an exception of the registered type (the caller checked the type).
+using ExceptionEncoder = void (*)(const std::exception& error, WireWriter& out);
+/// Rebuilds an exception of the registered type from what its encoder wrote.
+using ExceptionDecoder = std::exception_ptr (*)(WireReader& in);
+
+/// Makes exceptions of exactly `type` travel as themselves (see futura::register_exception).
+/// Registering a type again replaces its codec.
+void register_exception_codec(const std::type_info& type, ExceptionEncoder encode,
+                              ExceptionDecoder decode);
 
 } // namespace futura::detail
