@@ -8,7 +8,7 @@
 // Each repetition of each variant runs in a fresh process (this program with --variant=NAME,
 // or the Python peer), so that every peak is its own. That process creates the data, starts
 // and warms up its pool, times the round trip, checks every element, and prints `seconds=S`.
-// Meanwhile this harness samples, every millisecond, /proc/PID/smaps_rollup of the process and
+// Meanwhile this harness samples, every 5 ms, /proc/PID/smaps_rollup of the process and
 // of all its descendants, and keeps the peak of two sums:
 //   - Pss: each page counted once, shared pages split between the processes mapping them: the
 //     physical memory the tree uses (the figure the goals are about);
@@ -225,7 +225,9 @@ Measurement measure(std::vector<std::string> command)
         measurement.peak.pss_kb = std::max(measurement.peak.pss_kb, now.pss_kb);
         measurement.peak.rss_kb = std::max(measurement.peak.rss_kb, now.rss_kb);
         pollfd ready{out[0], POLLIN, 0};
-        if (::poll(&ready, 1, 1) > 0) {
+        // 5 ms: every peak here lasts far longer, and the sampler must not take much of a CPU
+        // from the tree it measures (reading smaps_rollup walks a process's page tables).
+        if (::poll(&ready, 1, 5) > 0) {
             char buffer[512];
             const auto got = ::read(out[0], buffer, sizeof buffer);
             open = got > 0;
@@ -335,7 +337,7 @@ int run_harness(const std::vector<std::pair<std::string, std::string>>& parsed)
     std::cout << "W6: a " << mb << " MB array of int64 sent to one worker process that doubles "
               << "it, and back; median of " << reps << " repetitions (each in a fresh process "
               << "tree), min–max in brackets. Peak memory of the whole tree, sampled every "
-              << "millisecond from /proc/PID/smaps_rollup of every process in it: PSS (shared "
+              << "5 ms from /proc/PID/smaps_rollup of every process in it: PSS (shared "
               << "pages counted once: the physical memory used) and RSS (shared pages counted in "
               << "each process that maps them).\n\n";
     std::cout << "| implementation | round trip | vs SharedArray | peak PSS of the tree | "

@@ -19,6 +19,10 @@ void init_robust_mutex(pthread_mutex_t& mutex)
     if (error == 0) {
         error = ::pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
     }
+    // Error-checking: locking it again in the thread that holds it is EDEADLK, not a hang.
+    if (error == 0) {
+        error = ::pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_ERRORCHECK);
+    }
     if (error == 0) {
         error = ::pthread_mutex_init(&mutex, &attributes);
     }

@@ -568,6 +568,18 @@ BOOST_AUTO_TEST_CASE(the_lock_excludes_other_threads)
     BOOST_TEST(counter.load() == 40'000);
 }
 
+BOOST_AUTO_TEST_CASE(locking_twice_in_one_thread_throws_instead_of_hanging)
+{
+    const SharedValue<int> value(1);
+    const auto guard = value.lock();
+    try {
+        (void)value.lock();
+        BOOST_FAIL("no exception");
+    } catch (const std::system_error& e) {
+        BOOST_TEST(e.code().value() == EDEADLK);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(travels_as_a_handle)
 {
     const SharedValue<int> value(1);
