@@ -83,20 +83,30 @@ BOOST_AUTO_TEST_CASE(dispatch_runs_inline_on_a_pool_thread_and_post_and_defer_do
 {
     futura::ThreadPoolExecutor pool{{.max_workers = 1}};
     auto ex = pool.get_executor();
-    // Each records whether it ran before the call that scheduled it returned.
-    auto result = asio::post(
+    // One worker: everything below runs on it, one function after the other.
+    std::vector<int> order;
+    auto seen_by_the_task = asio::post(
         ex, asio::use_future([&] {
-            std::vector<int> order;
-            asio::dispatch(ex, [&] { order.push_back(1); });
+            asio::dispatch(ex, [&order] { order.push_back(1); }); // at once: same pool
             order.push_back(2);
-            asio::post(ex, [&order] { order.push_back(99); }); // after this task: never seen here
-            asio::defer(ex, [&order] { order.push_back(98); });
+            asio::post(ex, [&order] { order.push_back(4); }); // after this function returns
+            asio::defer(ex, [&order] { order.push_back(5); });
             order.push_back(3);
             return order;
         }));
-    BOOST_REQUIRE(result.wait_for(generous) == std::future_status::ready);
-    BOOST_TEST(result.get() == (std::vector<int>{1, 2, 3}), boost::test_tools::per_element());
-    pool.shutdown(); // the posted and deferred functions ran (on a vector now gone: no-ops)
+    BOOST_REQUIRE(seen_by_the_task.wait_for(generous) == std::future_status::ready);
+    BOOST_TEST(seen_by_the_task.get() == (std::vector<int>{1, 2, 3}),
+               boost::test_tools::per_element());
+    pool.shutdown(); // waits for the posted and deferred functions
+    BOOST_TEST(order == (std::vector<int>{1, 2, 3, 4, 5}), boost::test_tools::per_element());
+
+    // From outside the pool, dispatch queues: it must not run in this thread.
+    std::thread::id ran_on;
+    futura::ThreadPoolExecutor other{{.max_workers = 1}};
+    asio::dispatch(other.get_executor(), [&ran_on] { ran_on = std::this_thread::get_id(); });
+    other.shutdown();
+    BOOST_TEST((ran_on != std::thread::id()));
+    BOOST_TEST((ran_on != std::this_thread::get_id()));
 }
 
 BOOST_AUTO_TEST_CASE(co_spawn_onto_the_pool_runs_the_coroutine_on_pool_threads)
