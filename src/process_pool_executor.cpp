@@ -255,9 +255,15 @@ public:
         auto* task = dynamic_cast<detail::TaskBase*>(state);
         asio::post(io_, [this, task] {
             for (auto& worker : workers_) {
-                if (!worker->in_flight.empty() && worker->in_flight.front().task == task) {
-                    worker->expected_death = Death::killed_task;
-                    ::kill(worker->pid, SIGKILL);
+                auto& in_flight = worker->in_flight;
+                for (std::size_t i = 0; i < in_flight.size(); ++i) {
+                    if (in_flight[i].task != task) {
+                        continue;
+                    }
+                    in_flight[i].killed = true;
+                    if (i == 0) {
+                        kill_running(*worker);
+                    } // else it waits behind others there: killed when it starts (started_running)
                 }
             }
         });
@@ -315,6 +321,9 @@ private:
     {
         detail::TaskBase* task;
         std::uint64_t id;
+        /// kill(future) reached it while it waited behind another task in the worker: the
+        /// worker is killed as soon as it gets to it.
+        bool killed = false;
     };
 
     struct Worker : std::enable_shared_from_this<Worker>
@@ -521,8 +530,20 @@ private:
         }
     }
 
+    void kill_running(Worker& worker)
+    {
+        worker.expected_death = Death::killed_task;
+        ::kill(worker.pid, SIGKILL);
+    }
+
     void started_running(Worker& worker)
     {
+        if (worker.in_flight.front().killed) {
+            // Already cancelled: the worker may have started it a moment ago, but never gets
+            // to finish it. The tasks behind it go to other workers.
+            kill_running(worker);
+            return;
+        }
         worker.running_since = Clock::now();
         if (options_.task_timeout) {
             worker.timeout_timer.expires_after(
@@ -862,6 +883,25 @@ private:
         cancelled
     };
 
+    /// Tasks a dead worker had not run: to the front of the queue, in order, for other workers;
+    /// except those kill() cancelled meanwhile, which must not run anywhere.
+    void give_back(const std::deque<InFlight>& tasks)
+    {
+        std::size_t requeued = 0;
+        for (auto it = tasks.rbegin(); it != tasks.rend(); ++it) {
+            if (it->killed) {
+                finish_task(it->task, Outcome::cancelled);
+                it->task->discard(std::make_exception_ptr(
+                    CancelledError("futura::ProcessPoolExecutor::kill: the task was cancelled")));
+                continue;
+            }
+            requeued_.push_front(it->task);
+            ++requeued;
+        }
+        const std::lock_guard lock(mutex_);
+        requeued_count_ += requeued;
+    }
+
     void finish_task(detail::TaskBase* /*task*/, Outcome outcome)
     {
         const std::lock_guard lock(mutex_);
@@ -952,12 +992,17 @@ private:
         worker.exit_watch.close(ignored);
 
         const std::string report = crash_report(worker, status, usage);
-        if (!lost.empty()) {
+        // Killed for a task that finished just before the signal landed: the one it was running
+        // by then is innocent, and goes to another worker with the rest.
+        const bool innocent_front =
+            why == Death::killed_task && !lost.empty() && !lost.front().killed;
+        if (!lost.empty() && !innocent_front) {
             // The front was running: it fails. The rest never started: they go to other workers.
             auto* running = lost.front().task;
+            const bool running_killed = lost.front().killed;
             lost.pop_front();
             std::exception_ptr error;
-            switch (why) {
+            switch (running_killed ? Death::killed_task : why) {
             case Death::timeout:
                 error = std::make_exception_ptr(TimeoutError(
                     "futura::ProcessPoolExecutor: the task ran longer than task_timeout (" +
@@ -973,14 +1018,11 @@ private:
                 error = std::make_exception_ptr(WorkerCrashed(report));
                 break;
             }
-            finish_task(running, why == Death::killed_task ? Outcome::cancelled : Outcome::failed);
+            finish_task(running, running_killed || why == Death::killed_task ? Outcome::cancelled
+                                                                             : Outcome::failed);
             running->discard(error);
-            for (auto it = lost.rbegin(); it != lost.rend(); ++it) {
-                requeued_.push_front(it->task);
-            }
-            const std::lock_guard lock(mutex_);
-            requeued_count_ += lost.size();
         }
+        give_back(lost);
         {
             const std::lock_guard lock(mutex_);
             --alive_;

@@ -399,6 +399,13 @@ int leave_mark(std::string path)
     return 1;
 }
 
+/// Waits at the gate `gate`, then leaves the mark `path`. Returns 1.
+int wait_at_gate_then_mark(std::string gate, std::string path)
+{
+    (void)wait_at_gate(gate);
+    return leave_mark(std::move(path));
+}
+
 /// Announces itself in `directory` as number `me` of `total`, then waits until all have
 /// arrived, giving up after `within_ms`. @return whether all `total` tasks met.
 bool meet(std::string directory, int me, int total, int within_ms)
@@ -1462,6 +1469,34 @@ BOOST_AUTO_TEST_CASE(kill_of_a_task_queued_behind_another_means_it_never_runs)
     const auto stats = pool.stats();
     BOOST_TEST(stats.cancelled == 1U);
     BOOST_TEST(stats.completed == 2U);
+    BOOST_TEST(stats.submitted == stats.completed + stats.failed + stats.cancelled);
+}
+
+BOOST_AUTO_TEST_CASE(kill_of_a_task_sent_ahead_to_a_busy_worker_stops_it_before_it_finishes)
+{
+    TempDir dir;
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    // Once tasks are known to be short, the pool sends a worker more than one at a time.
+    for (int i = 0; i < 20; ++i) {
+        BOOST_TEST(outcome(pool.submit(triple, i)) == std::to_string(3 * i));
+    }
+    FileGate gate;
+    FileGate::Opener open_gate(gate);
+    auto blocker = pool.submit(wait_at_gate, gate.path());
+    auto victim = pool.submit(wait_at_gate_then_mark, gate.path(), dir.file("victim finished"));
+    BOOST_REQUIRE_MESSAGE(gate.wait_for_waiters(1), "the first task did not start");
+    BOOST_REQUIRE_MESSAGE(eventually([&] { return victim.running(); }, should_happen),
+                          "the second task was not sent ahead to the busy worker");
+    BOOST_TEST(pool.kill(victim));
+    BOOST_TEST(victim.cancelled());
+    gate.open(); // were the victim let run, it would now pass the gate and leave its mark
+    BOOST_TEST(outcome(blocker) == "true"); // the task ahead of it was left alone
+    BOOST_TEST(outcome(pool.submit(triple, 5)) == "15");
+    BOOST_TEST(!eventually([&] { return fs::exists(dir.file("victim finished")); }, 500ms),
+               "the killed task ran to its end");
+    pool.shutdown();
+    const auto stats = pool.stats();
+    BOOST_TEST(stats.cancelled == 1U);
     BOOST_TEST(stats.submitted == stats.completed + stats.failed + stats.cancelled);
 }
 
