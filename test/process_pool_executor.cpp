@@ -1482,16 +1482,22 @@ BOOST_AUTO_TEST_CASE(kill_of_a_task_sent_ahead_to_a_busy_worker_stops_it_before_
     }
     FileGate gate;
     FileGate::Opener open_gate(gate);
+    FileGate victim_gate;
+    FileGate::Opener open_victim_gate(victim_gate);
     auto blocker = pool.submit(wait_at_gate, gate.path());
-    auto victim = pool.submit(wait_at_gate_then_mark, gate.path(), dir.file("victim finished"));
+    auto victim =
+        pool.submit(wait_at_gate_then_mark, victim_gate.path(), dir.file("victim finished"));
     BOOST_REQUIRE_MESSAGE(gate.wait_for_waiters(1), "the first task did not start");
     BOOST_REQUIRE_MESSAGE(eventually([&] { return victim.running(); }, should_happen),
                           "the second task was not sent ahead to the busy worker");
     BOOST_TEST(pool.kill(victim));
     BOOST_TEST(victim.cancelled());
-    gate.open(); // were the victim let run, it would now pass the gate and leave its mark
+    gate.open();
     BOOST_TEST(outcome(blocker) == "true"); // the task ahead of it was left alone
+    // The worker may start the victim before the kill lands, but is killed as it does: the next
+    // task runs in its replacement (it would wait behind the victim otherwise).
     BOOST_TEST(outcome(pool.submit(triple, 5)) == "15");
+    victim_gate.open(); // a victim still alive would now leave its mark
     BOOST_TEST(!eventually([&] { return fs::exists(dir.file("victim finished")); }, 500ms),
                "the killed task ran to its end");
     pool.shutdown();
@@ -2077,6 +2083,39 @@ BOOST_AUTO_TEST_CASE(a_worker_sent_a_frame_naming_descriptors_that_never_came_ex
     bytes.insert(bytes.end(), payload.buffer().begin(), payload.buffer().end());
     futura::detail::finish_frame(bytes, start, futura::detail::FrameKind::call, 7, 3);
     check_worker_refuses(bytes, "did not come with it");
+}
+
+BOOST_AUTO_TEST_CASE(a_boost_value_with_a_hostile_length_fails_without_allocating_that_much)
+{
+    // Boost's own binary archive would size the map, or the string, from the length field before
+    // finding that the bytes are not there: here that would be a terabyte.
+    namespace detail = futura::detail;
+    using Map = std::map<std::string, int>;
+    detail::WireWriter out;
+    detail::Codec<Map>::encode(out, Map{{"key", 7}});
+    const auto& good = out.buffer();
+    {
+        detail::WireReader in(good);
+        BOOST_TEST((detail::Codec<Map>::decode(in) == Map{{"key", 7}}));
+    }
+    const std::uint64_t huge = std::uint64_t{1} << 40;
+    const auto hostile_at = [&](std::size_t offset) {
+        auto bytes = good;
+        std::memcpy(bytes.data() + offset, &huge, sizeof huge);
+        detail::WireReader in(bytes);
+        BOOST_CHECK_EXCEPTION((void)detail::Codec<Map>::decode(in), detail::ProtocolError,
+                              [](const detail::ProtocolError& e) {
+                                  return contains(e.what(), "larger than the rest");
+                              });
+    };
+    // Where a field is: the first place its bytes appear, after the blob's own length.
+    const auto field = [&](std::initializer_list<char> bytes) {
+        const auto at = std::search(good.begin() + 8, good.end(), bytes.begin(), bytes.end());
+        BOOST_REQUIRE(at != good.end());
+        return static_cast<std::size_t>(at - good.begin());
+    };
+    hostile_at(field({1, 0, 0, 0, 0, 0, 0, 0}));                // the map's element count
+    hostile_at(field({3, 0, 0, 0, 0, 0, 0, 0, 'k', 'e', 'y'})); // the key's length
 }
 
 BOOST_AUTO_TEST_CASE(a_worker_sent_an_unknown_call_type_answers_a_protocol_error)

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <futura/detail/segment.hpp>
+#include <futura/detail/bounded_iarchive.hpp>
 #include <futura/detail/wire.hpp>
 
 #include <boost/archive/binary_iarchive.hpp>
@@ -428,7 +429,7 @@ requires(!trivially_transferable<T> && (has_serialize<T> || boost_container<T>))
         T value;
         try {
             const BoostMessageScope scope(boost_reader, in);
-            boost::archive::binary_iarchive archive(bytes, boost::archive::no_header);
+            BoundedInputArchive archive(bytes);
             archive >> value;
         } catch (const std::exception& e) {
             throw ProtocolError(

@@ -14,8 +14,10 @@
 #   FUTURA_FUZZ_SECONDS  how long the stage fuzzes (default 60)
 
 FUTURA_FUZZ_SOURCES=(
+    src/detail/bounded_iarchive.cpp
     src/detail/protocol.cpp
     src/detail/remote_call.cpp
+    src/detail/segment.cpp
     src/detail/wire.cpp
     src/errors.cpp
     test/fuzz/decode_message.cpp
