@@ -2,6 +2,7 @@
 #include <futura/detail/futex.hpp>
 #include <futura/detail/parker.hpp>
 #include <futura/detail/shared_state.hpp>
+#include <futura/detail/task.hpp>
 #include <futura/detail/wait_context.hpp>
 #include <futura/errors.hpp>
 #include <futura/future.hpp>
@@ -390,6 +391,19 @@ void report_callback_exception(std::exception_ptr error) noexcept
         std::fprintf(stderr, "futura: a done callback threw an exception not derived from "
                              "std::exception\n");
     }
+}
+
+bool terminate(SharedStateBase* state)
+{
+    if (state == nullptr) {
+        return false;
+    }
+    // Only tasks that executors run have a terminator; a promise's state has none.
+    const auto* task = dynamic_cast<const TaskBase*>(state);
+    if (task != nullptr && task->terminator) {
+        return task->terminator->terminate(state);
+    }
+    return state->cancel();
 }
 
 } // namespace futura::detail

@@ -153,6 +153,31 @@ std::uint64_t oom_kills() noexcept
 
 class ProcessPoolExecutor::Impl
 {
+    /// Terminal cancellation from Asio reaches the pool through this: tasks hold a reference,
+    /// and the pool detaches it when it goes (its tasks are all done by then, but a cancellation
+    /// may still be on its way).
+    class Terminator final : public detail::TaskTerminator
+    {
+    public:
+        explicit Terminator(Impl* pool) : pool_(pool) {}
+
+        bool terminate(detail::SharedStateBase* state) override
+        {
+            const std::lock_guard lock(mutex_);
+            return pool_ != nullptr ? pool_->kill_task(state) : state->cancel();
+        }
+
+        void detach()
+        {
+            const std::lock_guard lock(mutex_);
+            pool_ = nullptr;
+        }
+
+    private:
+        std::mutex mutex_;
+        Impl* pool_;
+    };
+
 public:
     explicit Impl(ProcessPoolOptions options)
         : options_(std::move(options)),
@@ -175,6 +200,7 @@ public:
                 "requirement)");
         }
         environment_ = worker_environment();
+        terminator_ = new Terminator(this);
         io_thread_ = std::thread([this] { io_.run(); });
     }
 
@@ -187,6 +213,7 @@ public:
         if (io_thread_.joinable()) {
             io_thread_.join();
         }
+        terminator_->detach();
     }
 
     void schedule(detail::TaskPtr task)
@@ -199,6 +226,7 @@ public:
             if (shut_down_) {
                 throw ShutdownError();
             }
+            task->terminator = terminator_;
             pending_.push_back(*task.release());
             ++submitted_;
         }
@@ -1180,6 +1208,7 @@ private:
     const ProcessPoolOptions options_;
     const std::size_t max_workers_;
     std::vector<std::string> environment_;
+    boost::intrusive_ptr<Terminator> terminator_;
 
     mutable std::mutex mutex_; // guards everything from here to join_mutex_
     TaskQueue pending_;

@@ -43,6 +43,25 @@ int nap(int ms)
 
 constexpr auto generous = 30s;
 
+int square_after_nap(int x, int ms)
+{
+    nap(ms);
+    return x * x;
+}
+
+/// Polls `condition` until it holds, for up to `generous`. @return whether it did.
+template <class Condition>
+bool eventually(Condition condition)
+{
+    for (const auto until = std::chrono::steady_clock::now() + generous; !condition();) {
+        if (std::chrono::steady_clock::now() > until) {
+            return false;
+        }
+        std::this_thread::sleep_for(1ms);
+    }
+    return true;
+}
+
 /// `count` coroutines on one io_context thread, each awaiting its own future of `pool`; checks
 /// the sum of the results and that every coroutine resumed on the loop thread.
 void many_concurrent_awaits(futura::Executor& pool, int count)
@@ -401,6 +420,51 @@ BOOST_AUTO_TEST_CASE(a_timer_or_leaves_a_running_thread_task_running)
     BOOST_TEST(!running.cancelled());
     release.count_down();
     BOOST_TEST(running.result(generous) == 5);
+}
+
+BOOST_AUTO_TEST_CASE(a_timer_or_kills_a_running_process_task_and_the_pool_replaces_its_worker)
+{
+    // The contract: terminal cancellation through Asio stops a running process task (its worker
+    // is killed); `||` cancels the loser with every cancellation type, terminal included.
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    auto running = pool.submit(nap, 60'000);
+    BOOST_REQUIRE(eventually([&] { return running.running(); }));
+    asio::io_context io;
+    bool timer_won = false;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            asio::steady_timer timer(io, 50ms);
+            auto first = co_await (running.async_wait(asio::use_awaitable) ||
+                                   timer.async_wait(asio::use_awaitable));
+            timer_won = first.index() == 1;
+        },
+        asio::detached);
+    io.run_for(generous);
+    BOOST_TEST(timer_won);
+    BOOST_TEST(running.cancelled());
+    BOOST_CHECK_THROW(running.result(generous), futura::CancelledError); // not after 60 s
+    BOOST_TEST(pool.submit(square, 3).result(generous) == 9);            // a new worker runs it
+    BOOST_TEST(pool.stats().workers_replaced == 1U);
+}
+
+BOOST_AUTO_TEST_CASE(a_partial_cancellation_leaves_a_running_process_task_running)
+{
+    // Only terminal cancellation may stop a task midway: a partial one aborts the wait alone.
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    auto running = pool.submit(square_after_nap, 7, 300);
+    BOOST_REQUIRE(eventually([&] { return running.running(); }));
+    asio::io_context io;
+    asio::cancellation_signal signal;
+    bool aborted = false;
+    running.async_wait(asio::bind_cancellation_slot(
+        signal.slot(),
+        asio::bind_executor(io, [&](std::exception_ptr e, int) { aborted = e != nullptr; })));
+    asio::post(io, [&] { signal.emit(asio::cancellation_type::partial); });
+    io.run_for(generous);
+    BOOST_TEST(aborted);
+    BOOST_TEST(!running.cancelled());
+    BOOST_TEST(running.result(generous) == 49);
 }
 
 BOOST_AUTO_TEST_CASE(handlers_run_on_the_loop_thread_for_both_pools)

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <futura/async_as_completed.hpp>
+#include <futura/detail/task.hpp>
 #include <futura/executor.hpp>
 #include <futura/future.hpp>
 #include <futura/thread_pool_asio.hpp>
@@ -57,7 +58,7 @@ public:
             slot.assign([weak = this->weak_from_this()](boost::asio::cancellation_type type) {
                 if (type != boost::asio::cancellation_type::none) {
                     if (auto self = weak.lock()) {
-                        self->cancel();
+                        self->cancel(type);
                     }
                 }
             });
@@ -66,12 +67,19 @@ public:
     }
 
 private:
-    void cancel()
+    void cancel(boost::asio::cancellation_type type)
     {
         // Complete first: cancelling the future runs its callbacks, ours among them.
         finish(std::make_exception_ptr(
             boost::system::system_error(boost::asio::error::operation_aborted)));
-        future_.cancel(); // only stops the task if it has not started, as Python's cancel()
+        if ((type & boost::asio::cancellation_type::terminal) !=
+            boost::asio::cancellation_type::none) {
+            // Terminal: nothing may be left of the operation. A process pool stops a running
+            // task by killing its worker; elsewhere only a task not started yet is cancelled.
+            detail::terminate(detail::state_of(future_));
+        } else {
+            future_.cancel(); // only stops the task if it has not started, as Python's cancel()
+        }
     }
 
     void finish(std::exception_ptr aborted)

@@ -6,6 +6,7 @@
 #include <futura/detail/wire.hpp>
 
 #include <boost/intrusive/list_hook.hpp>
+#include <boost/smart_ptr/intrusive_ptr.hpp>
 
 #include <atomic>
 #include <exception>
@@ -28,6 +29,37 @@ enum class TaskOutcome
     cancelled
 };
 
+/// Stops a running task for good (terminal cancellation), for executors that can: a process
+/// pool kills the worker running it. Reference-counted, so that a task may outlive its pool
+/// (the pool detaches it when it goes) without a dangling pointer.
+class TaskTerminator
+{
+public:
+    TaskTerminator() = default;
+    TaskTerminator(const TaskTerminator&) = delete;
+    TaskTerminator& operator=(const TaskTerminator&) = delete;
+
+    /// Cancels `state` if pending, stops it if running. @return false if it was done already.
+    virtual bool terminate(SharedStateBase* state) = 0;
+
+    friend void intrusive_ptr_add_ref(TaskTerminator* terminator) noexcept
+    {
+        terminator->references_.fetch_add(1, std::memory_order_relaxed);
+    }
+    friend void intrusive_ptr_release(TaskTerminator* terminator) noexcept
+    {
+        if (terminator->references_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            delete terminator;
+        }
+    }
+
+protected:
+    virtual ~TaskTerminator() = default;
+
+private:
+    std::atomic<std::size_t> references_{0};
+};
+
 /// A type-erased unit of work as executors see it. An executor owns one reference to the task's
 /// state from `schedule` until it calls exactly one of `run` or `discard`.
 class TaskBase : public boost::intrusive::list_base_hook<>
@@ -38,6 +70,10 @@ public:
     /// that: the owner compares it only with itself).
     std::atomic<const void*> queued_in{
         nullptr}; // NOLINT(misc-non-private-member-variables-in-classes)
+    /// Set by an executor that can stop the task while it runs; written before the task is
+    /// shared with other threads (in `schedule`), constant after.
+    boost::intrusive_ptr<TaskTerminator>
+        terminator; // NOLINT(misc-non-private-member-variables-in-classes)
 
     TaskBase() = default;
     TaskBase(const TaskBase&) = delete;
@@ -69,6 +105,11 @@ public:
 protected:
     ~TaskBase() = default;
 };
+
+/// Terminal cancellation (what Asio's `cancellation_type::terminal` asks for): stops the task
+/// behind `state` even if it runs, where its executor can (a process pool kills its worker);
+/// elsewhere, as `cancel()`. @return whether the state is (now) cancelled or being stopped.
+bool terminate(SharedStateBase* state);
 
 /// The message for a call whose callable `f`, arguments `args` or result `r` cannot travel.
 std::string not_transferable_message(const std::type_info& f,
