@@ -5,6 +5,12 @@
 // `// [tour-...]` and `// [tour-...-end]` markers.
 #include <futura/futura.hpp>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <exception>
@@ -40,6 +46,17 @@ int slow_square(int x)
 {
     std::this_thread::sleep_for(std::chrono::milliseconds(5 + x % 20));
     return x * x;
+}
+
+/// A call that brings its whole process down, as a bug in native code can.
+int crash_the_process(int /*x*/) { std::abort(); }
+
+/// Runs in a worker process, on a slice of an array in shared memory: the caller sees the writes.
+void double_in_place(futura::SharedArray<double> part)
+{
+    for (double& x : part) {
+        x *= 2;
+    }
 }
 
 // Every section takes a `futura::Executor&`: the same code works with any executor.
@@ -163,6 +180,63 @@ void cancel_pending()
     check(running.result() == 1, "the running call completes");
 }
 
+void processes()
+{
+    section("processes: the same code, with one line changed");
+    // [tour-processes]
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}}; // worker processes: this same program
+    submit_and_result(pool);
+    exceptions_are_rethrown(pool);
+    map_in_order(pool);
+    // [tour-processes-end]
+
+    section("a call that crashes its process fails only its own future");
+    // [tour-crash]
+    auto crashed = pool.submit(crash_the_process, 1);
+    try {
+        crashed.result();
+    } catch (const futura::WorkerCrashed& error) {
+        const std::string why = error.what();
+        std::cout << "WorkerCrashed: " << why.substr(0, why.find(';')) << '\n';
+    }
+    std::cout << "the pool goes on: square(8) = " << pool.submit(square, 8).result() << '\n';
+    // [tour-crash-end]
+    check(crashed.exception() != nullptr, "the crashed call's future holds WorkerCrashed");
+    check(pool.stats().workers_replaced >= 1, "the pool replaced the crashed worker");
+
+    section("shared memory: workers write into one array, nothing is copied");
+    // [tour-shared]
+    const std::size_t n = 10'000'000;
+    futura::SharedArray<double> data(n, 1.5); // 80 MB, shared with the workers
+    auto first = pool.submit(double_in_place, data.slice(0, n / 2));
+    auto second = pool.submit(double_in_place, data.slice(n / 2, n - n / 2));
+    first.result();
+    second.result();
+    std::cout << "data[0] = " << data[0] << ", data[n - 1] = " << data[n - 1] << '\n'; // 3 and 3
+    // [tour-shared-end]
+    check(std::all_of(data.begin(), data.end(), [](double x) { return x == 3.0; }),
+          "the workers doubled every element of the shared array");
+}
+
+void asio_event_loop()
+{
+    section("asio: co_await a process task without blocking the event loop");
+    // [tour-asio]
+    boost::asio::io_context io;                           // declared before the pool: it
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}}; // must outlive the pool's waits
+    int answer = 0;
+    boost::asio::co_spawn(
+        io,
+        [&]() -> boost::asio::awaitable<void> {
+            answer = co_await pool.async_submit(square, 12, boost::asio::use_awaitable);
+        },
+        boost::asio::detached);
+    io.run(); // returns once the coroutine is done
+    std::cout << "square(12) from a coroutine = " << answer << '\n';
+    // [tour-asio-end]
+    check(answer == 144, "co_await pool.async_submit(square, 12) gives 144");
+}
+
 void show_stats(futura::ThreadPoolExecutor& pool)
 {
     section("stats: what the pool did");
@@ -197,6 +271,8 @@ int main()
         wait_for_the_first(pool);
         cancel_pending();
         show_stats(pool);
+        processes();
+        asio_event_loop();
     } catch (const std::exception& error) {
         std::cerr << "tour: FAILED: unexpected exception: " << error.what() << '\n';
         ++failures;
