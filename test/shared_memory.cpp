@@ -85,6 +85,11 @@ public:
     }
     [[nodiscard]] std::size_t bytes() const noexcept { return writer_.size(); }
     [[nodiscard]] std::vector<char>& buffer() noexcept { return writer_.buffer(); }
+    /// The descriptor attached at `index`, as the receiving process gets it.
+    [[nodiscard]] int descriptor(std::size_t index) const
+    {
+        return attachments_.descriptors.at(index).get();
+    }
 
 private:
     Attachments attachments_;
@@ -386,6 +391,22 @@ BOOST_AUTO_TEST_CASE(serializing_into_another_archive_is_a_clear_error)
     } catch (const std::logic_error& e) {
         BOOST_TEST(std::string(e.what()).find("handle") != std::string::npos, e.what());
     }
+}
+
+BOOST_AUTO_TEST_CASE(a_receiver_cannot_resize_a_segment_under_the_senders_mapping)
+{
+    // Shrinking it would turn the sender's next access past the new end into SIGBUS.
+    const SharedArray<int> array(10'000, 1);
+    Message message;
+    message.put(array);
+    const int fd = message.descriptor(0);
+    BOOST_TEST(::ftruncate(fd, 0) == -1);
+    BOOST_TEST(errno == EPERM);
+    BOOST_TEST(::ftruncate(fd, 1 << 20) == -1); // nor grow it
+    BOOST_TEST(array[9'999] == 1);
+    BOOST_TEST(
+        fs::read_symlink("/proc/self/fd/" + std::to_string(fd)).string().find("/memfd:futura") ==
+        0); // anonymous: no path in /dev/shm or anywhere
 }
 
 BOOST_AUTO_TEST_CASE(hostile_handles_are_protocol_errors)
