@@ -1273,6 +1273,8 @@ BOOST_AUTO_TEST_CASE(an_unknown_exception_type_arrives_as_remote_error_with_a_st
         BOOST_TEST(e.type_name() == "pp_test::LedgerError");
         BOOST_TEST(e.message() == "the ledger does not balance");
         BOOST_TEST(!e.stack_trace().empty());
+        // Where it was thrown (this file's throw_ledger_error), not where the worker caught it.
+        BOOST_TEST(contains(e.stack_trace(), "process_pool_executor.cpp"), e.stack_trace());
         BOOST_TEST(contains(e.what(), "pp_test::LedgerError"), e.what());
         BOOST_TEST(contains(e.what(), "the ledger does not balance"), e.what());
     }

@@ -16,10 +16,13 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cxxabi.h>
+#include <dlfcn.h>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <sys/prctl.h>
+#include <typeinfo>
 #include <unistd.h>
 #include <vector>
 
@@ -57,10 +60,37 @@ void write_all(int fd, const std::vector<char>& bytes, std::vector<UniqueFd>& de
     }
 }
 
+/// Where the latest exception of this thread was thrown, recorded by the `__cxa_throw` below
+/// while this process is a worker: by the time a task's exception reaches the worker loop, the
+/// stack it was thrown from is gone.
+struct ThrowSite
+{
+    const void* object = nullptr; // the exception object, to match it with what is caught
+    boost::stacktrace::stacktrace trace{0, 0};
+    bool recording = false; // taking the trace may throw and catch inside: do not recurse
+};
+
+std::atomic<bool> record_throw_sites{false};
+thread_local ThrowSite last_throw;
+
+/// The stack trace of the exception being handled: where it was thrown if that was recorded
+/// (it is the latest thrown and the same object), else here.
 std::string current_trace()
 {
+    const void* caught = nullptr;
+    try {
+        throw;
+    } catch (const std::exception& e) {
+        caught = &e;
+    } catch (...) {
+        caught = last_throw.object; // not a class we can take the address of: trust the latest
+    }
     std::ostringstream trace;
-    trace << boost::stacktrace::stacktrace();
+    if (caught != nullptr && caught == last_throw.object && !last_throw.trace.empty()) {
+        trace << last_throw.trace;
+    } else {
+        trace << boost::stacktrace::stacktrace();
+    }
     return std::move(trace).str();
 }
 
@@ -135,6 +165,7 @@ private:
         result.attach(result_attachments);
         result.share_threshold(share_threshold_);
         FrameKind answer = FrameKind::value;
+        last_throw.object = nullptr;
         try {
             WireReader call(frame.payload);
             call.attach(call_attachments);
@@ -204,6 +235,7 @@ void run_worker(int fd, bool forked, std::size_t share_threshold)
     ::unsetenv(worker_channel_variable);
     ::unsetenv(worker_share_threshold_variable);
     forked_worker.store(forked, std::memory_order_relaxed);
+    record_throw_sites.store(true, std::memory_order_relaxed);
     Worker(fd, forked, share_threshold).run();
 }
 
@@ -218,6 +250,30 @@ extern "C" int __lsan_is_turned_off() // NOLINT: the sanitizer's name
     return futura::detail::forked_worker.load(std::memory_order_relaxed) ? 1 : 0;
 }
 #endif
+
+/// Interposes the C++ runtime's throw (a program's own definition comes first in symbol lookup,
+/// for the calls of libstdc++ too): in a worker, it records where each exception is thrown, so
+/// that a task's `RemoteError` carries the stack of the throw rather than of the worker loop.
+/// Elsewhere it costs one relaxed load per throw.
+/// (Named through an assembler label: libstdc++'s headers declare `__cxa_throw` with another
+/// parameter type, which a definition under that name would conflict with.)
+extern "C" [[noreturn]] void futura_cxa_throw(void* object, std::type_info* type,
+                                              void (*destroy)(void*)) __asm__("__cxa_throw");
+extern "C" void futura_cxa_throw(void* object, std::type_info* type, void (*destroy)(void*))
+{
+    using Throw = void (*)(void*, std::type_info*, void (*)(void*));
+    static const auto next_throw =
+        reinterpret_cast<Throw>(::dlsym(RTLD_NEXT, "__cxa_throw")); // NOLINT: dlsym's type
+    auto& site = futura::detail::last_throw;
+    if (futura::detail::record_throw_sites.load(std::memory_order_relaxed) && !site.recording) {
+        site.recording = true;
+        site.object = object;
+        site.trace = boost::stacktrace::stacktrace(1, 64); // without this frame
+        site.recording = false;
+    }
+    next_throw(object, type, destroy);
+    std::abort(); // the runtime's throw does not return
+}
 
 /// The program's real entry point when linked with `-Wl,--wrap=main` (a usage requirement of
 /// futura): static initialisation is over, so globals exist in workers as in the parent.
