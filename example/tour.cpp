@@ -199,10 +199,11 @@ void processes()
         const std::string why = error.what();
         std::cout << "WorkerCrashed: " << why.substr(0, why.find(';')) << '\n';
     }
-    std::cout << "the pool goes on: square(8) = " << pool.submit(square, 8).result() << '\n';
+    const int eight_squared = pool.submit(square, 8).result(); // a new worker, if needed
+    std::cout << "the pool goes on: square(8) = " << eight_squared << '\n';
     // [tour-crash-end]
     check(crashed.exception() != nullptr, "the crashed call's future holds WorkerCrashed");
-    check(pool.stats().workers_replaced >= 1, "the pool replaced the crashed worker");
+    check(eight_squared == 64, "the pool goes on after a crash");
 
     section("shared memory: workers write into one array, nothing is copied");
     // [tour-shared]

@@ -151,6 +151,9 @@ std::uint64_t oom_kills() noexcept
 
 } // namespace
 
+/// The socket buffers of a worker's channel, each way.
+constexpr int channel_buffer_bytes = 4 * 1024 * 1024;
+
 class ProcessPoolExecutor::Impl
 {
     /// Terminal cancellation from Asio reaches the pool through this: tasks hold a reference,
@@ -379,7 +382,7 @@ private:
         Clock::time_point running_since{};
         double task_seconds = -1; // moving average of task durations; < 0: none measured yet
 
-        std::vector<char> inbox;
+        detail::ReceiveBuffer inbox;
         detail::ReceivedDescriptors received; // not yet claimed by a frame in the inbox
         std::vector<char> outbox;             // frames waiting for the current write to finish
         std::vector<char> sending;            // the bytes of the write in progress
@@ -634,7 +637,7 @@ private:
                           [this, w = worker.shared_from_this()](const boost::system::error_code& ec,
                                                                 std::size_t) {
                               w->writing = false;
-                              w->sending.clear();
+                              detail::clear_buffer(w->sending);
                               if (!ec && !w->exited) {
                                   flush(*w);
                               } // on error the worker is dying: its exit watch cleans up
@@ -680,6 +683,14 @@ private:
         try {
             asio::local::stream_protocol::socket child_end(io_);
             asio::local::connect_pair(worker->channel, child_end);
+            // Large arguments and results cross in fewer, larger steps (the kernel caps it at
+            // net.core.wmem_max/rmem_max; a failure only leaves the default).
+            boost::system::error_code ignored;
+            for (auto* end : {&worker->channel, &child_end}) {
+                end->set_option(asio::socket_base::send_buffer_size(channel_buffer_bytes), ignored);
+                end->set_option(asio::socket_base::receive_buffer_size(channel_buffer_bytes),
+                                ignored);
+            }
             int err_pipe[2];
             if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
                 throw std::system_error(errno, std::generic_category(), "pipe2");
@@ -835,8 +846,12 @@ private:
             kill_for_bad_message(worker, e);
             return false;
         }
-        worker.inbox.erase(worker.inbox.begin(),
-                           worker.inbox.begin() + static_cast<std::ptrdiff_t>(consumed));
+        if (consumed == worker.inbox.size()) {
+            detail::clear_buffer(worker.inbox);
+        } else {
+            worker.inbox.erase(worker.inbox.begin(),
+                               worker.inbox.begin() + static_cast<std::ptrdiff_t>(consumed));
+        }
         return true;
     }
 

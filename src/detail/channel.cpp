@@ -1,4 +1,5 @@
 #include <futura/detail/channel.hpp>
+#include <futura/detail/protocol.hpp>
 #include <futura/detail/wire.hpp>
 
 #include <algorithm>
@@ -11,6 +12,7 @@ namespace futura::detail {
 namespace {
 
 constexpr std::size_t read_size = 64 * 1024;
+constexpr std::size_t max_step = std::size_t{1} << 30;
 
 // Room for the most descriptors one control message may carry.
 union ControlBuffer
@@ -21,12 +23,18 @@ union ControlBuffer
 
 } // namespace
 
-ssize_t receive_some(int socket, std::vector<char>& in, ReceivedDescriptors& descriptors,
+ssize_t receive_some(int socket, ReceiveBuffer& in, ReceivedDescriptors& descriptors,
                      bool nonblocking)
 {
     const auto at = in.size();
-    in.resize(at + read_size);
-    iovec io{in.data() + at, read_size};
+    // A large frame in progress is read in one step where the socket allows, into memory
+    // reserved for all of it at once (capped: the header is the sender's word).
+    const std::size_t step = std::max(read_size, std::min(missing_frame_bytes(in), max_step));
+    if (in.capacity() < at + step) {
+        in.reserve(at + step);
+    }
+    in.resize(at + step);
+    iovec io{in.data() + at, step};
     ControlBuffer control;
     msghdr message{};
     message.msg_iov = &io;
@@ -86,6 +94,26 @@ ssize_t send_descriptors(int socket, std::span<const char> data,
         n = ::sendmsg(socket, &message, MSG_NOSIGNAL | (nonblocking ? MSG_DONTWAIT : 0));
     } while (n < 0 && errno == EINTR);
     return n;
+}
+
+std::size_t missing_frame_bytes(std::span<const char> in) noexcept
+{
+    if (in.size() < sizeof(FrameHeader)) {
+        return 0;
+    }
+    try {
+        // The header alone: parse_frame checks it (its own checksum included) and says
+        // "incomplete" if it announces a payload, without reading any payload.
+        if (parse_frame(in.first(sizeof(FrameHeader)))) {
+            return 0; // no payload
+        }
+    } catch (const ProtocolError&) {
+        return 0; // the reader will say so when it parses it
+    }
+    FrameHeader header;
+    std::memcpy(&header, in.data(), sizeof header);
+    const auto total = sizeof(FrameHeader) + header.payload_size;
+    return total > in.size() ? static_cast<std::size_t>(total - in.size()) : 0;
 }
 
 void claim_descriptors(ReceivedDescriptors& from, std::size_t count, Attachments& to)

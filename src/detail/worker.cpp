@@ -107,7 +107,7 @@ public:
         ready.raw(static_cast<std::int64_t>(::getpid()));
         append_frame(out_, FrameKind::ready, 0, ready.buffer());
         flush();
-        std::vector<char> in;
+        ReceiveBuffer in;
         std::size_t consumed = 0;
         for (;;) {
             // Each answer goes out before the next task starts: should that task crash the
@@ -118,7 +118,11 @@ public:
                 consumed += frame->size;
                 flush();
             }
-            in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(consumed));
+            if (consumed == in.size()) {
+                clear_buffer(in);
+            } else {
+                in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(consumed));
+            }
             consumed = 0;
             ssize_t n = 0;
             try {
@@ -133,7 +137,7 @@ public:
     }
 
 private:
-    std::optional<Frame> next_frame(const std::vector<char>& in, std::size_t consumed)
+    std::optional<Frame> next_frame(const ReceiveBuffer& in, std::size_t consumed)
     {
         try {
             return parse_frame(std::span<const char>(in).subspan(consumed));
@@ -210,7 +214,7 @@ private:
     {
         if (!out_.empty()) {
             write_all(fd_, out_, out_descriptors_);
-            out_.clear();
+            clear_buffer(out_);
         }
     }
 

@@ -9,11 +9,59 @@
 
 #include <cstddef>
 #include <deque>
+#include <memory>
+#include <new>
 #include <span>
 #include <sys/types.h>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace futura::detail {
+
+/// Allocates without zeroing what it adds: recvmsg writes a receive buffer before anything
+/// reads it, and zeroing a large frame's room at every read would cost more than the read.
+template <class T>
+struct UninitializedAllocator : std::allocator<T>
+{
+    template <class U>
+    struct rebind
+    {
+        using other = UninitializedAllocator<U>;
+    };
+    UninitializedAllocator() noexcept = default;
+    template <class U>
+    UninitializedAllocator(const UninitializedAllocator<U>& /*other*/) noexcept // NOLINT
+    {}
+    template <class U>
+    void construct(U* place) noexcept(std::is_nothrow_default_constructible_v<U>)
+    {
+        ::new (static_cast<void*>(place)) U; // default-initialised: for char, left as it is
+    }
+    template <class U, class... Args>
+    void construct(U* place, Args&&... args)
+    {
+        ::new (static_cast<void*>(place)) U(std::forward<Args>(args)...);
+    }
+};
+
+/// Bytes received from a channel and not yet parsed.
+using ReceiveBuffer = std::vector<char, UninitializedAllocator<char>>;
+
+/// A channel buffer larger than this is given back once empty: one large argument or result
+/// must not pin its size in every process for the pool's lifetime.
+inline constexpr std::size_t kept_buffer_bytes = std::size_t{16} << 20;
+
+/// Empties `buffer`, giving its memory back if it grew beyond `kept_buffer_bytes`.
+template <class Buffer>
+void clear_buffer(Buffer& buffer) noexcept
+{
+    if (buffer.capacity() > kept_buffer_bytes) {
+        Buffer().swap(buffer);
+    } else {
+        buffer.clear();
+    }
+}
 
 /// Descriptors received and not yet claimed by a frame, oldest first.
 using ReceivedDescriptors = std::deque<UniqueFd>;
@@ -25,8 +73,13 @@ using ReceivedDescriptors = std::deque<UniqueFd>;
 /// @throws ProtocolError if descriptors were dropped for lack of room (the sender broke the
 ///         one-control-message-per-253-descriptors rule) or something other than descriptors
 ///         came as control data.
-ssize_t receive_some(int socket, std::vector<char>& in, ReceivedDescriptors& descriptors,
+ssize_t receive_some(int socket, ReceiveBuffer& in, ReceivedDescriptors& descriptors,
                      bool nonblocking);
+
+/// How many bytes the frame that starts `in` still lacks (0 if its header is not complete or
+/// not valid yet), so that a large frame is read in large steps into memory reserved once,
+/// instead of 64 KiB at a time into a buffer that keeps moving as it grows.
+std::size_t missing_frame_bytes(std::span<const char> in) noexcept;
 
 /// Sends the first `count` (at most Attachments::max_descriptors) of `descriptors`, attached to
 /// the first byte of `data` (which must not be empty).
