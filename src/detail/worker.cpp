@@ -194,6 +194,9 @@ private:
         for (auto& descriptor : result_attachments.descriptors) {
             out_descriptors_.push_back(std::move(descriptor));
         }
+        // The answer goes before the call's attachments are released: unmapping a large
+        // argument then happens while the caller already has its result.
+        flush();
         if (answer == FrameKind::initialize_failed) {
             // The pool is broken: say so, and run nothing more (calls may already be queued).
             flush();

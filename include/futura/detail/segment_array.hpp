@@ -111,6 +111,9 @@ protected:
         size_ = view.bytes / sizeof(T);
         data_ = reinterpret_cast<T*>(view.data); // NOLINT: the sender's T objects, same program
         segment_ = std::move(view.segment);
+        // The message holds the mapping too: a worker answers before it lets go of the
+        // message, so unmapping a large argument is not on the caller's wait.
+        in.keep_alive(segment_);
     }
 
     /// Sends the elements as a handle to the same memory.
