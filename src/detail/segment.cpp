@@ -135,6 +135,12 @@ std::shared_ptr<Segment> Segment::mapped(UniqueFd fd, std::uint64_t offset, std:
     }
     auto segment = std::make_shared<Segment>(Private{}, std::move(fd), base, length, delta, bytes,
                                              offset, access);
+    struct stat status
+    {};
+    if (::fstat(segment->fd_.get(), &status) == 0) {
+        segment->device_ = status.st_dev;
+        segment->inode_ = status.st_ino;
+    }
     auto& segments = registry();
     const std::lock_guard lock(segments.mutex);
     segments.segments.insert_or_assign(reinterpret_cast<std::uintptr_t>(segment->data_), // NOLINT
@@ -168,6 +174,24 @@ std::shared_ptr<Segment> Segment::map(UniqueFd fd, std::uint64_t offset, std::si
     // would read all of it up front, where numpy.memmap reads what is touched.
     const bool in_memory = ::fcntl(fd.get(), F_GET_SEALS) >= 0;
     return mapped(std::move(fd), offset, bytes, access, in_memory);
+}
+
+std::shared_ptr<Segment> Segment::mapping_of(std::uint64_t device, std::uint64_t inode,
+                                             std::uint64_t offset, std::size_t bytes,
+                                             SegmentAccess access)
+{
+    auto& segments = registry();
+    const std::lock_guard lock(segments.mutex);
+    for (const auto& [address, weak] : segments.segments) {
+        auto segment = weak.lock(); // null while its destructor runs
+        if (segment && segment->inode_ == inode && segment->device_ == device &&
+            segment->access_ == access && offset >= segment->file_offset_ &&
+            offset - segment->file_offset_ <= segment->size_ &&
+            bytes <= segment->size_ - (offset - segment->file_offset_)) {
+            return segment;
+        }
+    }
+    return nullptr;
 }
 
 std::shared_ptr<Segment> Segment::containing(const void* at, std::size_t bytes)
@@ -282,11 +306,9 @@ namespace {
 // The descriptor at the reader's next index, checked to be a regular file holding
 // [offset, offset + bytes): mapping beyond a file's end would be SIGBUS at first touch.
 UniqueFd checked_descriptor(WireReader& in, std::uint64_t index, std::uint64_t offset,
-                            std::uint64_t bytes)
+                            std::uint64_t bytes, struct stat& status)
 {
     auto fd = in.descriptor(index);
-    struct stat status
-    {};
     if (::fstat(fd.get(), &status) != 0 || !S_ISREG(status.st_mode)) {
         WireReader::fail("a shared memory handle is not a file");
     }
@@ -308,15 +330,23 @@ SegmentView open_segment(WireReader& in, const SegmentHandle& handle, std::size_
     if (alignment != 0 && handle.offset % alignment != 0) {
         WireReader::fail("a shared memory handle is misaligned for its element type");
     }
-    auto fd = checked_descriptor(in, handle.index, handle.offset, handle.bytes);
+    struct stat status
+    {};
+    auto fd = checked_descriptor(in, handle.index, handle.offset, handle.bytes, status);
     if (writable && !fd_writable(fd.get())) {
         WireReader::fail("a writable view of shared memory came with a read-only descriptor");
     }
-    auto segment =
-        Segment::map(std::move(fd), handle.offset, static_cast<std::size_t>(handle.bytes),
-                     writable ? SegmentAccess::read_write : SegmentAccess::read_only);
+    const auto access = writable ? SegmentAccess::read_write : SegmentAccess::read_only;
+    const auto bytes = static_cast<std::size_t>(handle.bytes);
+    if (auto mapped =
+            Segment::mapping_of(status.st_dev, status.st_ino, handle.offset, bytes, access)) {
+        // Already mapped here (an array coming back to its sender): the same pages.
+        auto* data = mapped->data() + (handle.offset - mapped->file_offset());
+        return {std::move(mapped), data, bytes};
+    }
+    auto segment = Segment::map(std::move(fd), handle.offset, bytes, access);
     auto* data = segment->data();
-    return {std::move(segment), data, static_cast<std::size_t>(handle.bytes)};
+    return {std::move(segment), data, bytes};
 }
 
 SegmentView decode_segment_view(WireReader& in, std::size_t alignment, bool writable)
@@ -353,7 +383,9 @@ void encode_copy_in_segment(WireWriter& out, const void* data, std::size_t bytes
 
 UniqueFd take_copy_segment(WireReader& in, std::size_t bytes)
 {
-    return checked_descriptor(in, in.u64(), 0, bytes);
+    struct stat status
+    {};
+    return checked_descriptor(in, in.u64(), 0, bytes, status);
 }
 
 void prefault(void* at, std::size_t bytes) noexcept
