@@ -1,8 +1,8 @@
 // What may travel between processes: the `transferable` concept and the value codecs behind it.
 #pragma once
 
-#include <futura/detail/segment.hpp>
 #include <futura/detail/bounded_iarchive.hpp>
+#include <futura/detail/segment.hpp>
 #include <futura/detail/wire.hpp>
 
 #include <boost/archive/binary_iarchive.hpp>
