@@ -124,24 +124,31 @@ void awaiting_done_futures(futura::Executor& pool)
     BOOST_TEST(on_loop_thread);
 }
 
-/// A task queued behind a blocker on a one-worker pool loses a `||` race against a timer: the
-/// wait completes with the timer, the task is cancelled, and the pool goes on working.
-void timer_cancels_a_pending_task(futura::Executor& pool, const futura::Future<int>& blocker)
+/// Races `future.async_wait` against a timer of `after` in a coroutine, `||` style (which
+/// cancels the loser with every cancellation type). @return whether the timer won.
+bool timer_wins_against(const futura::Future<int>& future, std::chrono::milliseconds after)
 {
-    auto queued = pool.submit(square, 3);
     asio::io_context io;
     bool timer_won = false;
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
-            asio::steady_timer timer(io, 20ms);
-            auto first = co_await (queued.async_wait(asio::use_awaitable) ||
+            asio::steady_timer timer(io, after);
+            auto first = co_await (future.async_wait(asio::use_awaitable) ||
                                    timer.async_wait(asio::use_awaitable));
             timer_won = first.index() == 1;
         },
         asio::detached);
     io.run_for(generous);
-    BOOST_TEST(timer_won);
+    return timer_won;
+}
+
+/// A task queued behind a blocker on a one-worker pool loses a `||` race against a timer: the
+/// wait completes with the timer, the task is cancelled, and the pool goes on working.
+void timer_cancels_a_pending_task(futura::Executor& pool, const futura::Future<int>& blocker)
+{
+    auto queued = pool.submit(square, 3);
+    BOOST_TEST(timer_wins_against(queued, 20ms));
     BOOST_TEST(queued.cancelled());
     BOOST_TEST(blocker.result(generous) > 0);
     BOOST_TEST(pool.submit(square, 2).result(generous) == 4);
@@ -404,19 +411,7 @@ BOOST_AUTO_TEST_CASE(a_timer_or_leaves_a_running_thread_task_running)
         return 5;
     });
     started.wait();
-    asio::io_context io;
-    bool timer_won = false;
-    asio::co_spawn(
-        io,
-        [&]() -> asio::awaitable<void> {
-            asio::steady_timer timer(io, 10ms);
-            auto first = co_await (running.async_wait(asio::use_awaitable) ||
-                                   timer.async_wait(asio::use_awaitable));
-            timer_won = first.index() == 1;
-        },
-        asio::detached);
-    io.run_for(generous);
-    BOOST_TEST(timer_won);
+    BOOST_TEST(timer_wins_against(running, 10ms));
     BOOST_TEST(!running.cancelled());
     release.count_down();
     BOOST_TEST(running.result(generous) == 5);
@@ -429,19 +424,7 @@ BOOST_AUTO_TEST_CASE(a_timer_or_kills_a_running_process_task_and_the_pool_replac
     futura::ProcessPoolExecutor pool{{.max_workers = 1}};
     auto running = pool.submit(nap, 60'000);
     BOOST_REQUIRE(eventually([&] { return running.running(); }));
-    asio::io_context io;
-    bool timer_won = false;
-    asio::co_spawn(
-        io,
-        [&]() -> asio::awaitable<void> {
-            asio::steady_timer timer(io, 50ms);
-            auto first = co_await (running.async_wait(asio::use_awaitable) ||
-                                   timer.async_wait(asio::use_awaitable));
-            timer_won = first.index() == 1;
-        },
-        asio::detached);
-    io.run_for(generous);
-    BOOST_TEST(timer_won);
+    BOOST_TEST(timer_wins_against(running, 50ms));
     BOOST_TEST(running.cancelled());
     BOOST_CHECK_THROW(running.result(generous), futura::CancelledError); // not after 60 s
     BOOST_TEST(pool.submit(square, 3).result(generous) == 9);            // a new worker runs it

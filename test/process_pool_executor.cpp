@@ -569,19 +569,6 @@ bool contains(std::string_view text, std::string_view part)
     return text.find(part) != std::string_view::npos;
 }
 
-/// The path of the helper program `name` (its file name), from the command line.
-std::string helper_program(std::string_view name)
-{
-    const auto& suite = boost::unit_test::framework::master_test_suite();
-    for (int i = 1; i < suite.argc; ++i) {
-        const fs::path candidate(suite.argv[i]);
-        if (candidate.filename() == name) {
-            return candidate.string();
-        }
-    }
-    return {};
-}
-
 /// The message of the exception `future` failed with, if it is an `E`; nothing otherwise.
 template <class E, class T>
 std::optional<std::string> error_message(const futura::Future<T>& future)

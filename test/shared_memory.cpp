@@ -233,18 +233,6 @@ std::set<std::string> entries_of(const fs::path& directory)
     return names;
 }
 
-std::string helper_program(std::string_view name)
-{
-    const auto& suite = boost::unit_test::framework::master_test_suite();
-    for (int i = 1; i < suite.argc; ++i) {
-        const fs::path candidate(suite.argv[i]);
-        if (candidate.filename() == name) {
-            return candidate.string();
-        }
-    }
-    return {};
-}
-
 bool process_gone(int pid)
 {
     std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");

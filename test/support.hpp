@@ -11,6 +11,8 @@
 
 #include <futura/futura.hpp>
 
+#include <boost/test/unit_test.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -181,6 +183,20 @@ private:
     static inline std::atomic<int> next_{0};
     std::filesystem::path path_;
 };
+
+/// The path of the helper program `name` (its file name) given on the test's command line after
+/// `--`, or empty if it was not given.
+inline std::string helper_program(std::string_view name)
+{
+    const auto& suite = boost::unit_test::framework::master_test_suite();
+    for (int i = 1; i < suite.argc; ++i) {
+        const std::filesystem::path candidate(suite.argv[i]);
+        if (candidate.filename() == name) {
+            return candidate.string();
+        }
+    }
+    return {};
+}
 
 /// Creates the file `path` holding this process's pid, whole (written aside, then renamed): a
 /// reader never sees a part of it. A task leaves such a mark to say that it ran, and where.
