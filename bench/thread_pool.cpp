@@ -28,6 +28,7 @@
 #include <future>
 #include <iostream>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/task_arena.h>
@@ -39,9 +40,11 @@
 #include <utility>
 #include <vector>
 
+#include "harness.hpp"
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using namespace futura_bench;
 
 /// The task of both workloads.
 constexpr auto add_one = [](int i) { return i + 1; };
@@ -165,20 +168,6 @@ public:
 // ---------------------------------------------------------------------------------------------
 // The workloads.
 
-/// A wrong result, a bad command line or an unreadable peer file: ends the run, exit status 1.
-class BenchError : public std::runtime_error
-{
-public:
-    using std::runtime_error::runtime_error;
-};
-
-[[noreturn]] void fail(const std::string& what) { throw BenchError(what); }
-
-double seconds_since(Clock::time_point start)
-{
-    return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 /// The futures of a W1 measurement, allocated before it starts.
 template <class Pool>
 using FutureVector = std::vector<decltype(std::declval<Pool&>().submit(0))>;
@@ -237,21 +226,6 @@ void w2_round(std::size_t workers, int n, int warmup, std::vector<double>& sampl
         }
     }
 }
-
-/// Nearest-rank percentile, `p` in (0, 1].
-double percentile(std::vector<double> samples, double p)
-{
-    if (samples.empty()) {
-        return 0.0;
-    }
-    const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(samples.size())));
-    const auto index = std::clamp<std::size_t>(rank, 1, samples.size()) - 1;
-    std::nth_element(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(index),
-                     samples.end());
-    return samples[index];
-}
-
-double median(const std::vector<double>& samples) { return percentile(samples, 0.5); }
 
 // ---------------------------------------------------------------------------------------------
 // The harness.
@@ -421,29 +395,6 @@ void measure(const Settings& settings, const std::vector<Implementation>& impls,
 // Result lines: `result key=value ...`, one per implementation, on one line; values have no
 // spaces (a label writes them `%20`). The Python peer prints the same keys.
 
-std::string encode_spaces(std::string_view text)
-{
-    std::string encoded;
-    for (const char c : text) {
-        encoded += c == ' ' ? std::string_view("%20") : std::string_view(&c, 1);
-    }
-    return encoded;
-}
-
-std::string decode_spaces(std::string_view text)
-{
-    std::string decoded;
-    for (std::size_t at = 0; at < text.size(); ++at) {
-        if (text.substr(at, 3) == "%20") {
-            decoded += ' ';
-            at += 2;
-        } else {
-            decoded += text[at];
-        }
-    }
-    return decoded;
-}
-
 void print_result_line(std::ostream& out, const Result& r)
 {
     out << "result impl=" << r.id << " label=" << encode_spaces(r.label) << " workers=" << r.workers
@@ -515,29 +466,6 @@ std::vector<Result> read_peer_results(const std::string& path)
 
 // ---------------------------------------------------------------------------------------------
 // The Markdown table and the goals.
-
-/// `value` rounded to an integer, with thousands separators: 1,234,567.
-template <class Number>
-std::string grouped(Number value)
-{
-    const auto digits = std::to_string(std::llround(static_cast<double>(value)));
-    const std::size_t sign = digits.starts_with('-') ? 1 : 0;
-    std::string text;
-    for (std::size_t k = 0; k < digits.size(); ++k) {
-        if (k > sign && (digits.size() - k) % 3 == 0) {
-            text += ',';
-        }
-        text += digits[k];
-    }
-    return text;
-}
-
-std::string fixed(double value, int decimals)
-{
-    std::array<char, 64> text{};
-    std::snprintf(text.data(), text.size(), "%.*f", decimals, value);
-    return text.data();
-}
 
 std::string implementation_cell(const Result& r, const Settings& settings)
 {
@@ -672,24 +600,11 @@ void print_goals(std::ostream& out, const std::vector<Result>& results, const Se
 
 int to_int(std::string_view text, std::string_view option)
 {
-    int value = 0;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (error != std::errc() || end != text.data() + text.size() || value <= 0) {
-        fail("--" + std::string(option) + " needs a positive integer, not '" + std::string(text) +
-             "'");
+    const auto value = futura_bench::to_count(text, option);
+    if (value > std::numeric_limits<int>::max()) {
+        fail("--" + std::string(option) + " is too large: " + std::string(text));
     }
-    return value;
-}
-
-std::vector<std::string> split(std::string_view text)
-{
-    std::vector<std::string> parts;
-    while (!text.empty()) {
-        const auto comma = text.find(',');
-        parts.emplace_back(text.substr(0, comma));
-        text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
-    }
-    return parts;
+    return static_cast<int>(value);
 }
 
 constexpr std::string_view usage = R"(usage: futura_bench_thread_pool [--option=value ...]
