@@ -17,7 +17,11 @@ std::size_t Executor::max_workers() const noexcept { return do_max_workers(); }
 
 ExecutorStats Executor::stats() const { return do_stats(); }
 
-std::size_t Executor::do_auto_chunksize(std::optional<std::size_t> /*total*/) const { return 1; }
+std::size_t Executor::do_auto_chunksize(std::optional<std::size_t> /*total*/,
+                                        detail::CallKey /*key*/) const
+{
+    return 1;
+}
 
 namespace {
 

@@ -17,6 +17,8 @@
 // identical in both translation units). Not process_environment: its 1.81 definition is not
 // inline, and the library already has it; ChildSetup sets the environment itself.
 #define BOOST_PROCESS_USE_STD_FS 1
+#include <futura/detail/call_claims.hpp>
+#include <futura/detail/channel.hpp>
 #include <futura/detail/protocol.hpp>
 #include <futura/detail/remote_call.hpp>
 #include <futura/detail/wire.hpp>
@@ -826,6 +828,16 @@ public:
             stderr_.write_end(), pair[1]);
         ::close(pair[1]);
         stderr_.close_write_end();
+        // As a pool does: the claim table first.
+        detail::FrameOutbox first;
+        const auto start = detail::begin_frame(first.bytes());
+        detail::Attachments attachments;
+        detail::WireWriter table(first.bytes());
+        table.attach(attachments);
+        (void)table.descriptor(claims_.fd());
+        detail::finish_frame(first.bytes(), start, detail::FrameKind::claims, 0, 1);
+        first.add_descriptors(attachments.descriptors);
+        (void)first.write(channel_, /*nonblocking=*/false);
     }
     HandStartedWorker(const HandStartedWorker&) = delete;
     HandStartedWorker& operator=(const HandStartedWorker&) = delete;
@@ -833,6 +845,15 @@ public:
 
     void send(const std::vector<char>& bytes)
     {
+        // A call the worker may run is offered in its claim table, as a pool offers it.
+        try {
+            if (const auto call = detail::parse_frame(bytes);
+                call && call->kind == detail::FrameKind::call) {
+                claims_.offer(call->task_id);
+            }
+        } catch (const detail::ProtocolError&) {
+            // not a frame: sent as it is, for the worker to refuse
+        }
         std::size_t done = 0;
         while (done < bytes.size()) {
             const auto n = ::send(channel_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
@@ -907,6 +928,7 @@ private:
     Pipe stderr_;
     std::optional<Child> child_;
     std::vector<char> inbox_;
+    detail::CallClaims claims_ = detail::CallClaims::create();
 };
 
 std::vector<char> frame(detail::FrameKind kind, std::uint64_t task_id,
@@ -987,6 +1009,7 @@ std::vector<char> triple_call(std::uint64_t task_id, int x)
 std::exception_ptr carried_exception(const ReceivedFrame& received)
 {
     detail::WireReader reader(received.payload);
+    (void)reader.u64(); // the call's run time
     return detail::decode_exception(reader);
 }
 
@@ -1047,6 +1070,7 @@ void check_worker_answers_protocol_error(const std::vector<char>& bytes, std::st
     BOOST_TEST((good->kind == detail::FrameKind::value));
     BOOST_TEST(good->task_id == 8U);
     detail::WireReader value(good->payload);
+    (void)value.u64(); // the call's run time
     BOOST_TEST(value.raw<int>() == 42);
 
     worker.close_channel();
@@ -2063,6 +2087,7 @@ BOOST_AUTO_TEST_CASE(a_hand_started_worker_runs_a_good_call)
     BOOST_REQUIRE(answer.has_value());
     BOOST_TEST((answer->kind == futura::detail::FrameKind::value));
     futura::detail::WireReader value(answer->payload);
+    (void)value.u64(); // the call's run time
     BOOST_TEST(value.raw<int>() == 15);
     worker.close_channel();
     const auto status = worker.wait();

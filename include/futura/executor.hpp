@@ -123,12 +123,7 @@ public:
     requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
     [[nodiscard]] Future<detail::submit_result_t<F, Args...>> submit(F&& f, Args&&... args)
     {
-        using R = detail::submit_result_t<F, Args...>;
-        auto* task = new detail::Task<R, std::decay_t<F>, std::decay_t<Args>...>(
-            std::forward<F>(f), std::forward<Args>(args)...);
-        auto future = detail::make_future(detail::StateRef<R>(task)); // adopts the first ref
-        schedule(detail::TaskPtr(task));                              // hands over the second
-        return future;
+        return submit_elements(1, std::forward<F>(f), std::forward<Args>(args)...);
     }
 
     /// Calls `f(x)` for each `x` of `inputs` on the executor and returns the results in input
@@ -185,9 +180,10 @@ public:
         }
         // buffersize counts tasks; with an unknown number of inputs, automatic chunks would
         // read an unbounded number ahead, so they are single inputs then.
-        const std::size_t chunksize = options.chunksize != 0           ? options.chunksize
-                                      : (options.buffersize && !total) ? 1
-                                                                       : do_auto_chunksize(total);
+        const std::size_t chunksize = options.chunksize != 0 ? options.chunksize
+                                      : (options.buffersize && !total)
+                                          ? 1
+                                          : do_auto_chunksize(total, detail::call_key_of(feed->f));
         using Slot = typename MapResults<R>::Slot;
         typename MapResults<R>::Feeder feeder;
         if (chunksize <= 1) {
@@ -212,7 +208,9 @@ public:
                 }
                 const auto size = chunk.size();
                 return Slot(typename MapResults<R>::Chunk{
-                    submit(detail::MapChunk<std::decay_t<F>>{feed->f}, std::move(chunk)), size});
+                    submit_elements(size, detail::MapChunk<std::decay_t<F>>{feed->f},
+                                    std::move(chunk)),
+                    size});
             };
         }
         return MapResults<R>(std::move(feeder), options.buffersize, deadline);
@@ -249,6 +247,22 @@ protected:
     Executor() = default;
 
 private:
+    /// `submit` of a call that handles `elements` inputs (a map chunk), for duration estimates.
+    template <class F, class... Args>
+    Future<detail::submit_result_t<F, Args...>> submit_elements(std::size_t elements, F&& f,
+                                                                Args&&... args)
+    {
+        using R = detail::submit_result_t<F, Args...>;
+        const detail::CallKey key = detail::call_key_of<std::decay_t<F>>(f);
+        auto* task = new detail::Task<R, std::decay_t<F>, std::decay_t<Args>...>(
+            std::forward<F>(f), std::forward<Args>(args)...);
+        task->call_key = key;
+        task->call_elements = elements;
+        auto future = detail::make_future(detail::StateRef<R>(task)); // adopts the first ref
+        schedule(detail::TaskPtr(task));                              // hands over the second
+        return future;
+    }
+
     /// Takes the executor's reference to a task. @throws ShutdownError or BrokenExecutor, in
     /// which case the task is discarded (its future cancelled) by the `TaskPtr`.
     virtual void schedule(detail::TaskPtr task) = 0;
@@ -256,8 +270,10 @@ private:
     [[nodiscard]] virtual std::size_t do_max_workers() const noexcept = 0;
     [[nodiscard]] virtual ExecutorStats do_stats() const = 0;
     /// The chunk size `map` uses when `MapOptions::chunksize` is 0, for `total` inputs (if
-    /// known). One per message unless a message costs more than a call, as in a process pool.
-    [[nodiscard]] virtual std::size_t do_auto_chunksize(std::optional<std::size_t> total) const;
+    /// known) of the callable `key`. One per message unless a message costs more than a call,
+    /// as in a process pool.
+    [[nodiscard]] virtual std::size_t do_auto_chunksize(std::optional<std::size_t> total,
+                                                        detail::CallKey key) const;
 };
 
 } // namespace futura

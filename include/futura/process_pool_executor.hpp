@@ -167,7 +167,8 @@ private:
     void do_shutdown(const ShutdownOptions& options) override;
     [[nodiscard]] std::size_t do_max_workers() const noexcept override;
     [[nodiscard]] ExecutorStats do_stats() const override;
-    [[nodiscard]] std::size_t do_auto_chunksize(std::optional<std::size_t> total) const override;
+    [[nodiscard]] std::size_t do_auto_chunksize(std::optional<std::size_t> total,
+                                                detail::CallKey key) const override;
     bool kill_task(detail::SharedStateBase* state);
 
     std::unique_ptr<Impl> impl_;

@@ -128,4 +128,71 @@ void claim_descriptors(ReceivedDescriptors& from, std::size_t count, Attachments
     }
 }
 
+// ----- FrameInbox ----------------------------------------------------------------------------
+
+ssize_t FrameInbox::receive(int socket, bool nonblocking)
+{
+    if (consumed_ == bytes_.size()) {
+        clear_buffer(bytes_);
+    } else if (consumed_ > 0) {
+        bytes_.erase(bytes_.begin(), bytes_.begin() + static_cast<std::ptrdiff_t>(consumed_));
+    }
+    consumed_ = 0;
+    return receive_some(socket, bytes_, descriptors_, nonblocking);
+}
+
+std::optional<Frame> FrameInbox::next(Attachments& attachments)
+{
+    auto frame = parse_frame(std::span<const char>(bytes_).subspan(consumed_));
+    if (frame) {
+        claim_descriptors(descriptors_, frame->descriptors, attachments);
+        consumed_ += frame->size;
+    }
+    return frame;
+}
+
+// ----- FrameOutbox ---------------------------------------------------------------------------
+
+void FrameOutbox::add_descriptors(std::vector<UniqueFd>& descriptors)
+{
+    for (auto& descriptor : descriptors) {
+        descriptors_.push_back(std::move(descriptor));
+    }
+    descriptors.clear();
+}
+
+FrameOutbox::Progress FrameOutbox::write(int socket, bool nonblocking)
+{
+    const int flags = MSG_NOSIGNAL | (nonblocking ? MSG_DONTWAIT : 0);
+    // Each batch of descriptors rides on one byte: a frame that names descriptors has a
+    // 32-byte header, so there are always more unsent bytes than batches.
+    std::size_t batch_start = 0;
+    while (batch_start < descriptors_.size()) {
+        const std::span<const UniqueFd> batch =
+            std::span<const UniqueFd>(descriptors_).subspan(batch_start);
+        if (send_descriptors(socket, std::span<const char>(bytes_).subspan(sent_), batch,
+                             nonblocking) < 0) {
+            descriptors_.erase(descriptors_.begin(),
+                               descriptors_.begin() + static_cast<std::ptrdiff_t>(batch_start));
+            return errno == EAGAIN ? Progress::blocked : Progress::failed;
+        }
+        batch_start += std::min(batch.size(), Attachments::max_descriptors);
+        ++sent_;
+    }
+    descriptors_.clear(); // the other end holds its own references now
+    while (sent_ < bytes_.size()) {
+        const auto n = ::send(socket, bytes_.data() + sent_, bytes_.size() - sent_, flags);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return errno == EAGAIN ? Progress::blocked : Progress::failed;
+        }
+        sent_ += static_cast<std::size_t>(n);
+    }
+    clear_buffer(bytes_);
+    sent_ = 0;
+    return Progress::done;
+}
+
 } // namespace futura::detail

@@ -34,6 +34,7 @@ bool known_kind(FrameKind kind) noexcept
     switch (kind) {
     case FrameKind::call:
     case FrameKind::initialize:
+    case FrameKind::claims:
     case FrameKind::ready:
     case FrameKind::value:
     case FrameKind::exception:

@@ -1,6 +1,7 @@
 // A worker process: reads call frames from its channel, runs them one at a time, and writes
 // back results. It is this same program, started by the pool with a marker in its environment;
 // the wrapped `main` below sends it here after static initialisation, so `main` never runs.
+#include <futura/detail/call_claims.hpp>
 #include <futura/detail/channel.hpp>
 #include <futura/detail/deadline.hpp>
 #include <futura/detail/protocol.hpp>
@@ -16,6 +17,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <cxxabi.h>
 #include <dlfcn.h>
 #include <optional>
@@ -34,31 +36,6 @@ namespace {
 
 std::atomic<bool> wrapped{false};
 std::atomic<bool> forked_worker{false};
-
-/// Writes `bytes` with `descriptors` attached to its first bytes, blocking until all is sent.
-void write_all(int fd, const std::vector<char>& bytes, std::vector<UniqueFd>& descriptors)
-{
-    std::size_t done = 0;
-    for (std::size_t sent = 0; sent < descriptors.size(); sent += Attachments::max_descriptors) {
-        const std::span<const UniqueFd> rest(
-            descriptors.begin() + static_cast<std::ptrdiff_t>(sent), descriptors.end());
-        if (send_descriptors(fd, std::span<const char>(bytes).subspan(done), rest, false) < 0) {
-            std::_Exit(3); // the parent is gone
-        }
-        ++done; // each control message rides on one byte: a frame has far more than 253 bytes
-    }
-    descriptors.clear(); // the parent has its own references now
-    while (done < bytes.size()) {
-        const auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            std::_Exit(3); // the parent is gone: nobody to report to
-        }
-        done += static_cast<std::size_t>(n);
-    }
-}
 
 /// Where the latest exception of this thread was thrown, recorded by the `__cxa_throw` below
 /// while this process is a worker: by the time a task's exception reaches the worker loop, the
@@ -94,10 +71,12 @@ std::string current_trace()
     return std::move(trace).str();
 }
 
-class Worker
+/// The loop of a worker process: reads frames, runs each call the parent has not taken back,
+/// and answers it before starting the next.
+class WorkerLoop
 {
 public:
-    Worker(int fd, bool forked, std::size_t share_threshold)
+    WorkerLoop(int fd, bool forked, std::size_t share_threshold)
         : fd_(fd), forked_(forked), share_threshold_(share_threshold)
     {}
 
@@ -105,28 +84,28 @@ public:
     {
         WireWriter ready;
         ready.raw(static_cast<std::int64_t>(::getpid()));
-        append_frame(out_, FrameKind::ready, 0, ready.buffer());
+        append_frame(outbox_.bytes(), FrameKind::ready, 0, ready.buffer());
         flush();
-        ReceiveBuffer in;
-        std::size_t consumed = 0;
         for (;;) {
-            // Each answer goes out before the next task starts: should that task crash the
+            // Each answer goes out before the next call starts: should that call crash the
             // process, the parent must already hold every earlier answer, or it would charge
-            // the crash to a task that had finished.
-            while (auto frame = next_frame(in, consumed)) {
-                handle(*frame);
-                consumed += frame->size;
-                flush();
+            // the crash to a call that had finished.
+            for (;;) {
+                Attachments attachments;
+                std::optional<Frame> frame;
+                try {
+                    frame = inbox_.next(attachments);
+                } catch (const std::exception& e) {
+                    bad_message(e);
+                }
+                if (!frame) {
+                    break;
+                }
+                handle(*frame, attachments);
             }
-            if (consumed == in.size()) {
-                clear_buffer(in);
-            } else {
-                in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(consumed));
-            }
-            consumed = 0;
             ssize_t n = 0;
             try {
-                n = receive_some(fd_, in, received_, /*nonblocking=*/false);
+                n = inbox_.receive(fd_, /*nonblocking=*/false);
             } catch (const std::exception& e) {
                 bad_message(e);
             }
@@ -137,15 +116,6 @@ public:
     }
 
 private:
-    std::optional<Frame> next_frame(const ReceiveBuffer& in, std::size_t consumed)
-    {
-        try {
-            return parse_frame(std::span<const char>(in).subspan(consumed));
-        } catch (const std::exception& e) {
-            bad_message(e);
-        }
-    }
-
     /// Nothing can be trusted past corrupted bytes: say why and leave.
     [[noreturn]] static void bad_message(const std::exception& e)
     {
@@ -153,23 +123,45 @@ private:
         std::_Exit(4);
     }
 
-    void handle(const Frame& frame)
+    /// `call_attachments` live until the answer is encoded: decoded spans point into shared
+    /// memory that they keep mapped.
+    void handle(const Frame& frame, Attachments& call_attachments)
     {
-        // The call's attachments live until its result is encoded: decoded spans point into
-        // shared memory that they keep mapped.
-        Attachments call_attachments;
         try {
-            claim_descriptors(received_, frame.descriptors, call_attachments);
+            switch (frame.kind) {
+            case FrameKind::claims:
+                if (call_attachments.descriptors.size() != 1 || claims_) {
+                    throw ProtocolError("futura: a worker received a bad claim table");
+                }
+                claims_.emplace(CallClaims::open(std::move(call_attachments.descriptors[0])));
+                return;
+            case FrameKind::call:
+                if (!claims_) {
+                    throw ProtocolError("futura: a worker received a call before its claim table");
+                }
+                if (!claims_->claim(frame.task_id)) {
+                    return; // the parent took it back: another worker runs it
+                }
+                break;
+            default:
+                break; // answered below: the initializer's outcome, or a ProtocolError
+            }
         } catch (const std::exception& e) {
             bad_message(e);
         }
-        const auto start = begin_frame(out_);
+        auto& out = outbox_.bytes();
+        const auto start = begin_frame(out);
         Attachments result_attachments;
-        WireWriter result(out_);
+        WireWriter result(out);
         result.attach(result_attachments);
         result.share_threshold(share_threshold_);
+        // The answer starts with the call's own run time, for the parent's estimates: it leaves
+        // out the channel and the wake-ups, which the parent's clock would include.
+        const auto run_time_at = out.size();
+        result.u64(0);
         FrameKind answer = FrameKind::value;
         last_throw.object = nullptr;
+        const auto began = std::chrono::steady_clock::now();
         try {
             WireReader call(frame.payload);
             call.attach(call_attachments);
@@ -186,20 +178,22 @@ private:
         } catch (...) {
             answer = frame.kind == FrameKind::initialize ? FrameKind::initialize_failed
                                                          : FrameKind::exception;
-            out_.resize(start + sizeof(FrameHeader)); // drop a partly encoded result
+            out.resize(run_time_at + sizeof(std::uint64_t)); // drop a partly encoded result
             result_attachments.descriptors.clear();
             encode_exception(result, std::current_exception(), current_trace());
         }
-        finish_frame(out_, start, answer, frame.task_id, result_attachments.descriptors.size());
-        for (auto& descriptor : result_attachments.descriptors) {
-            out_descriptors_.push_back(std::move(descriptor));
-        }
+        const auto nanoseconds =
+            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                           std::chrono::steady_clock::now() - began)
+                                           .count());
+        std::memcpy(out.data() + run_time_at, &nanoseconds, sizeof nanoseconds);
+        finish_frame(out, start, answer, frame.task_id, result_attachments.descriptors.size());
+        outbox_.add_descriptors(result_attachments.descriptors);
         // The answer goes before the call's attachments are released: unmapping a large
         // argument then happens while the caller already has its result.
         flush();
         if (answer == FrameKind::initialize_failed) {
             // The pool is broken: say so, and run nothing more (calls may already be queued).
-            flush();
             std::_Exit(1);
         }
     }
@@ -215,18 +209,17 @@ private:
 
     void flush()
     {
-        if (!out_.empty()) {
-            write_all(fd_, out_, out_descriptors_);
-            clear_buffer(out_);
+        if (outbox_.write(fd_, /*nonblocking=*/false) != FrameOutbox::Progress::done) {
+            std::_Exit(3); // the parent is gone: nobody to report to
         }
     }
 
     int fd_;
     bool forked_;
     std::size_t share_threshold_;
-    std::vector<char> out_;
-    std::vector<UniqueFd> out_descriptors_; // attached to the frames in out_
-    ReceivedDescriptors received_;          // not yet claimed by a call frame
+    FrameInbox inbox_;
+    FrameOutbox outbox_;
+    std::optional<CallClaims> claims_; // from the parent's first frame
 };
 
 } // namespace
@@ -243,7 +236,7 @@ void run_worker(int fd, bool forked, std::size_t share_threshold)
     ::unsetenv(worker_share_threshold_variable);
     forked_worker.store(forked, std::memory_order_relaxed);
     record_throw_sites.store(true, std::memory_order_relaxed);
-    Worker(fd, forked, share_threshold).run();
+    WorkerLoop(fd, forked, share_threshold).run();
 }
 
 } // namespace futura::detail

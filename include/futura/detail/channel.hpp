@@ -6,11 +6,13 @@
 #pragma once
 
 #include <futura/detail/attachments.hpp>
+#include <futura/detail/protocol.hpp>
 
 #include <cstddef>
 #include <deque>
 #include <memory>
 #include <new>
+#include <optional>
 #include <span>
 #include <sys/types.h>
 #include <type_traits>
@@ -91,5 +93,60 @@ ssize_t send_descriptors(int socket, std::span<const char> data,
 /// Moves the `count` oldest received descriptors into `to`, for the frame that needs them.
 /// @throws ProtocolError if fewer than `count` arrived: the frame names descriptors it lacks.
 void claim_descriptors(ReceivedDescriptors& from, std::size_t count, Attachments& to);
+
+/// Frames received on a channel and the descriptors that came with them: both ends of every
+/// channel read through one of these.
+class FrameInbox
+{
+public:
+    /// One read of what is available (`receive_some`), after dropping the frames taken.
+    /// Invalidates the payloads of frames `next` returned before.
+    /// @return the bytes read, 0 at end of input, or -1 with errno set.
+    /// @throws ProtocolError as `receive_some`.
+    ssize_t receive(int socket, bool nonblocking);
+
+    /// The next complete frame, its descriptors moved into `attachments`; nothing if more bytes
+    /// are needed. Its payload stays valid until the next `receive`.
+    /// @throws ProtocolError if the bytes are not a valid frame or its descriptors are missing.
+    std::optional<Frame> next(Attachments& attachments);
+
+    /// Whether bytes of an incomplete frame are held.
+    [[nodiscard]] bool holds_partial_frame() const noexcept { return consumed_ < bytes_.size(); }
+
+private:
+    ReceiveBuffer bytes_;
+    std::size_t consumed_ = 0;        // bytes of frames already returned
+    ReceivedDescriptors descriptors_; // not yet claimed by a frame
+};
+
+/// Frames waiting to be written to a channel, with the descriptors they refer to. Frames may be
+/// added while a write is under way: descriptors always go out no later than their frame.
+class FrameOutbox
+{
+public:
+    /// Where frames are encoded (`begin_frame`, `finish_frame`).
+    std::vector<char>& bytes() noexcept { return bytes_; }
+
+    /// Adds the descriptors the frame just finished refers to, in order.
+    void add_descriptors(std::vector<UniqueFd>& descriptors);
+
+    [[nodiscard]] bool empty() const noexcept { return sent_ == bytes_.size(); }
+
+    enum class Progress
+    {
+        done,    ///< everything was written
+        blocked, ///< the socket is full (nonblocking): try again when it is writable
+        failed,  ///< the other end is gone (errno says why)
+    };
+
+    /// Writes as much as the socket takes: the descriptors first, each batch of up to 253 on one
+    /// byte, then the rest. Blocking, it returns only when done or failed.
+    Progress write(int socket, bool nonblocking);
+
+private:
+    std::vector<char> bytes_;
+    std::size_t sent_ = 0;
+    std::vector<UniqueFd> descriptors_; // to go out with the next bytes written
+};
 
 } // namespace futura::detail

@@ -17,13 +17,15 @@ namespace futura::detail {
 enum class FrameKind : std::uint8_t
 {
     // parent -> worker
-    call = 1,               ///< run a task: payload from TaskBase::encode_call
-    initialize = 2,         ///< run the pool's initializer: payload is an encoded `void(*)()`
-                            // worker -> parent
-    ready = 10,             ///< the worker is up: payload is its pid
-    value = 11,             ///< the task returned: payload is the encoded result
-    exception = 12,         ///< the task threw: payload from encode_exception
-    initialize_failed = 13, ///< the initializer threw: payload from encode_exception
+    call = 1,       ///< run a task: payload from TaskBase::encode_call
+    initialize = 2, ///< run the pool's initializer: payload is an encoded `void(*)()`
+    claims = 3,     ///< the worker's CallClaims table: no payload, one descriptor
+                    // worker -> parent
+    ready = 10,     ///< the worker is up: payload is its pid
+                // An answer's payload starts with the call's run time in nanoseconds (u64).
+    value = 11,             ///< the task returned: then the encoded result
+    exception = 12,         ///< the task threw: then what encode_exception wrote
+    initialize_failed = 13, ///< the initializer threw: then what encode_exception wrote
 };
 
 /// Every frame starts with this header. `check` is a CRC-32 of the header's other fields and

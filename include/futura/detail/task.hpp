@@ -1,6 +1,7 @@
 // A submitted call and its future's state in one allocation, queued through an intrusive hook.
 #pragma once
 
+#include <futura/detail/call_key.hpp>
 #include <futura/detail/remote_call.hpp>
 #include <futura/detail/shared_state.hpp>
 #include <futura/detail/wire.hpp>
@@ -74,6 +75,10 @@ public:
     /// shared with other threads (in `schedule`), constant after.
     boost::intrusive_ptr<TaskTerminator>
         terminator; // NOLINT(misc-non-private-member-variables-in-classes)
+    /// What the call runs, for executors that learn durations per callable; set by `submit`.
+    CallKey call_key = 0; // NOLINT(misc-non-private-member-variables-in-classes)
+    /// How many inputs the call handles (a map chunk's size); set by `map`.
+    std::size_t call_elements = 1; // NOLINT(misc-non-private-member-variables-in-classes)
 
     TaskBase() = default;
     TaskBase(const TaskBase&) = delete;
@@ -149,6 +154,21 @@ private:
 
     TaskBase* task_ = nullptr;
 };
+
+/// What identifies the code `f` runs, for duration estimates: a function's address, else the
+/// callable's type; a wrapper (map's chunks, starmap's tuples) is identified by what it wraps.
+template <class F>
+CallKey call_key_of(const F& f) noexcept
+{
+    if constexpr (callable_wrapper<F>) {
+        return call_key_of(f.f);
+    } else if constexpr (function_pointer<F>) {
+        return reinterpret_cast<CallKey>(f); // NOLINT: an identity, never called through
+    } else {
+        (void)f;
+        return reinterpret_cast<CallKey>(&typeid(F)); // NOLINT: an identity
+    }
+}
 
 /// What `f(args...)` yields when the executor calls it with its stored (decayed) copies.
 template <class F, class... Args>

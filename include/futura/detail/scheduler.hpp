@@ -1,0 +1,184 @@
+// The process pool's scheduling decisions, apart from processes and sockets: which worker gets
+// the next call, how far ahead a busy worker may be sent calls, when to start a worker, and
+// which calls sent ahead to take back for an idle one. The pool (and the tests, with simulated
+// workers and a clock of their own) drive it through `SchedulerHost`.
+//
+// The invariant it keeps after every `dispatch`: no ready worker is idle while a call that has
+// not started waits anywhere, in the parent or queued ahead behind another call on a worker.
+#pragma once
+
+#include <futura/detail/call_key.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+namespace futura::detail {
+
+/// Learned durations per callable, per input element (a map chunk of n inputs counts n).
+/// Measured by the worker around the call itself, so channel and wake-up times are left out.
+/// Thread-safe.
+class CallEstimates
+{
+public:
+    /// Seconds one element of `key` is expected to take; none until one was measured.
+    [[nodiscard]] std::optional<double> per_element(CallKey key) const;
+
+    /// Records that `elements` elements of `key` ran in `seconds` (a moving average that
+    /// follows change, but not one outlier alone).
+    void record(CallKey key, std::size_t elements, double seconds);
+
+private:
+    // The scheduler's thread records; `map` reads from any thread (its chunk size).
+    mutable std::mutex mutex_; // guards seconds_per_element_
+    // Bounded: a program that submits ever-new function objects must not grow it forever.
+    static constexpr std::size_t max_keys = 4096;
+    std::unordered_map<CallKey, double> seconds_per_element_;
+};
+
+/// A call waiting to be sent, as the scheduler sees it.
+struct CallInfo
+{
+    CallKey key = 0;
+    std::size_t elements = 1; ///< inputs it runs (a map chunk's size)
+};
+
+/// One call sent to a worker and not answered yet, in the order sent.
+struct SentCall
+{
+    void* task = nullptr; ///< the host's own handle
+    std::uint64_t id = 0; ///< the host's id of this call on its worker
+    CallInfo info;
+    /// Known to have started: a revocation found it claimed by the worker. (The front of a
+    /// worker's queue is the one it runs next, or now; the others cannot have started.)
+    bool started = false;
+};
+
+/// What the scheduler needs its pool to do. Every call comes from `Scheduler::dispatch`.
+class SchedulerHost
+{
+public:
+    /// How many calls wait in the parent.
+    [[nodiscard]] virtual std::size_t waiting() const = 0;
+    /// The next call waiting in the parent (skipping cancelled ones), without taking it.
+    virtual std::optional<CallInfo> peek_waiting() = 0;
+    /// Takes the next waiting call (marking its future running) and sends it to `worker`.
+    /// @return its id, or nothing if none was left or it could not be sent (its future is then
+    ///         completed with the error, and the call gone).
+    virtual std::optional<SentCall> send_next(std::size_t worker) = 0;
+    /// Takes back a call sent to `worker` if the worker has not started it yet.
+    /// @return whether it was taken back: then it never runs there.
+    virtual bool try_revoke(std::size_t worker, const SentCall& call) = 0;
+    /// A revoked call, to the front of the parent's waiting calls (calls of one revocation come
+    /// in their original order, and go before those already waiting).
+    virtual void wait_again(std::vector<SentCall> calls) = 0;
+    /// Starts a worker process, which calls `Scheduler::add_worker`. @return false on failure.
+    virtual bool start_worker() = 0;
+
+protected:
+    ~SchedulerHost() = default;
+};
+
+struct SchedulerOptions
+{
+    std::size_t max_workers = 1;
+    /// A worker retires after this many calls (0: never); it is never sent more.
+    std::size_t max_tasks_per_child = 0;
+    /// A busy worker is sent calls ahead up to about this much estimated work, so that short
+    /// calls travel in batches; idle workers always come first.
+    std::chrono::duration<double> send_ahead = std::chrono::milliseconds(1);
+    /// And at most this many calls unanswered per worker.
+    std::size_t max_unanswered = 64;
+};
+
+/// The scheduling state of a pool: its workers and the calls each was sent. Not thread-safe:
+/// one thread (the pool's I/O thread) owns it.
+class Scheduler
+{
+public:
+    explicit Scheduler(SchedulerOptions options);
+
+    // ----- workers --------------------------------------------------------------------------
+    /// A worker is starting. @return its number, for the other calls.
+    std::size_t add_worker();
+    /// It can run calls now.
+    void worker_ready(std::size_t worker);
+    /// It takes no more calls (shutting down, or dying): what it was sent stays until answered.
+    void stop_sending(std::size_t worker);
+    /// It is gone. @return the calls it had not answered, oldest first.
+    std::deque<SentCall> remove_worker(std::size_t worker);
+
+    // ----- calls ----------------------------------------------------------------------------
+    /// The worker answered its oldest call `id`, which ran for `seconds`.
+    /// @return that call. @throws ProtocolError if `id` is not its oldest unanswered call.
+    SentCall answered(std::size_t worker, std::uint64_t id, double seconds);
+    /// Where the call of `task` is, if a worker was sent it and has not answered.
+    struct Found
+    {
+        std::size_t worker;
+        std::size_t position; ///< 0: the front, the call the worker runs now or next
+        SentCall call;
+    };
+    [[nodiscard]] std::optional<Found> find(const void* task) const;
+    /// Forgets a call the host revoked on its own (kill of a call sent ahead).
+    void forget(std::size_t worker, std::uint64_t id);
+    /// Notes that the worker started `id` (a revocation failed).
+    void mark_started(std::size_t worker, std::uint64_t id);
+
+    /// Sends waiting calls where they fit, takes back calls queued ahead on busy workers when
+    /// another worker is idle and nothing waits in the parent, and starts workers while calls
+    /// wait (up to `max_workers`).
+    void dispatch(SchedulerHost& host);
+
+    /// The chunk size for `map` over `total` inputs of `key` (if known): about four chunks per
+    /// worker, but none longer than `chunk_target` by the estimate, so that long calls still
+    /// spread over all workers; single inputs while nothing is known. Any thread may ask.
+    [[nodiscard]] std::size_t chunk_size(CallKey key, std::optional<std::size_t> total) const;
+
+    // ----- for tests and the shutdown ---------------------------------------------------------
+    /// Whether every worker has answered everything it was sent.
+    [[nodiscard]] bool all_answered() const noexcept;
+    /// The invariant: false if a ready worker that takes calls has none while a call that has
+    /// not started waits in the parent (`waiting` > 0) or behind another call on some worker.
+    [[nodiscard]] bool no_idle_worker_while_work_waits(std::size_t waiting) const;
+    /// Calls sent to `worker` and not answered, oldest first.
+    [[nodiscard]] const std::deque<SentCall>& unanswered(std::size_t worker) const;
+    [[nodiscard]] const CallEstimates& estimates() const noexcept { return estimates_; }
+
+    /// Tasks that wait behind another on some worker and have not started.
+    [[nodiscard]] std::size_t queued_ahead() const noexcept;
+
+private:
+    struct Worker
+    {
+        std::size_t number;
+        bool ready = false;
+        bool sending = true;        // takes calls
+        std::size_t sent = 0;       // calls sent over its life (revoked ones not counted)
+        std::deque<SentCall> calls; // unanswered, oldest first
+    };
+
+    Worker* worker(std::size_t number);
+    [[nodiscard]] const Worker* worker(std::size_t number) const;
+    [[nodiscard]] bool takes_calls(const Worker& worker) const noexcept;
+    /// The estimated seconds of `info`; none if never measured (such a call counts as long).
+    [[nodiscard]] std::optional<double> estimate(const CallInfo& info) const;
+    /// The worker that should run `info` next, or none if no worker has room for it.
+    Worker* place(const CallInfo& info);
+    /// Takes back calls queued ahead on the busiest workers for the idle ones.
+    /// @return whether any call was taken back.
+    bool rebalance(SchedulerHost& host);
+    void start_workers(SchedulerHost& host);
+
+    SchedulerOptions options_;
+    std::vector<Worker> workers_;
+    std::size_t next_number_ = 0;
+    CallEstimates estimates_;
+};
+
+} // namespace futura::detail

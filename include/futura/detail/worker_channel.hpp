@@ -1,0 +1,68 @@
+// The parent's end of one worker's channel: it writes the frames the pool queues as the socket
+// takes them, reads what the worker sends, and hands each complete frame to a listener, all on
+// the pool's I/O thread.
+#pragma once
+
+#include <futura/detail/channel.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+
+#include <exception>
+#include <memory>
+
+namespace futura::detail {
+
+class WorkerChannel : public std::enable_shared_from_this<WorkerChannel>
+{
+public:
+    /// Who handles what arrives. Called on the I/O thread, never after `close()`.
+    class Listener
+    {
+    public:
+        /// A complete frame. @throws ProtocolError (or any exception) if it is not acceptable:
+        /// reading stops and `on_bad_message` follows.
+        virtual void on_frame(const Frame& frame, Attachments& attachments) = 0;
+        /// After the frames of one read were handled.
+        virtual void on_frames_handled() = 0;
+        /// The worker sent bytes that are not valid frames.
+        virtual void on_bad_message(const std::exception& error) = 0;
+
+    protected:
+        ~Listener() = default;
+    };
+
+    /// A channel whose socket pair is made here (both ends close-on-exec, large buffers).
+    /// `child_end` receives the worker's end. @throws std::system_error on failure.
+    WorkerChannel(boost::asio::io_context& io, Listener& listener, UniqueFd& child_end);
+
+    WorkerChannel(const WorkerChannel&) = delete;
+    WorkerChannel& operator=(const WorkerChannel&) = delete;
+
+    /// Frames to send: encode into it, then `flush()`.
+    FrameOutbox& outbox() noexcept { return outbox_; }
+    /// Writes what the outbox holds, now as far as the socket takes it, the rest when it can.
+    void flush();
+    /// Starts reading (once).
+    void start_reading();
+    /// After the worker died: reads and handles what it sent before, without waiting.
+    void drain();
+    /// No more frames go to the worker: it sees the end of its input and leaves.
+    void shut_down_sending();
+    /// Stops everything: no listener call after this.
+    void close();
+
+private:
+    void read_ready();
+    /// @return false if reading must stop (a bad message or closed meanwhile).
+    bool handle_frames();
+
+    boost::asio::local::stream_protocol::socket socket_;
+    Listener* listener_;
+    FrameInbox inbox_;
+    FrameOutbox outbox_;
+    bool waiting_to_write_ = false; // an async wait for writability is pending
+    bool closed_ = false;
+};
+
+} // namespace futura::detail

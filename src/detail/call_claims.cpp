@@ -1,0 +1,98 @@
+// The claim table shared by the pool and one worker (see call_claims.hpp).
+#include <futura/detail/call_claims.hpp>
+#include <futura/detail/segment.hpp>
+#include <futura/detail/wire.hpp>
+
+#include <stdexcept>
+#include <sys/stat.h>
+
+namespace futura::detail {
+
+namespace {
+
+constexpr std::size_t table_bytes = CallClaims::slots * sizeof(std::atomic<std::uint64_t>);
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free,
+              "the claim table is shared between processes: it needs address-free atomics");
+
+} // namespace
+
+CallClaims::CallClaims(std::shared_ptr<Segment> segment, bool parent)
+    : segment_(std::move(segment)), used_(parent ? slots : 0, false)
+{}
+
+CallClaims CallClaims::create()
+{
+    auto segment = Segment::create(table_bytes); // zero-filled: no slot is offered
+    return CallClaims(std::move(segment), /*parent=*/true);
+}
+
+CallClaims CallClaims::open(UniqueFd fd)
+{
+    struct stat status
+    {};
+    if (!fd || ::fstat(fd.get(), &status) != 0 || !S_ISREG(status.st_mode) ||
+        static_cast<std::size_t>(status.st_size) < table_bytes) {
+        throw ProtocolError("futura: the claim table a worker was sent is not one");
+    }
+    return CallClaims(Segment::map(std::move(fd), 0, table_bytes, SegmentAccess::read_write),
+                      /*parent=*/false);
+}
+
+int CallClaims::fd() const noexcept { return segment_->fd(); }
+
+std::atomic<std::uint64_t>& CallClaims::slot(std::uint64_t id) const noexcept
+{
+    // NOLINTNEXTLINE: the segment holds `slots` atomics, page-aligned
+    auto* table = reinterpret_cast<std::atomic<std::uint64_t>*>(segment_->data());
+    return table[id % slots];
+}
+
+std::uint64_t CallClaims::offer()
+{
+    for (std::size_t i = 0; i < slots; ++i) {
+        if (!used_[i]) {
+            used_[i] = true;
+            const std::uint64_t id = next_round_++ * slots + i;
+            offer(id);
+            return id;
+        }
+    }
+    throw std::length_error("futura: a worker has more unanswered calls than its claim table "
+                            "holds");
+}
+
+void CallClaims::offer(std::uint64_t id) noexcept
+{
+    // Release: the worker reads the call's frame after this store, through a syscall that
+    // orders it anyway; the ordering documents the intent.
+    slot(id).store(id << state_bits | offered, std::memory_order_release);
+}
+
+bool CallClaims::revoke(std::uint64_t id) noexcept
+{
+    std::uint64_t expected = id << state_bits | offered;
+    return slot(id).compare_exchange_strong(expected, id << state_bits | revoked,
+                                            std::memory_order_acq_rel);
+}
+
+bool CallClaims::claimed(std::uint64_t id) const noexcept
+{
+    return slot(id).load(std::memory_order_acquire) == (id << state_bits | claimed_by_worker);
+}
+
+void CallClaims::release(std::uint64_t id) noexcept
+{
+    const std::size_t index = id % slots;
+    if (index < used_.size()) {
+        used_[index] = false;
+    }
+}
+
+bool CallClaims::claim(std::uint64_t id) noexcept
+{
+    std::uint64_t expected = id << state_bits | offered;
+    return slot(id).compare_exchange_strong(expected, id << state_bits | claimed_by_worker,
+                                            std::memory_order_acq_rel);
+}
+
+} // namespace futura::detail

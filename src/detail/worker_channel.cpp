@@ -1,0 +1,143 @@
+// The parent's end of a worker's channel (see worker_channel.hpp).
+#include <futura/detail/worker_channel.hpp>
+
+#include <boost/asio/socket_base.hpp>
+
+#include <cerrno>
+#include <sys/socket.h>
+#include <system_error>
+
+namespace futura::detail {
+
+namespace {
+
+/// The socket buffers of a channel, each way: large arguments and results cross in fewer,
+/// larger steps (the kernel caps it at net.core.wmem_max/rmem_max; a failure only leaves the
+/// default).
+constexpr int channel_buffer_bytes = 4 * 1024 * 1024;
+
+} // namespace
+
+WorkerChannel::WorkerChannel(boost::asio::io_context& io, Listener& listener, UniqueFd& child_end)
+    : socket_(io), listener_(&listener)
+{
+    int ends[2];
+    // Close-on-exec from birth: a program the parent (or a task) starts must not inherit a
+    // channel; the worker's end is made inheritable only as fd 3 of its own exec.
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) {
+        throw std::system_error(errno, std::generic_category(), "socketpair");
+    }
+    UniqueFd ours(ends[0]);
+    child_end.reset(ends[1]);
+    for (const int fd : {ours.get(), child_end.get()}) {
+        (void)::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &channel_buffer_bytes,
+                           sizeof channel_buffer_bytes);
+        (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &channel_buffer_bytes,
+                           sizeof channel_buffer_bytes);
+    }
+    socket_.assign(boost::asio::local::stream_protocol(), ours.release());
+    socket_.non_blocking(true);
+}
+
+void WorkerChannel::flush()
+{
+    if (closed_ || waiting_to_write_ || outbox_.empty()) {
+        return;
+    }
+    if (outbox_.write(socket_.native_handle(), /*nonblocking=*/true) !=
+        FrameOutbox::Progress::blocked) {
+        return; // written, or the worker is dying (its exit watch cleans up)
+    }
+    waiting_to_write_ = true;
+    socket_.async_wait(boost::asio::socket_base::wait_write,
+                       [self = shared_from_this()](const boost::system::error_code& ec) {
+                           self->waiting_to_write_ = false;
+                           if (!ec) {
+                               self->flush();
+                           }
+                       });
+}
+
+void WorkerChannel::start_reading()
+{
+    // Waits for readability, then reads with recvmsg: descriptors come as control data, which
+    // Asio's reads would drop.
+    socket_.async_wait(boost::asio::socket_base::wait_read,
+                       [self = shared_from_this()](const boost::system::error_code& ec) {
+                           if (!ec && !self->closed_) {
+                               self->read_ready();
+                           }
+                       });
+}
+
+void WorkerChannel::read_ready()
+{
+    ssize_t n = 0;
+    try {
+        n = inbox_.receive(socket_.native_handle(), /*nonblocking=*/true);
+    } catch (const std::exception& e) {
+        listener_->on_bad_message(e);
+        return;
+    }
+    if (n == 0 || (n < 0 && errno != EAGAIN)) {
+        return; // the worker is gone: its exit watch takes over
+    }
+    if (!handle_frames()) {
+        return;
+    }
+    start_reading();
+    listener_->on_frames_handled();
+}
+
+bool WorkerChannel::handle_frames()
+{
+    try {
+        for (;;) {
+            Attachments attachments;
+            const auto frame = inbox_.next(attachments);
+            if (!frame) {
+                return true;
+            }
+            listener_->on_frame(*frame, attachments);
+            if (closed_) {
+                return false;
+            }
+        }
+    } catch (const std::exception& e) {
+        listener_->on_bad_message(e);
+        return false;
+    }
+}
+
+void WorkerChannel::drain()
+{
+    if (closed_) {
+        return;
+    }
+    try {
+        while (inbox_.receive(socket_.native_handle(), /*nonblocking=*/true) > 0) {
+            if (!handle_frames()) {
+                return;
+            }
+        }
+    } catch (const std::exception& e) {
+        listener_->on_bad_message(e);
+        return;
+    }
+    handle_frames();
+}
+
+void WorkerChannel::shut_down_sending()
+{
+    boost::system::error_code ignored;
+    socket_.shutdown(boost::asio::socket_base::shutdown_send, ignored);
+}
+
+void WorkerChannel::close()
+{
+    closed_ = true;
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+}
+
+} // namespace futura::detail
