@@ -186,7 +186,8 @@ def spread(text: str) -> tuple[float, float]:
 
 
 def n_of(title: str) -> int:
-    match = re.search(r"N = ([\d,]+)", title)
+    """N in a workload's title: "N = 20,000", or W3's "20 × 50 ms" (20 tasks)."""
+    match = re.search(r"N = ([\d,]+)", title) or re.search(r"(\d+) × \d+ ms", title)
     return int(match.group(1).replace(",", "")) if match else 0
 
 
@@ -616,7 +617,7 @@ CHARTS: list[Chart] = [
               "µs", "lower", series=("p50", "p99"), value_format=unit_format("µs")),
     ], side_by_side=True),
     Chart("process_pool-w3", "Process pool: CPU-bound scaling (W3)", [
-        Panel("process_pool", ("w3_speedup",), "speedup over one process, tasks of about 50 ms",
+        Panel("process_pool", ("w3_speedup",), "speedup over one process, {n} tasks of about 50 ms",
               "speedup", "higher", ideal=ideal_speedup, log=False,
               value_format=lambda value: f"{value:.2f}×"),
     ], side_by_side=True),
@@ -630,8 +631,8 @@ CHARTS: list[Chart] = [
         Panel("asio", ("batched",), "batched: submit many, then co_await each", "awaits/s",
               "higher", value_format=per_second("awaits/s")),
     ]),
-    Chart("shared_memory-w6", "Shared memory: {data} MB to a worker process and back (W6)", [
-        Panel("shared_memory", ("w6_time",), "round trip", "ms", "lower",
+    Chart("shared_memory-w6", "Shared memory: a large array to a worker process and back (W6)", [
+        Panel("shared_memory", ("w6_time",), "round trip of {data} MB", "ms", "lower",
               value_format=unit_format("ms")),
         Panel("shared_memory", ("w6_pss",), "peak memory of the process tree (PSS)", "MB",
               "lower", ideal=w6_data_size, log=False, value_format=unit_format("MB")),
@@ -673,9 +674,7 @@ def draw_all(doc: Path, out: Path) -> list[Path]:
                   f"{' or '.join(b for b in chart.benches if b not in runs)}", file=sys.stderr)
             continue
         try:
-            title = chart.title.format(data=runs[chart.benches[0]].data_mb)
-            fig = draw_chart(Chart(chart.name, title, chart.panels, chart.side_by_side,
-                                   chart.share_y), runs)
+            fig = draw_chart(chart, runs)
         except ChartError as error:
             raise ChartError(f"{doc}: chart {chart.name}: {error}") from error
         save(fig, out / chart.file)
@@ -687,8 +686,8 @@ def draw_all(doc: Path, out: Path) -> list[Path]:
 
 def links(bench: str) -> str:
     """The Markdown image lines of `bench`'s charts, relative to doc/."""
-    return "\n".join(f"![{chart_named(name).title.format(data='W6')}](images/"
-                     f"{chart_named(name).file})" for name in SECTION_CHARTS.get(bench, []))
+    return "\n".join(f"![{chart_named(name).title}](images/{chart_named(name).file})"
+                     for name in SECTION_CHARTS.get(bench, []))
 
 
 def main(argv: list[str]) -> int:
