@@ -25,7 +25,8 @@ Usage:
 Adding a benchmark: make its harness print `result group=... impl=... label=... median=...
 min=... max=...` lines (print_row in bench/harness.hpp), have scripts/bench record them with
 its table, and add a Chart to CHARTS below naming its groups. A harness that prints no result
-lines needs a table reader in TABLE_READERS as well.
+lines needs a table reader in TABLE_READERS as well. bench/test_charts.py (run by CI's bench
+stage) draws every chart from bench/charts_sample.md and from doc/benchmarks.md.
 
 Needs /usr/bin/python3 with Debian's python3-matplotlib. The SVG files are deterministic (no
 date, fixed ids, text kept as text), so a re-run with the same figures changes no byte.
@@ -37,7 +38,7 @@ import math
 import re
 import sys
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -321,7 +322,7 @@ def kind_of(row: Row) -> str:
         return FUTURA
     if label.startswith(("python", "joblib")):
         return PYTHON
-    if label.startswith(("floor", "bare ", "the same ", "in-process")) or "reference" in label:
+    if label.startswith(("floor", "bare ", "the same ", "in-process")):
         return FLOOR
     return PEER
 
@@ -569,9 +570,6 @@ def save(fig, path: Path) -> None:
 
 
 # ---- the charts of doc/benchmarks.md ---------------------------------------------------------
-
-TASKS = si  # the figure written after a bar of tasks/s
-
 
 def per_second(unit: str) -> Callable[[float], str]:
     return lambda value: f"{si(value)} {unit}"
