@@ -6,6 +6,10 @@ process_pool with their `result` lines, asio and shared_memory with their tables
 doc/benchmarks.md the recorded ones. CI runs this (scripts/test, stage bench) before
 `scripts/bench --quick`, which draws the charts of a fresh run.
 
+When a harness's table or result lines change, refresh the sample from a quick run: the page
+that `scripts/bench --quick` would have written is left in build/bench/charts/benchmarks.md;
+copy its four sections into bench/charts_sample.md.
+
 Usage: /usr/bin/python3 bench/test_charts.py [-v]
 """
 
