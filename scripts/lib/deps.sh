@@ -4,8 +4,7 @@
 
 # g++, cmake, ninja, ccache: the build. Boost 1.81 (all libraries + b2),
 # TBB and Google Benchmark: the library, its tests and its benchmarks.
-# python3 + joblib + numpy: the Python peers in bench/; matplotlib: the
-# benchmark charts (bench/charts.py). clang, lld and the
+# python3 + joblib + numpy: the Python peers in bench/. clang, lld and the
 # clang runtime: the fuzz target (libFuzzer).
 FUTURA_PACKAGES=(
     g++
@@ -19,7 +18,7 @@ FUTURA_PACKAGES=(
     python3
     python3-joblib
     python3-numpy
-    python3-matplotlib
+    python3-matplotlib # the benchmark charts (bench/charts.py)
     clang
     lld
     libclang-rt-14-dev
