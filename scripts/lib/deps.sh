@@ -18,6 +18,7 @@ FUTURA_PACKAGES=(
     python3
     python3-joblib
     python3-numpy
+    python3-matplotlib # the benchmark charts (bench/charts.py)
     clang
     lld
     libclang-rt-14-dev
