@@ -28,6 +28,7 @@
 #include <futura/future.hpp>
 #include <futura/process_pool_executor.hpp>
 #include <futura/register_exception.hpp>
+#include <futura/thread_pool_executor.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/core/demangle.hpp>
@@ -1552,6 +1553,91 @@ BOOST_AUTO_TEST_CASE(kill_of_a_task_sent_ahead_to_a_busy_worker_stops_it_before_
     const auto stats = pool.stats();
     BOOST_TEST(stats.cancelled == 1U);
     BOOST_TEST(stats.submitted == stats.completed + stats.failed + stats.cancelled);
+}
+
+BOOST_AUTO_TEST_CASE(kill_of_a_task_sent_ahead_takes_it_back_without_killing_the_worker)
+{
+    TempDir dir;
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    // Known to be short, a call may be sent to a busy worker, behind the call it runs.
+    for (int i = 0; i < 5; ++i) {
+        BOOST_TEST(outcome(pool.submit(leave_mark, dir.file("warm-up " + std::to_string(i)))) ==
+                   "1");
+    }
+    FileGate gate;
+    FileGate::Opener open_gate(gate);
+    auto blocker = pool.submit(wait_at_gate, gate.path());
+    auto victim = pool.submit(leave_mark, dir.file("victim ran"));
+    BOOST_REQUIRE_MESSAGE(gate.wait_for_waiters(1), "the first task did not start");
+    BOOST_REQUIRE_MESSAGE(eventually([&] { return victim.running(); }),
+                          "the victim was not sent ahead to the busy worker");
+    const int worker = gate.waiter_pids().at(0);
+    BOOST_TEST(pool.kill(victim));
+    BOOST_TEST(victim.cancelled());
+    BOOST_TEST(!pool.kill(victim)); // done (cancelled): nothing left to kill
+    BOOST_CHECK_THROW(victim.result(should_happen), futura::CancelledError);
+    gate.open();
+    BOOST_TEST(outcome(blocker) == "true");
+    BOOST_TEST(outcome(pool.submit(current_pid)) == std::to_string(worker),
+               "the worker was killed although its call could be taken back");
+    BOOST_TEST(!fs::exists(dir.file("victim ran")), "the killed task ran anyway");
+    pool.shutdown();
+    const auto stats = pool.stats();
+    BOOST_TEST(stats.workers_replaced == 0U);
+    BOOST_TEST(stats.cancelled == 1U);
+    BOOST_TEST(stats.submitted == stats.completed + stats.failed + stats.cancelled);
+}
+
+BOOST_AUTO_TEST_CASE(kill_of_a_future_of_another_executor_is_refused)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    futura::ProcessPoolExecutor other{{.max_workers = 1}};
+    FileGate gate;
+    FileGate::Opener open_gate(gate);
+    auto blocker = other.submit(wait_at_gate, gate.path());
+    auto theirs = other.submit(triple, 2);
+    BOOST_CHECK_THROW((void)pool.kill(theirs), std::invalid_argument);
+    gate.open();
+    BOOST_TEST(outcome(theirs) == "6"); // left alone
+    futura::ThreadPoolExecutor threads{{.max_workers = 1}};
+    auto in_a_thread = threads.submit([] { return 1; });
+    BOOST_CHECK_THROW((void)pool.kill(in_a_thread), std::invalid_argument);
+    BOOST_TEST(outcome(blocker) == "true");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scheduling on real processes (the scheduler alone, with simulated workers: scheduler.cpp)
+
+BOOST_AUTO_TEST_CASE(two_long_calls_after_a_warm_up_run_on_two_workers_in_parallel)
+{
+    // Before calls sent ahead could be taken back, both ran on the warm worker, one after the
+    // other. `meet` returns true only if both calls run at the same time.
+    TempDir dir;
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    BOOST_TEST(outcome(pool.submit(triple, 1)) == "3");
+    auto first = pool.submit(meet, dir.path().string(), 0, 2, 20000);
+    auto second = pool.submit(meet, dir.path().string(), 1, 2, 20000);
+    BOOST_TEST(outcome(first) == "true");
+    BOOST_TEST(outcome(second) == "true");
+}
+
+BOOST_AUTO_TEST_CASE(a_call_queued_ahead_on_a_busy_worker_goes_to_a_worker_that_becomes_ready)
+{
+    TempDir warm;
+    TempDir dir;
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    // `meet` of one is instant: the pool learns that `meet` is short, so it queues the second
+    // call below behind the first on the one worker it has; the first then waits for the
+    // second, which must be taken back for the worker started meanwhile.
+    for (int i = 0; i < 20; ++i) {
+        BOOST_TEST(outcome(pool.submit(meet, warm.path().string(), 0, 1, 1000)) == "true");
+    }
+    BOOST_TEST(pool.stats().workers_alive == 1U);
+    auto first = pool.submit(meet, dir.path().string(), 0, 2, 20000);
+    auto second = pool.submit(meet, dir.path().string(), 1, 2, 20000);
+    BOOST_TEST(outcome(first) == "true");
+    BOOST_TEST(outcome(second) == "true");
+    BOOST_TEST(pool.stats().workers_alive == 2U);
 }
 
 /// terminate_workers / kill_workers: the running task fails with WorkerCrashed naming `signal`,

@@ -216,42 +216,45 @@ bool Scheduler::rebalance(SchedulerHost& host)
     if (!someone_idle) {
         return false;
     }
-    // The worker with the most calls waiting behind its running one gives back the later half.
-    Worker* busiest = nullptr;
-    std::size_t most = 0;
-    for (auto& w : workers_) {
-        std::size_t waiting_here = 0;
-        for (std::size_t i = 1; i < w.calls.size(); ++i) {
-            waiting_here += w.calls[i].started ? 0U : 1U;
+    // The worker with the most calls waiting behind its running one gives back the later half;
+    // if it started them meanwhile (its answers are on the way), the next busiest.
+    for (;;) {
+        Worker* busiest = nullptr;
+        std::size_t most = 0;
+        for (auto& w : workers_) {
+            std::size_t waiting_here = 0;
+            for (std::size_t i = 1; i < w.calls.size(); ++i) {
+                waiting_here += w.calls[i].started ? 0U : 1U;
+            }
+            if (waiting_here > most) {
+                busiest = &w;
+                most = waiting_here;
+            }
         }
-        if (waiting_here > most) {
-            busiest = &w;
-            most = waiting_here;
+        if (busiest == nullptr) {
+            return false;
+        }
+        const std::size_t number = busiest->number;
+        const std::size_t wanted = (most + 1) / 2;
+        std::vector<SentCall> taken;
+        // From the back: the calls furthest from starting.
+        while (taken.size() < wanted && busiest->calls.size() > 1 &&
+               !busiest->calls.back().started) {
+            const SentCall call = busiest->calls.back();
+            if (!host.try_revoke(number, call)) {
+                mark_started(number, call.id);
+                break; // it started, so every call before it has too
+            }
+            busiest->calls.pop_back();
+            --busiest->sent;
+            taken.push_back(call);
+        }
+        if (!taken.empty()) {
+            std::reverse(taken.begin(), taken.end());
+            host.wait_again(std::move(taken));
+            return true;
         }
     }
-    if (busiest == nullptr) {
-        return false;
-    }
-    const std::size_t number = busiest->number;
-    const std::size_t wanted = (most + 1) / 2;
-    std::vector<SentCall> taken;
-    // From the back: the calls furthest from starting.
-    while (taken.size() < wanted && busiest->calls.size() > 1 && !busiest->calls.back().started) {
-        const SentCall call = busiest->calls.back();
-        if (!host.try_revoke(number, call)) {
-            mark_started(number, call.id);
-            break; // it started, so every call before it has too
-        }
-        busiest->calls.pop_back();
-        --busiest->sent;
-        taken.push_back(call);
-    }
-    if (taken.empty()) {
-        return false;
-    }
-    std::reverse(taken.begin(), taken.end());
-    host.wait_again(std::move(taken));
-    return true;
 }
 
 void Scheduler::dispatch(SchedulerHost& host)
