@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <latch>
@@ -878,3 +879,42 @@ BOOST_AUTO_TEST_CASE(a_parent_killed_holding_segments_leaves_nothing_behind)
     BOOST_TEST(entries_of("/dev/shm") == shm_before);
     BOOST_TEST(temp.files().empty());
 }
+
+BOOST_AUTO_TEST_SUITE(hostile_messages)
+
+// A compromised worker keeps its own descriptor of the memory it sends: were it memory it can
+// still shrink, the parent's next access to the array it decoded would be SIGBUS. Found by
+// test/fuzz/decode_channel (seed parent-shared-array-shrunk).
+BOOST_AUTO_TEST_CASE(shared_memory_its_sender_can_still_shrink_is_refused)
+{
+    const futura::detail::UniqueFd memory(
+        ::memfd_create("unsealed", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    BOOST_REQUIRE(memory);
+    BOOST_REQUIRE(::ftruncate(memory.get(), 4096) == 0);
+    // The handle a SharedArray or SharedValue sends: descriptor, offset, length.
+    const auto decode = [&]<class T>(std::uint64_t bytes) {
+        Attachments attachments;
+        WireWriter out;
+        out.attach(attachments);
+        out.u64(out.descriptor(memory.get()));
+        out.u64(0);
+        out.u64(bytes);
+        WireReader in(out.buffer());
+        in.attach(attachments);
+        return Codec<T>::decode(in);
+    };
+    constexpr auto value_bytes = sizeof(futura::detail::SharedValueBlock<long>);
+    BOOST_CHECK_THROW(decode.operator()<SharedArray<int>>(16), ProtocolError);
+    BOOST_CHECK_THROW(decode.operator()<SharedValue<long>>(value_bytes), ProtocolError);
+    // Sealed against shrinking, as futura's own segments are, the same memory is accepted.
+    BOOST_REQUIRE(::fcntl(memory.get(), F_ADD_SEALS, F_SEAL_SHRINK) == 0);
+    BOOST_TEST(decode.operator()<SharedArray<int>>(16).size() == 4U);
+    BOOST_CHECK_NO_THROW((void)decode.operator()<SharedValue<long>>(value_bytes));
+    // Write-sealed (as a copy's snapshot is), it cannot be a writable array: ProtocolError, not
+    // the std::system_error of mmap's EPERM. Found by test/fuzz/decode_channel.
+    BOOST_REQUIRE(::fcntl(memory.get(), F_ADD_SEALS, F_SEAL_WRITE) == 0);
+    BOOST_CHECK_THROW(decode.operator()<SharedArray<int>>(16), ProtocolError);
+    BOOST_CHECK_THROW(decode.operator()<SharedValue<long>>(value_bytes), ProtocolError);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -158,12 +158,23 @@ struct Codec<SharedArray<T>>
     {
         SharedArray<T> array;
         array.decode_handle(in, true);
+        check_received(array);
         return array;
     }
     template <class Archive>
     static void serialize(Archive& archive, SharedArray<T>& array)
     {
         array.serialize_handle(archive, true);
+        if constexpr (!Archive::is_saving::value) {
+            check_received(array);
+        }
+    }
+    /// Only futura's own (sealed) segments are shared arrays: see check_size_sealed.
+    static void check_received(const SharedArray<T>& array)
+    {
+        if (array.segment()) {
+            check_size_sealed(*array.segment());
+        }
     }
 };
 

@@ -198,6 +198,7 @@ private:
         if (view.bytes != sizeof(Block)) {
             detail::WireReader::fail("a shared value's segment has the wrong size");
         }
+        detail::check_size_sealed(*view.segment);
         block_ = std::launder(reinterpret_cast<Block*>(view.data)); // NOLINT: the sender's Block
         segment_ = std::move(view.segment);
     }

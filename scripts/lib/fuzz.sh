@@ -1,29 +1,45 @@
 # shellcheck shell=bash
-# The libFuzzer target test/fuzz/decode_message.cpp: build it and run it for a
+# The libFuzzer targets of test/fuzz: build them and run each for a share of a
 # fixed time. Sourced by scripts/test (stage `fuzz`); expects the cwd to be the
 # repository root and scripts/lib/build.sh to be sourced.
+#   decode_message   the byte-only decoders, on a buffer
+#   decode_channel   frames with file descriptors through a real socketpair, at
+#                    the worker's end and at the parent's (handle_frame)
 #
-# The target and the library sources it tests are compiled straight with
+# The targets and the library sources they test are compiled straight with
 # clang++ (libFuzzer is clang's), from a generated Ninja file: a rebuild with
 # nothing changed costs nothing, and ccache serves a fresh build tree.
-# Only the decoding sources are linked: worker.cpp wraps main, which libFuzzer
-# owns.
+# worker.cpp and process_pool_executor.cpp are left out: worker.cpp wraps main,
+# which libFuzzer owns (decode_channel does what their frame handlers do).
 #
 # Settings (environment):
 #   FUTURA_FUZZ_CXX      the compiler (default clang++-14, else clang++)
-#   FUTURA_FUZZ_SECONDS  how long the stage fuzzes (default 60)
+#   FUTURA_FUZZ_SECONDS  how long the stage fuzzes, all targets together
+#                        (default 150: decode_channel, which makes descriptors
+#                        and maps memory for every input, is some 20 times
+#                        slower per input and gets two thirds of it)
 
 FUTURA_FUZZ_SOURCES=(
     src/detail/bounded_iarchive.cpp
+    src/detail/call_claims.cpp
+    src/detail/channel.cpp
+    src/detail/channel_key.cpp
     src/detail/protocol.cpp
     src/detail/remote_call.cpp
+    src/detail/scheduler.cpp
     src/detail/segment.cpp
     src/detail/wire.cpp
+    src/detail/worker_channel.cpp
     src/errors.cpp
-    test/fuzz/decode_message.cpp
+    src/future.cpp
+    src/shared_value.cpp
 )
 
-# futura_fuzz_build DIR: builds DIR/decode_message.
+# Each target, and its share of FUTURA_FUZZ_SECONDS in thirds.
+FUTURA_FUZZ_TARGETS=(decode_message decode_channel)
+declare -A FUTURA_FUZZ_SHARE=([decode_message]=1 [decode_channel]=2)
+
+# futura_fuzz_build DIR: builds every target into DIR.
 futura_fuzz_build() {
     local dir=$1
     local cxx=${FUTURA_FUZZ_CXX:-}
@@ -58,46 +74,51 @@ futura_fuzz_build() {
         echo "  deps = gcc"
         echo "  description = CXX \$out"
         echo "rule link"
-        echo "  command = $cxx $link_flags \$in -o \$out -lboost_serialization"
+        echo "  command = $cxx $link_flags \$in -o \$out -lboost_serialization -pthread"
         echo "  description = LINK \$out"
         for src in "${FUTURA_FUZZ_SOURCES[@]}"; do
             obj="obj/${src//\//_}.o"
             objs+=("$obj")
             echo "build $obj: cxx $ROOT/$src"
         done
-        echo "build decode_message: link ${objs[*]}"
+        local target
+        for target in "${FUTURA_FUZZ_TARGETS[@]}"; do
+            echo "build obj/$target.o: cxx $ROOT/test/fuzz/$target.cpp"
+            echo "build $target: link obj/$target.o ${objs[*]}"
+        done
     } >"$ninja"
     if ! cmp -s "$ninja" "$dir/build.ninja"; then
         mv "$ninja" "$dir/build.ninja"
     else
         rm "$ninja"
     fi
-    ninja -C "$dir" -j "$FUTURA_JOBS" decode_message
+    ninja -C "$dir" -j "$FUTURA_JOBS" "${FUTURA_FUZZ_TARGETS[@]}"
 }
 
-# futura_fuzz_run DIR SECONDS [LIBFUZZER-ARGS...]: fuzzes for SECONDS from the
-# seeds in test/fuzz/corpus plus what earlier runs found (DIR/corpus). Fails
-# on any finding and prints how to reproduce it.
+# futura_fuzz_run DIR TARGET SECONDS [LIBFUZZER-ARGS...]: fuzzes TARGET for
+# SECONDS from the seeds in test/fuzz/corpus/TARGET plus what earlier runs found
+# (DIR/corpus/TARGET). Fails on any finding and prints how to reproduce it.
 futura_fuzz_run() {
-    local dir=$1 seconds=$2
-    shift 2
-    local target="$dir/decode_message"
-    mkdir -p "$dir/corpus" "$dir/artifacts"
+    local dir=$1 name=$2 seconds=$3
+    shift 3
+    local target="$dir/$name"
+    local seeds="test/fuzz/corpus/$name" corpus="$dir/corpus/$name" artifacts="$dir/artifacts/$name"
+    mkdir -p "$corpus" "$artifacts"
     local prefix=()
     if ! "$target" -help=1 >/dev/null 2>&1; then
         prefix=(setarch "$(uname -m)" -R) # as sanitizer_prefix in scripts/test
         echo "note: sanitizer runtime fails with ASLR on this kernel; fuzzing under ${prefix[*]}" >&2
     fi
-    local log="$dir/fuzz.log" status=0
-    echo "--- $target: ${seconds}s from test/fuzz/corpus and $dir/corpus"
+    local log="$dir/$name.log" status=0
+    echo "--- $target: ${seconds}s from $seeds and $corpus"
     # malloc_limit_mb defaults to rss_limit_mb: one allocation over 2 GiB is a finding, as is
     # an input running over 5 s. detect_leaks: the decoders must not leak on any path.
     ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
         UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}" \
         "${prefix[@]}" "$target" \
         -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=5 \
-        -print_final_stats=1 -artifact_prefix="$dir/artifacts/" \
-        "$@" "$dir/corpus" test/fuzz/corpus >"$log" 2>&1 || status=$?
+        -print_final_stats=1 -artifact_prefix="$artifacts/" \
+        "$@" "$corpus" "$seeds" >"$log" 2>&1 || status=$?
     local done_line
     done_line=$(grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE)' "$log" | tail -n 1 || true)
     if ((status == 0)); then
@@ -121,9 +142,14 @@ futura_fuzz_run() {
     return 1
 }
 
-# futura_fuzz DIR: the CI stage: build, then fuzz for FUTURA_FUZZ_SECONDS.
+# futura_fuzz DIR: the CI stage: build, then fuzz each target for its share of
+# FUTURA_FUZZ_SECONDS; every target runs even after one has a finding.
 futura_fuzz() {
     local dir=$1
     futura_fuzz_build "$dir"
-    futura_fuzz_run "$dir" "${FUTURA_FUZZ_SECONDS:-60}"
+    local total=${FUTURA_FUZZ_SECONDS:-150} target status=0
+    for target in "${FUTURA_FUZZ_TARGETS[@]}"; do
+        futura_fuzz_run "$dir" "$target" $((total * FUTURA_FUZZ_SHARE[$target] / 3)) || status=1
+    done
+    return $status
 }

@@ -336,6 +336,12 @@ SegmentView open_segment(WireReader& in, const SegmentHandle& handle, std::size_
     if (writable && !fd_writable(fd.get())) {
         WireReader::fail("a writable view of shared memory came with a read-only descriptor");
     }
+    // A write-sealed memory file (a copy's snapshot) cannot be mapped for writing either: mmap
+    // would refuse with EPERM, a system error, where it is the message that is wrong.
+    if (const int seals = ::fcntl(fd.get(), F_GET_SEALS);
+        writable && seals >= 0 && (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) != 0) {
+        WireReader::fail("a writable view of shared memory came with a write-sealed descriptor");
+    }
     const auto access = writable ? SegmentAccess::read_write : SegmentAccess::read_only;
     const auto bytes = static_cast<std::size_t>(handle.bytes);
     if (auto mapped =
@@ -414,6 +420,16 @@ void read_copy_segment(const UniqueFd& fd, void* out, std::size_t bytes)
             WireReader::fail("a shared memory segment could not be read");
         }
         done += static_cast<std::size_t>(got);
+    }
+}
+
+void check_size_sealed(const Segment& segment)
+{
+    // Seals are never removed: checked once, it holds for the mapping's life.
+    const int seals = ::fcntl(segment.fd(), F_GET_SEALS);
+    if (seals < 0 || (seals & F_SEAL_SHRINK) == 0) {
+        WireReader::fail("a shared array or value came in memory that its sender can still "
+                         "shrink");
     }
 }
 

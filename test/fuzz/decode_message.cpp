@@ -24,10 +24,8 @@
 #include <futura/detail/remote_call.hpp>
 #include <futura/detail/wire.hpp>
 #include <futura/errors.hpp>
+#include <futura/register_exception.hpp>
 #include <futura/transferable.hpp>
-
-#include <boost/core/demangle.hpp>
-#include <boost/crc.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -51,6 +49,8 @@
 #include <utility>
 #include <vector>
 
+#include "fuzz_support.hpp"
+
 namespace fuzz {
 
 using futura::detail::Codec;
@@ -63,51 +63,6 @@ using futura::detail::RemoteCall;
 using futura::detail::RemoteInvoker;
 using futura::detail::WireReader;
 using futura::detail::WireWriter;
-
-// ---------------------------------------------------------------------------------------------
-// Findings
-
-[[noreturn]] void finding(const std::string& what)
-{
-    std::fprintf(stderr, "\n==== fuzz finding: %s\n", what.c_str());
-    std::fflush(stderr);
-    std::abort(); // libFuzzer's deadly-signal handler saves the input
-}
-
-template <class T>
-std::string type_name()
-{
-    return boost::core::demangle(typeid(T).name());
-}
-
-/// Runs `decode`; a ProtocolError with a clear message is the one acceptable failure.
-/// @return whether `decode` completed (false: it threw ProtocolError).
-template <class Decode>
-bool expect_clean(std::string_view step, Decode&& decode)
-{
-    try {
-        decode();
-        return true;
-    } catch (const ProtocolError& e) {
-        if (std::string_view(e.what()).rfind("futura: ", 0) != 0) {
-            finding(std::string(step) + " threw a ProtocolError without a clear message: '" +
-                    e.what() + "'");
-        }
-        return false;
-    } catch (...) {
-        const auto* type = abi::__cxa_current_exception_type();
-        std::string what = "(not a std::exception)";
-        try {
-            throw;
-        } catch (const std::exception& e) {
-            what = e.what();
-        } catch (...) {
-        }
-        finding(std::string(step) + " let " +
-                (type != nullptr ? boost::core::demangle(type->name()) : "?") +
-                " escape instead of ProtocolError: " + what);
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Types that travel: the value types under test and call types registered in this program
@@ -175,10 +130,27 @@ using CountCall =
 using SummarizeCall = RemoteCall<std::optional<std::vector<int>>, Summarize,
                                  std::map<std::string, int>, Sample, std::vector<double>>;
 using PrefixCall = RemoteCall<std::string, Prefix, std::string>;
-// A call through a function pointer (RemoteCall<int, int (*)(int), int>) does not compile with
-// clang: remote_call.hpp's decode_callable reinterpret_casts the `const void*` from
-// decode_function_address to the function pointer type, which casts away const (GCC lets it
-// pass). Its decoding is covered by calling decode_function_address directly below.
+// A call through a function pointer: its callable travels as (module, offset).
+using TwiceCall = RemoteCall<int, int (*)(int), int>;
+
+/// A user exception registered to travel as itself (futura::register_exception), with state.
+struct Overdrawn : std::exception
+{
+    int account = 0;
+    std::string reason;
+
+    Overdrawn() = default;
+    Overdrawn(int which, std::string why) : account(which), reason(std::move(why)) {}
+
+    template <class Archive>
+    void serialize(Archive& archive, unsigned /*version*/)
+    {
+        archive& account& reason;
+    }
+    [[nodiscard]] const char* what() const noexcept override { return reason.c_str(); }
+};
+
+const bool overdrawn_travels = futura::register_exception<Overdrawn>();
 
 struct Registered
 {
@@ -198,6 +170,7 @@ const std::vector<Registered>& registered()
         {CountCall::id, &CountCall::invoke},
         {SummarizeCall::id, &SummarizeCall::invoke},
         {PrefixCall::id, &PrefixCall::invoke},
+        {TwiceCall::id, &TwiceCall::invoke},
     };
     return calls;
 }
@@ -357,7 +330,16 @@ void call_path(std::span<const char> payload)
                     ") returned an invoker this program did not register under that id");
         }
         WireWriter result;
-        if (!fuzz_boost_path) {
+        if (id == TwiceCall::id) {
+            // The invoker would call whatever function the address names: run it only for the
+            // one function this program sends, and check the address contract otherwise.
+            WireReader peek = in;
+            if (futura::detail::decode_function_address(peek) !=
+                reinterpret_cast<const void*>(&twice)) {
+                decode_address(in, "TwiceCall's decode_callable");
+                return;
+            }
+        } else if (!fuzz_boost_path) {
             return; // these call types' callables or arguments take the Boost path: see above
         }
         invoker(in, result); // decodes the callable and the arguments, runs, encodes the result
@@ -461,34 +443,6 @@ Parsed receive(std::span<const char> stream, std::size_t chunk, const OnFrame& o
     }
 }
 
-/// Rewrites the check of every complete frame with a valid header, as documented in
-/// protocol.hpp: header_check, the CRC-32 of the header alone (both checks zeroed); then check,
-/// the CRC-32 of the header (check zeroed) and of the payload's checked prefix.
-void repair_checks(std::vector<char>& stream)
-{
-    std::size_t at = 0;
-    while (stream.size() - at >= sizeof(FrameHeader)) {
-        FrameHeader header;
-        std::memcpy(&header, stream.data() + at, sizeof header);
-        if (header.magic != FrameHeader::expected_magic ||
-            header.payload_size > stream.size() - at - sizeof header) {
-            return;
-        }
-        header.check = 0;
-        header.header_check = 0;
-        boost::crc_32_type header_crc;
-        header_crc.process_bytes(&header, sizeof header);
-        header.header_check = header_crc.checksum();
-        boost::crc_32_type crc;
-        crc.process_bytes(&header, sizeof header);
-        crc.process_bytes(stream.data() + at + sizeof header,
-                          std::min<std::size_t>(header.payload_size, FrameHeader::checked_prefix));
-        header.check = crc.checksum();
-        std::memcpy(stream.data() + at, &header, sizeof header);
-        at += sizeof header + header.payload_size;
-    }
-}
-
 void decode_payload(std::span<const char> payload)
 {
     decode_exception(payload);
@@ -582,6 +536,8 @@ void write_seeds(const std::string& dir)
                         exception_frame(std::make_exception_ptr(
                             futura::RemoteError("my::Error", "it broke", "#0 far away\n"))));
     frames.emplace_back("exception-unknown", exception_frame(std::make_exception_ptr(42)));
+    frames.emplace_back("exception-registered",
+                        exception_frame(std::make_exception_ptr(Overdrawn(7, "overdrawn"))));
     frames.emplace_back("exception-bad-alloc",
                         exception_frame(std::make_exception_ptr(std::bad_alloc())));
 
@@ -602,6 +558,8 @@ void write_seeds(const std::string& dir)
     frames.emplace_back("call-prefix", call_frame([](WireWriter& out) {
                             PrefixCall::encode(out, Prefix{"pre-"}, "fix");
                         }));
+    frames.emplace_back("call-twice",
+                        call_frame([](WireWriter& out) { TwiceCall::encode(out, &twice, 21); }));
     {
         WireWriter payload;
         futura::detail::encode_function_address(payload, reinterpret_cast<const void*>(&twice));
@@ -630,6 +588,7 @@ void write_seeds(const std::string& dir)
 
 extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv)
 {
+    futura::detail::adopt_channel_key(fuzz::fuzz_key);
     constexpr std::string_view flag = "-write_seeds=";
     for (int i = 1; i < *argc; ++i) {
         const std::string_view arg = (*argv)[i];
@@ -637,6 +596,9 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv)
             fuzz::write_seeds(std::string(arg.substr(flag.size())));
             std::exit(0);
         }
+    }
+    if (!fuzz::overdrawn_travels) {
+        fuzz::finding("register_exception did not register");
     }
     // Every call type this program registered resolves to its own invoker.
     for (const auto& call : fuzz::registered()) {

@@ -180,4 +180,11 @@ void prefault(void* at, std::size_t bytes) noexcept;
 /// @throws ProtocolError if the segment cannot be read.
 void read_copy_segment(const UniqueFd& fd, void* out, std::size_t bytes);
 
+/// Refuses a segment received as a SharedArray or SharedValue unless its size is sealed. futura
+/// makes those segments itself, sealed (Segment::create); one whose sender can still shrink it
+/// (a compromised worker keeps its own descriptor) would turn the receiver's next access into
+/// SIGBUS. (A user's file, MappedArray, cannot be sealed: mapped_array.hpp's note says so.)
+/// @throws ProtocolError unless `segment` is memory whose size cannot shrink.
+void check_size_sealed(const Segment& segment);
+
 } // namespace futura::detail
