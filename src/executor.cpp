@@ -23,6 +23,11 @@ std::size_t Executor::do_auto_chunksize(std::optional<std::size_t> /*total*/,
     return 1;
 }
 
+std::size_t Executor::do_share_threshold() const noexcept
+{
+    return detail::default_share_threshold;
+}
+
 namespace {
 
 std::size_t affinity_cpus() noexcept

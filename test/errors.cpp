@@ -213,3 +213,50 @@ BOOST_AUTO_TEST_CASE(cancelled_result_message_explains)
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// ---- issue 10: errors a user can catch, and what happened where ------------------------------
+
+static_assert(is_a<futura::ProtocolError, futura::Error>);
+static_assert(is_a<futura::RemoteTraceback, futura::Error>);
+static_assert(is_a<futura::SharedMemoryExhausted, std::bad_alloc>);
+
+namespace {
+
+bool text_has(const std::string& text, const std::string& part)
+{
+    return text.find(part) != std::string::npos;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(describing_errors)
+
+BOOST_AUTO_TEST_CASE(describe_says_what_happened_and_follows_nested_exceptions)
+{
+    std::exception_ptr error;
+    try {
+        try {
+            throw std::out_of_range("index 7");
+        } catch (...) {
+            std::throw_with_nested(std::runtime_error("loading the table failed"));
+        }
+    } catch (...) {
+        error = std::current_exception();
+    }
+    const auto text = futura::describe(error);
+    BOOST_TEST(text_has(text, "loading the table failed\n"), text);
+    BOOST_TEST(text_has(text, "caused by: std::out_of_range: index 7\n"), text);
+    BOOST_TEST(!futura::remote_stack_trace(error).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(a_remote_error_describes_its_type_message_and_trace)
+{
+    const auto error = std::make_exception_ptr(
+        futura::RemoteError("my::ParseError", "bad token", "#0 parse()\n#1 worker_main()\n"));
+    BOOST_TEST(futura::remote_stack_trace(error).value_or("") == "#0 parse()\n#1 worker_main()\n");
+    const auto text = futura::describe(error);
+    BOOST_TEST(text.starts_with("my::ParseError: bad token\n"), text);
+    BOOST_TEST(text_has(text, "    #0 parse()\n"), text);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -17,8 +17,10 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "support.hpp"
@@ -486,6 +488,62 @@ BOOST_AUTO_TEST_CASE(map_over_a_transform_view)
         executor.map(square, std::views::iota(0, 4) |
                                  std::views::transform([offset](int x) { return x + offset; }));
     BOOST_TEST(read_outcomes(results) == values({1000000, 1002001, 1004004, 1006009}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- issue 10: Python habits -------------------------------------------------------------------
+
+namespace {
+
+std::atomic<int> printed{0};
+
+void print_like(int x) // Python's print: returns nothing
+{
+    if (x < 0) {
+        throw std::domain_error("negative");
+    }
+    printed.fetch_add(1);
+}
+
+void print_pair(int a, int b) { printed.fetch_add(a + b); }
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(python_habits)
+
+BOOST_AUTO_TEST_CASE(map_of_a_void_function_runs_every_call_and_yields_monostate)
+{
+    futura::ThreadPoolExecutor pool{{.max_workers = 2}};
+    printed = 0;
+    auto results = pool.map(print_like, std::views::iota(0, 100));
+    static_assert(std::same_as<std::ranges::range_value_t<decltype(results)>, std::monostate>);
+    BOOST_TEST(results.to_vector().size() == 100U); // Python: list(pool.map(print, xs))
+    BOOST_TEST(printed.load() == 100);
+
+    // An exception is thrown when its element is read, as for functions with a value.
+    BOOST_CHECK_THROW((void)pool.map(print_like, std::vector{1, -1, 2}).to_vector(),
+                      std::domain_error);
+
+    printed = 0;
+    futura::InlineExecutor inline_executor;
+    const std::vector<std::tuple<int, int>> pairs{{1, 2}, {3, 4}};
+    BOOST_TEST(inline_executor.starmap(print_pair, pairs).to_vector().size() == 2U);
+    BOOST_TEST(printed.load() == 10);
+}
+
+BOOST_AUTO_TEST_CASE(to_vector_collects_the_results_in_one_expression)
+{
+    futura::ThreadPoolExecutor pool{{.max_workers = 2}};
+    const std::vector<int> squares = pool.map(square, std::views::iota(0, 6)).to_vector();
+    BOOST_TEST(squares == (std::vector<int>{0, 1, 4, 9, 16, 25}));
+    const auto doubled = pool.map(twice, std::vector<std::string>{"a", "bc"}).to_vector();
+    BOOST_TEST(doubled == (std::vector<std::string>{"aa", "bcbc"}));
+    // The part not yet read: what a partly read range still holds.
+    auto results = pool.map(square, std::views::iota(0, 4));
+    auto it = results.begin();
+    ++it;
+    BOOST_TEST(results.to_vector() == (std::vector<int>{1, 4, 9}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -469,7 +469,7 @@ BOOST_AUTO_TEST_CASE(a_span_into_a_shared_array_travels_as_that_array)
     Message message(0); // sharing of copies off: a span of shared memory is still shared
     message.put(std::span<int>(array).subspan(10, 20));
     message.put(std::span<const int>(array));
-    BOOST_TEST(message.descriptors() == 2U);
+    BOOST_TEST(message.descriptors() == 1U); // one segment travels once per message (issue 10)
     const auto writable = message.get<std::span<int>>();
     BOOST_TEST(writable.size() == 20U);
     writable[0] = -1;
@@ -879,6 +879,113 @@ BOOST_AUTO_TEST_CASE(a_parent_killed_holding_segments_leaves_nothing_behind)
     BOOST_TEST(entries_of("/dev/shm") == shm_before);
     BOOST_TEST(temp.files().empty());
 }
+
+// ---- issue 10: a Python user's first hour ------------------------------------------------------
+
+namespace {
+
+long add_to(SharedValue<long> total, long amount)
+{
+    total.fetch_add(amount);
+    return amount;
+}
+
+long add_to_its_own(SharedValue<long> value, long amount) { return value.fetch_add(amount); }
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(many_handles_in_one_message)
+
+BOOST_AUTO_TEST_CASE(one_segment_travels_once_however_many_values_refer_to_it)
+{
+    Message message;
+    const SharedValue<long> shared(5);
+    const SharedArray<int> array(10);
+    for (int i = 0; i < 1000; ++i) {
+        message.put(shared).put(array.slice(static_cast<std::size_t>(i % 10)));
+    }
+    BOOST_TEST(message.descriptors() == 2U); // was 2,000: more than a message can carry
+    for (int i = 0; i < 1000; ++i) {
+        BOOST_TEST(message.get<SharedValue<long>>().load() == 5);
+        BOOST_TEST(message.get<SharedArray<int>>().size() == 10U - static_cast<unsigned>(i % 10));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(starmap_of_2025_tuples_holding_one_shared_value_runs_with_any_chunk_size)
+{
+    // The issue's program: on 2 CPUs the automatic chunk held 2,025 handles and threw
+    // "more than 253 shared arrays or files"; with chunksize=1 it worked.
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    for (const std::size_t chunksize : {std::size_t{0}, std::size_t{1}, std::size_t{2025}}) {
+        BOOST_TEST_CONTEXT("chunksize " << chunksize)
+        {
+            const SharedValue<long> total;
+            std::vector<std::tuple<SharedValue<long>, long>> inputs;
+            for (long i = 0; i < 2025; ++i) {
+                inputs.emplace_back(total, i);
+            }
+            long sum = 0;
+            for (const long amount :
+                 pool.starmap(add_to, inputs, {.chunksize = chunksize, .timeout = should_happen})) {
+                sum += amount;
+            }
+            BOOST_TEST(sum == 2024L * 2025 / 2);
+            BOOST_TEST(total.load() == 2024L * 2025 / 2);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_chunk_of_more_distinct_segments_than_a_message_carries_is_cut)
+{
+    // 600 different shared values in one requested chunk: legal with chunksize=1, so legal here.
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    std::vector<std::tuple<SharedValue<long>, long>> inputs;
+    for (long i = 0; i < 600; ++i) {
+        inputs.emplace_back(SharedValue<long>(i), 1000);
+    }
+    long before = 0;
+    for (const long value :
+         pool.starmap(add_to_its_own, inputs, {.chunksize = 600, .timeout = should_happen})) {
+        BOOST_TEST(value == before);
+        ++before;
+    }
+    BOOST_TEST(before == 600);
+    BOOST_TEST(std::get<0>(inputs[599]).load() == 1599);
+}
+
+BOOST_AUTO_TEST_CASE(the_errors_a_user_can_catch_are_public)
+{
+    static_assert(std::is_base_of_v<futura::Error, futura::ProtocolError>);
+    static_assert(std::is_base_of_v<std::bad_alloc, futura::SharedMemoryExhausted>);
+    static_assert(std::is_same_v<futura::detail::ProtocolError, futura::ProtocolError>);
+    static_assert(
+        std::is_same_v<futura::detail::SharedMemoryExhausted, futura::SharedMemoryExhausted>);
+    BOOST_CHECK_THROW(SharedArray<char>(std::size_t{1} << 62), futura::SharedMemoryExhausted);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(has_shareable_memory)
+
+BOOST_AUTO_TEST_CASE(says_whether_a_range_lives_in_shared_memory)
+{
+    const SharedArray<double> shared(1000);
+    const std::vector<double> local(1000);
+    BOOST_TEST(futura::has_shareable_memory(shared));
+    BOOST_TEST(futura::has_shareable_memory(std::span<const double>(shared).subspan(10, 5)));
+    BOOST_TEST(!futura::has_shareable_memory(local));
+    BOOST_TEST(!futura::has_shareable_memory(std::span<const double>()));
+    BOOST_TEST(!futura::has_shareable_memory(SharedArray<double>())); // empty: nothing to share
+    const fs::path path =
+        fs::temp_directory_path() / ("futura-shareable-" + std::to_string(::getpid()) + ".f64");
+    {
+        const auto mapped = MappedArray<double>::create(path, 10);
+        BOOST_TEST(futura::has_shareable_memory(mapped));
+    }
+    fs::remove(path);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(hostile_messages)
 

@@ -1,8 +1,12 @@
 // futura: the exception hierarchy of the public contract.
 #pragma once
 
+#include <exception>
+#include <new>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace futura {
 
@@ -96,5 +100,80 @@ private:
     std::string message_;
     std::string stack_trace_;
 };
+
+/// A message between this process and a worker could not be made or read: truncated,
+/// corrupted or hostile bytes from another process, or a call whose arguments (or result) hold
+/// more shared arrays, shared values or files than one message can carry (253, Linux's limit on
+/// descriptors per message; the same one counts once however many arguments refer to it).
+class ProtocolError : public Error
+{
+public:
+    using Error::Error;
+};
+
+/// Shared memory ran out, or the system refused a segment that large (a `SharedArray`,
+/// `SharedValue`, or a large argument shared automatically). A `std::bad_alloc`, so code that
+/// handles running out of memory handles this too; `what()` says how much was asked for and why
+/// it failed.
+class SharedMemoryExhausted : public std::bad_alloc
+{
+public:
+    explicit SharedMemoryExhausted(std::string message) : message_(std::move(message)) {}
+    [[nodiscard]] const char* what() const noexcept override { return message_.c_str(); }
+
+private:
+    std::string message_;
+};
+
+/// The stack trace of a worker process where a task's exception was thrown (Python's
+/// `_RemoteTraceback`, the `__cause__` of an exception from a `ProcessPoolExecutor`).
+///
+/// An exception of a standard or futura type that comes back from a worker is rethrown as its
+/// own type, which also derives from `std::nested_exception` holding a `RemoteTraceback`: code
+/// that catches the type works as before, and `futura::remote_stack_trace` or
+/// `futura::describe` find where it was thrown. (`RemoteError` carries its trace itself.)
+class RemoteTraceback : public Error
+{
+public:
+    /// `type_name`: the demangled type of the exception it belongs to; `stack_trace`: one frame
+    /// per line.
+    RemoteTraceback(std::string type_name, std::string stack_trace);
+
+    /// The demangled type name of the exception thrown in the worker.
+    [[nodiscard]] const std::string& type_name() const noexcept { return type_name_; }
+    /// Where the worker was when it threw, one frame per line.
+    [[nodiscard]] const std::string& stack_trace() const noexcept { return stack_trace_; }
+
+private:
+    std::string type_name_;
+    std::string stack_trace_;
+};
+
+/// The worker's stack trace of an exception that came back from a worker process, or none
+/// for an exception thrown in this process (or one whose trace was not recorded).
+///
+/// @par Example
+/// @code
+/// try {
+///     fut.result();
+/// } catch (const std::domain_error& e) {
+///     if (auto trace = futura::remote_stack_trace(std::current_exception())) {
+///         std::cerr << "raised in a worker at:\n" << *trace;
+///     }
+/// }
+/// @endcode
+[[nodiscard]] std::optional<std::string> remote_stack_trace(const std::exception_ptr& error);
+
+/// "What happened where" in one string, as Python prints a remote traceback: the exception's
+/// type and message, the worker's stack trace if it came from a worker process, and the same
+/// for each exception nested inside it (`std::nested_exception`). Null gives "no exception".
+///
+/// @par Example
+/// @code
+/// if (auto error = fut.exception()) {
+///     std::cerr << futura::describe(error);
+/// }
+/// @endcode
+[[nodiscard]] std::string describe(const std::exception_ptr& error);
 
 } // namespace futura

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <futura/detail/deadline.hpp>
+#include <futura/detail/descriptor_budget.hpp>
 #include <futura/detail/element_result.hpp>
 #include <futura/detail/task.hpp>
 #include <futura/future.hpp>
@@ -15,9 +16,11 @@
 #include <optional>
 #include <ranges>
 #include <stdexcept>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 namespace futura {
 
@@ -90,6 +93,65 @@ struct MapChunk
     }
 };
 
+/// Calls `f` and gives `std::monostate` for its nothing: what `map` submits for a function
+/// that returns void, so that its range has elements (one per call, in order) to wait on.
+template <class F>
+struct ReturnMonostate
+{
+    using wrapped_callable = F;
+    F f;
+    template <class... Items>
+    std::monostate operator()(Items&&... items)
+    {
+        std::invoke(f, std::forward<Items>(items)...);
+        return {};
+    }
+};
+
+/// What `map` submits for `f`: `f` itself, or `f` wrapped to return `std::monostate` if it
+/// returns void.
+template <class F, class Item>
+using map_callable_t =
+    std::conditional_t<std::is_void_v<std::invoke_result_t<std::decay_t<F>&, Item>>,
+                       ReturnMonostate<std::decay_t<F>>, std::decay_t<F>>;
+
+template <class T>
+inline constexpr bool is_char_pointer = false;
+template <>
+inline constexpr bool is_char_pointer<const char*> = true;
+template <>
+inline constexpr bool is_char_pointer<char*> = true;
+
+/// A C string (a string literal decays to one).
+template <class A>
+concept c_string = is_char_pointer<std::decay_t<A>>;
+
+/// Whether `submit(f, args...)` stores its C string arguments as `std::string`: when `f` can
+/// take them so (a `std::string` or `std::string_view` parameter). The text is copied at
+/// submission, so it can travel to a worker process, and a buffer the caller reuses cannot
+/// change it; a `const char*` parameter keeps its pointer (which a worker process refuses).
+template <class F, class... Args>
+inline constexpr bool strings_as_std_string =
+    (c_string<Args> || ...) &&
+    std::is_invocable_v<std::decay_t<F>,
+                        std::conditional_t<c_string<Args>, std::string, std::decay_t<Args>>...>;
+
+/// The type an argument of `submit(f, args...)` is stored as.
+template <class F, class A, class... Args>
+using submitted_t = std::conditional_t<c_string<A> && strings_as_std_string<F, Args...>,
+                                       std::string, std::decay_t<A>>;
+
+/// Passes an argument on, as a `std::string` if `submitted_t` says so.
+template <class Stored, class A>
+decltype(auto) submitted(A&& arg)
+{
+    if constexpr (std::is_same_v<Stored, std::string> && c_string<A>) {
+        return std::string(arg);
+    } else {
+        return std::forward<A>(arg);
+    }
+}
+
 /// Checks the `max_workers` option: none means `available_cpus()`.
 std::size_t checked_max_workers(const std::optional<int>& max_workers, const char* executor);
 
@@ -119,11 +181,16 @@ public:
     /// `f` and `args` are decay-copied (or moved) into the task, as `std::thread` does; use
     /// `std::ref` to pass by reference.
     /// @throws ShutdownError after `shutdown()`; `BrokenExecutor` (a subclass) if broken.
+    /// A C string (a string literal) is stored as a `std::string` when `f` takes one (Python's
+    /// `pool.submit(f, "text")`): so it can travel to a worker process.
     template <class F, class... Args>
     requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
-    [[nodiscard]] Future<detail::submit_result_t<F, Args...>> submit(F&& f, Args&&... args)
+    [[nodiscard]] Future<detail::submit_result_t<F, detail::submitted_t<F, Args, Args...>...>>
+    submit(F&& f, Args&&... args)
     {
-        return submit_elements(1, std::forward<F>(f), std::forward<Args>(args)...);
+        return submit_elements(
+            1, std::forward<F>(f),
+            detail::submitted<detail::submitted_t<F, Args, Args...>>(std::forward<Args>(args))...);
     }
 
     /// Calls `f(x)` for each `x` of `inputs` on the executor and returns the results in input
@@ -131,18 +198,49 @@ public:
     ///
     /// All inputs are submitted by the call unless `options.buffersize` limits how many run
     /// ahead. An element's exception is thrown when that element is read.
+    ///
+    /// A function that returns void gives `std::monostate` for each call (Python's
+    /// `pool.map(print, xs)` gives `None`s): reading the range, or `to_vector()`, waits for the
+    /// calls in order and throws the first exception.
+    ///
+    /// Chunks (`options.chunksize`, or automatic) are cut short where one more input would make
+    /// the message carry more than 253 different shared arrays, values or files, so a map that
+    /// works with chunksize 1 works with any.
     /// @throws std::invalid_argument if `options.buffersize` is 0.
     /// @throws ShutdownError after `shutdown()`.
     template <class F, std::ranges::input_range Range>
     requires std::copy_constructible<std::decay_t<F>> &&
         std::invocable<std::decay_t<F>, std::ranges::range_value_t<Range>>
-    [[nodiscard]] auto map(F&& f, Range&& inputs, MapOptions options = {})
+    [[nodiscard]] auto map(F&& f, Range&& inputs, MapOptions options = {}) -> MapResults<
+        detail::submit_result_t<detail::map_callable_t<F, std::ranges::range_value_t<Range>>,
+                                std::ranges::range_value_t<Range>>>
+    {
+        using Callable = detail::map_callable_t<F, std::ranges::range_value_t<Range>>;
+        if constexpr (!std::is_same_v<Callable, std::decay_t<F>>) {
+            return map(Callable{std::forward<F>(f)}, std::forward<Range>(inputs), options);
+        } else {
+            return map_values(std::forward<F>(f), std::forward<Range>(inputs), options);
+        }
+    }
+
+    /// Like `map`, unpacking each input tuple into the arguments of `f` (Python's
+    /// `itertools.starmap` over an executor).
+    template <class F, std::ranges::input_range Range>
+    requires std::copy_constructible<std::decay_t<F>>
+    [[nodiscard]] auto starmap(F&& f, Range&& inputs, MapOptions options = {})
+    {
+        return map(detail::ApplyTuple<std::decay_t<F>>{std::forward<F>(f)},
+                   std::forward<Range>(inputs), options);
+    }
+
+private:
+    /// `map` of a function that returns a value.
+    template <class F, class Range>
+    [[nodiscard]] auto map_values(F&& f, Range&& inputs, MapOptions options)
         -> MapResults<detail::submit_result_t<F, std::ranges::range_value_t<Range>>>
     {
         using R = detail::submit_result_t<F, std::ranges::range_value_t<Range>>;
-        static_assert(!std::is_void_v<R>,
-                      "futura::Executor::map needs a function that returns a value; "
-                      "submit each call instead to run a function returning void");
+        using Item = std::remove_cvref_t<std::ranges::range_value_t<Range>>;
         if (options.buffersize && *options.buffersize == 0) {
             throw std::invalid_argument("futura::Executor::map: buffersize must be at least 1");
         }
@@ -162,6 +260,7 @@ public:
             std::decay_t<F> f;
             std::views::all_t<Range> view;
             std::ranges::iterator_t<std::views::all_t<Range>> next;
+            std::optional<Item> held; // taken, but left for the next chunk (descriptor budget)
 
             // Elements of a range we own (passed as an rvalue) may be moved into their tasks.
             decltype(auto) take()
@@ -196,12 +295,25 @@ public:
                 return slot;
             };
         } else {
-            using Item = std::remove_cvref_t<std::ranges::range_value_t<Range>>;
             feeder = [this, feed, chunksize]() -> std::optional<Slot> {
                 std::vector<Item> chunk;
-                while (chunk.size() < chunksize && feed->next != std::ranges::end(feed->view)) {
-                    chunk.push_back(feed->take());
-                    ++feed->next;
+                detail::DescriptorBudget budget(do_share_threshold());
+                while (chunk.size() < chunksize) {
+                    std::optional<Item> item = std::exchange(feed->held, std::nullopt);
+                    if (!item) {
+                        if (feed->next == std::ranges::end(feed->view)) {
+                            break;
+                        }
+                        item.emplace(feed->take());
+                        ++feed->next;
+                    }
+                    // One message carries at most 253 descriptors: cut the chunk before an
+                    // input whose shared memory would not fit.
+                    if (!budget.admit(*item, chunk.empty())) {
+                        feed->held = std::move(item);
+                        break;
+                    }
+                    chunk.push_back(std::move(*item));
                 }
                 if (chunk.empty()) {
                     return std::nullopt;
@@ -216,16 +328,7 @@ public:
         return MapResults<R>(std::move(feeder), options.buffersize, deadline);
     }
 
-    /// Like `map`, unpacking each input tuple into the arguments of `f` (Python's
-    /// `itertools.starmap` over an executor).
-    template <class F, std::ranges::input_range Range>
-    requires std::copy_constructible<std::decay_t<F>>
-    [[nodiscard]] auto starmap(F&& f, Range&& inputs, MapOptions options = {})
-    {
-        return map(detail::ApplyTuple<std::decay_t<F>>{std::forward<F>(f)},
-                   std::forward<Range>(inputs), options);
-    }
-
+public:
     /// Asio: `submit(f, args...)`, then `async_wait(token)` on its future, the token last:
     /// `int r = co_await pool.async_submit(work, x, asio::use_awaitable);`.
     /// Defined in `<futura/asio.hpp>`, which must be included to use it.
@@ -269,6 +372,10 @@ private:
     virtual void do_shutdown(const ShutdownOptions& options) = 0;
     [[nodiscard]] virtual std::size_t do_max_workers() const noexcept = 0;
     [[nodiscard]] virtual ExecutorStats do_stats() const = 0;
+    /// ProcessPoolOptions::share_threshold (contiguous data of this many bytes or more travels
+    /// in a segment of its own), for `map` to count a chunk's descriptors. The default's by
+    /// default; executors that send no messages never reach it with a chunk that has any.
+    [[nodiscard]] virtual std::size_t do_share_threshold() const noexcept;
     /// The chunk size `map` uses when `MapOptions::chunksize` is 0, for `total` inputs (if
     /// known) of the callable `key`. One per message unless a message costs more than a call,
     /// as in a process pool.

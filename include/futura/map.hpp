@@ -35,7 +35,8 @@ struct MapOptions
 };
 
 /// The results of `Executor::map`, in input order: an input range whose elements are read as
-/// the calls finish.
+/// the calls finish. `to_vector()` collects them (Python's `list(pool.map(...))`). For a
+/// function that returns void, `R` is `std::monostate`: one per call, read once it is done.
 ///
 /// Reading an element waits for its call; if the call threw, reading it rethrows that exception;
 /// past the `timeout` of `MapOptions`, reading throws `TimeoutError`. Destroying the range
@@ -96,6 +97,24 @@ public:
 
     [[nodiscard]] iterator begin() { return iterator(state_.get()); }
     [[nodiscard]] std::default_sentinel_t end() const noexcept { return {}; }
+
+    /// Reads the remaining results into a vector, in input order: Python's
+    /// `list(pool.map(f, xs))` in one expression (GCC 12 has no `std::ranges::to`).
+    ///
+    /// @par Example
+    /// @code
+    /// std::vector<int> squares = pool.map(square, std::views::iota(0, 100)).to_vector();
+    /// @endcode
+    /// @throws the exception of the first call that failed (the results before it are lost, as
+    /// with Python's `list`); `TimeoutError` past `MapOptions::timeout`.
+    [[nodiscard]] std::vector<R> to_vector()
+    {
+        std::vector<R> results;
+        for (auto it = begin(); it != end(); ++it) {
+            results.push_back(std::move(*it));
+        }
+        return results;
+    }
 
 private:
     struct State

@@ -47,6 +47,11 @@ class MappedArray : public detail::SegmentArray<T>
                   "futura::MappedArray<T>: T must be trivially copyable and hold no pointers, "
                   "since its bytes are a file's: use numbers, enums or structs of them");
 
+    static_assert(detail::holds_no_pointers<T>(),
+                  "futura::MappedArray<T>: T holds a pointer or a reference member (looked for "
+                  "in its members, recursively): a file cannot hold one; store indices or "
+                  "offsets instead");
+
     using Base = detail::SegmentArray<T>;
 
 public:

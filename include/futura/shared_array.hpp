@@ -54,6 +54,10 @@ class SharedArray : public detail::SegmentArray<T>
     static_assert(detail::shareable_element<T>,
                   "futura::SharedArray<T>: T must be trivially copyable and hold no pointers, "
                   "since a worker process sees its bytes: use numbers, enums or structs of them");
+    static_assert(detail::holds_no_pointers<T>(),
+                  "futura::SharedArray<T>: T holds a pointer or a reference member (looked for "
+                  "in its members, recursively): another process cannot follow it; store "
+                  "indices or offsets instead");
     static_assert(!std::is_const_v<T>,
                   "futura::SharedArray<T>: T must not be const (pass a std::span<const T> of "
                   "the array to give a task read-only access)");
@@ -145,6 +149,30 @@ private:
         return {std::move(segment), data, size * sizeof(T)};
     }
 };
+
+/// Whether the elements of `data` (a `std::span`, a `SharedArray`, a `MappedArray`, any
+/// contiguous range) lie in shared memory or a mapped file of this process, so that passing a
+/// span of them to a process task sends a handle rather than a copy (joblib's
+/// `has_shareable_memory`). An empty range has no memory to share: false.
+///
+/// @par Example
+/// @code
+/// futura::SharedArray<double> data(1'000'000);
+/// std::vector<double> local(10);
+/// futura::has_shareable_memory(data);                                 // true
+/// futura::has_shareable_memory(std::span(data).subspan(10, 5));     // true: a part of it
+/// futura::has_shareable_memory(local);                                // false: would be copied
+/// @endcode
+///
+/// @par Thread safety
+/// Safe from any thread.
+template <std::ranges::contiguous_range Range>
+requires std::ranges::sized_range<Range>
+[[nodiscard]] bool has_shareable_memory(Range&& data)
+{
+    const auto bytes = std::ranges::size(data) * sizeof(std::ranges::range_value_t<Range>);
+    return bytes != 0 && detail::Segment::containing(std::ranges::data(data), bytes) != nullptr;
+}
 
 namespace detail {
 

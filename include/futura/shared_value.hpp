@@ -3,6 +3,7 @@
 #pragma once
 
 #include <futura/detail/segment.hpp>
+#include <futura/detail/segment_array.hpp>
 #include <futura/transferable.hpp>
 
 #include <atomic>
@@ -72,6 +73,10 @@ class SharedValue
                   "since another process reads its bytes: use a number, an enum or a struct of "
                   "them");
 
+    static_assert(detail::holds_no_pointers<T>(),
+                  "futura::SharedValue<T>: T holds a pointer or a reference member (looked for "
+                  "in its members, recursively): another process cannot follow it; store "
+                  "indices or offsets instead");
     using Block = detail::SharedValueBlock<T>;
 
 public:

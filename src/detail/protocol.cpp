@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <new>
@@ -14,6 +15,7 @@
 #include <string_view>
 #include <typeinfo>
 #include <unordered_map>
+#include <utility>
 
 namespace futura::detail {
 
@@ -125,18 +127,49 @@ std::optional<Frame> parse_frame(std::span<const char> bytes)
 
 namespace {
 
-using Rebuild = std::function<std::exception_ptr(const std::string& what)>;
+using Rebuild =
+    std::function<std::exception_ptr(const std::string& what, const RemoteTraceback& where)>;
+
+/// `E` as rebuilt in the parent: the same type to every `catch`, with the worker's stack trace
+/// nested (a `std::nested_exception` captures the exception being handled as it is made).
+/// Python keeps the remote traceback the same way, as the rebuilt exception's `__cause__`.
+/// Nested rather than kept in a table by address: the trace lives and dies with the
+/// exception, wherever its `exception_ptr` is copied.
+template <class E>
+class Traced : public E, public std::nested_exception
+{
+public:
+    template <class... Args>
+    explicit Traced(Args&&... args) : E(std::forward<Args>(args)...)
+    {}
+};
+
+template <class E, class... Args>
+std::exception_ptr traced(const RemoteTraceback& where, Args&&... args)
+{
+    if (where.stack_trace().empty()) {
+        return std::make_exception_ptr(E(std::forward<Args>(args)...)); // nothing to add
+    }
+    try {
+        throw where;
+    } catch (...) {
+        return std::make_exception_ptr(Traced<E>(std::forward<Args>(args)...));
+    }
+}
 
 template <class E>
 std::pair<const std::type_info*, Rebuild> rebuild_as()
 {
-    return {&typeid(E), [](const std::string& what) { return std::make_exception_ptr(E(what)); }};
+    return {&typeid(E), [](const std::string& what, const RemoteTraceback& where) {
+                return traced<E>(where, what);
+            }};
 }
 
 template <class E>
 std::pair<const std::type_info*, Rebuild> rebuild_without_message()
 {
-    return {&typeid(E), [](const std::string&) { return std::make_exception_ptr(E()); }};
+    return {&typeid(E),
+            [](const std::string&, const RemoteTraceback& where) { return traced<E>(where); }};
 }
 
 /// Exceptions rebuilt as their own type, keyed by mangled name (the same in every process of one
@@ -283,7 +316,7 @@ std::exception_ptr decode_exception(WireReader& in)
     }
     const auto& table = rebuildable();
     if (const auto found = table.find(mangled); found != table.end()) {
-        return found->second(what);
+        return found->second(what, RemoteTraceback(type_name, std::move(trace)));
     }
     return std::make_exception_ptr(
         RemoteError(std::move(type_name), std::move(what), std::move(trace)));

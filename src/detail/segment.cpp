@@ -366,6 +366,10 @@ SegmentView decode_segment_view(WireReader& in, std::size_t alignment, bool writ
 
 void encode_copy_in_segment(WireWriter& out, const void* data, std::size_t bytes)
 {
+    if (out.counting_descriptors()) {
+        out.u64(out.fresh_descriptor(-1)); // only counting (map chunks): make no segment
+        return;
+    }
     auto fd = new_memfd(bytes);
     // write(), not a mapping: the kernel allocates each page as it copies into it, with no page
     // faults and no SIGBUS (out of memory is ENOSPC/ENOMEM here).
@@ -384,7 +388,8 @@ void encode_copy_in_segment(WireWriter& out, const void* data, std::size_t bytes
     }
     // A snapshot: the receiver cannot change what it was sent.
     seal_size(fd.get(), F_SEAL_WRITE);
-    out.u64(out.descriptor(fd.get()));
+    // Fresh: `fd` closes on return, and a later copy in this message may get its number.
+    out.u64(out.fresh_descriptor(fd.get()));
 }
 
 UniqueFd take_copy_segment(WireReader& in, std::size_t bytes)

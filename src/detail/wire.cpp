@@ -27,17 +27,52 @@ UniqueFd UniqueFd::duplicate(int fd)
     return UniqueFd(copy);
 }
 
+void WireWriter::forget_foreign_descriptors() noexcept
+{
+    // Someone changed the descriptors without this writer (a worker drops a partly encoded
+    // result's): what was known of their sources no longer holds.
+    auto& sources = attachments_->sources;
+    if (sources.size() != attachments_->descriptors.size()) {
+        sources.assign(attachments_->descriptors.size(), -1);
+    }
+}
+
 std::uint32_t WireWriter::descriptor(int fd)
+{
+    if (attachments_ != nullptr) {
+        forget_foreign_descriptors();
+        // The same file once per message: SCM_RIGHTS carries at most 253 descriptors, and
+        // 2,000 arguments holding one SharedValue are one file. (A linear search: at most 253.)
+        const auto& sources = attachments_->sources;
+        for (std::size_t i = 0; i < sources.size(); ++i) {
+            if (sources[i] == fd) {
+                return static_cast<std::uint32_t>(i);
+            }
+        }
+    }
+    const auto index = fresh_descriptor(fd);
+    attachments_->sources.back() = fd;
+    return index;
+}
+
+std::uint32_t WireWriter::fresh_descriptor(int fd)
 {
     if (attachments_ == nullptr) {
         throw ProtocolError("futura: this message cannot carry shared memory or files "
                             "(it is not going to another process)");
     }
-    if (attachments_->descriptors.size() >= Attachments::max_descriptors) {
-        throw ProtocolError("futura: one task's arguments (or result) hold more than 253 "
-                            "shared arrays or files; pass fewer, or group them in one array");
+    forget_foreign_descriptors();
+    if (counting_) {
+        attachments_->descriptors.emplace_back();
+    } else {
+        if (attachments_->descriptors.size() >= Attachments::max_descriptors) {
+            throw ProtocolError("futura: one task's arguments (or result) hold more than 253 "
+                                "different shared arrays, values or files; pass fewer, or group "
+                                "them in one array");
+        }
+        attachments_->descriptors.push_back(UniqueFd::duplicate(fd));
     }
-    attachments_->descriptors.push_back(UniqueFd::duplicate(fd));
+    attachments_->sources.push_back(-1);
     return static_cast<std::uint32_t>(attachments_->descriptors.size() - 1);
 }
 
@@ -52,7 +87,9 @@ UniqueFd WireReader::descriptor(std::uint64_t index)
         !attachments_->descriptors[index]) {
         fail("it names a file descriptor that did not come with it");
     }
-    return std::move(attachments_->descriptors[index]);
+    // A copy, not the original: the sender attaches a file once however many handles in the
+    // message name it. The originals close with the message.
+    return UniqueFd::duplicate(attachments_->descriptors[static_cast<std::size_t>(index)].get());
 }
 
 void WireReader::keep_alive(std::shared_ptr<const void> owner)

@@ -9,6 +9,41 @@
 
 #include <string>
 
+namespace {
+
+// Aggregates that hold a pointer or a reference somewhere inside (Boost.PFR looks).
+struct Particle
+{
+    double position[3];
+    const char* name; // a pointer among plain numbers
+};
+struct Cell
+{
+    int id;
+    struct
+    {
+        double weight;
+        int* next; // one level down
+    } link;
+};
+// The same shapes without pointers are fine.
+struct PlainParticle
+{
+    double position[3];
+    int name_index;
+};
+struct PlainCell
+{
+    int id;
+    struct
+    {
+        double weight;
+        int next_index;
+    } link;
+};
+
+} // namespace
+
 void use_shared_memory(const futura::MappedArray<const int>& read_only)
 {
 #if FUTURA_COMPILE_FAIL_CASE == 1
@@ -22,11 +57,22 @@ void use_shared_memory(const futura::MappedArray<const int>& read_only)
 #elif FUTURA_COMPILE_FAIL_CASE == 3
     // A write through a read-only mapped array: "read-only".
     read_only[0] = 1;
+#elif FUTURA_COMPILE_FAIL_CASE == 4
+    // An aggregate with a pointer member: "holds a pointer or a reference member".
+    futura::SharedArray<Particle> particles(3);
+    (void)particles;
+#elif FUTURA_COMPILE_FAIL_CASE == 5
+    // A pointer one level down, in a SharedValue: refused too.
+    futura::SharedValue<Cell> cell;
+    (void)cell;
 #else
     // The control: the same uses, allowed.
     futura::SharedArray<int> numbers(3);
     futura::SharedValue<long> counter;
     numbers[0] = read_only[0] + static_cast<int>(counter.load());
+    futura::SharedArray<PlainParticle> particles(3);
+    futura::SharedValue<PlainCell> cell;
+    particles[0].name_index = cell.load().id;
 #endif
     (void)read_only;
 }

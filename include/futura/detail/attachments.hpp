@@ -49,6 +49,9 @@ struct Attachments
 
     /// In the order the message's encoders attached them.
     std::vector<UniqueFd> descriptors;
+    /// The sender's descriptor each was copied from (-1: made for this message alone), so that
+    /// a file already attached is not attached again. Empty on the receiving side.
+    std::vector<int> sources;
     /// Owners of memory that decoded values (a std::span into a shared segment) point into.
     std::vector<std::shared_ptr<const void>> keep_alive;
 };

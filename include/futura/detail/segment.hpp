@@ -14,18 +14,8 @@
 
 namespace futura::detail {
 
-/// Shared memory ran out (or the system refused a segment that large). A `std::bad_alloc`, so
-/// code that handles running out of memory handles this too; `what()` says how much was asked
-/// for and why it failed.
-class SharedMemoryExhausted : public std::bad_alloc
-{
-public:
-    explicit SharedMemoryExhausted(std::string message) : message_(std::move(message)) {}
-    [[nodiscard]] const char* what() const noexcept override { return message_.c_str(); }
-
-private:
-    std::string message_;
-};
+/// The public `futura::SharedMemoryExhausted`, by the name futura's own code has always used.
+using SharedMemoryExhausted = futura::SharedMemoryExhausted;
 
 /// Whether a mapping may be written.
 enum class SegmentAccess

@@ -5,6 +5,8 @@
 #include <futura/detail/segment.hpp>
 #include <futura/transferable.hpp>
 
+#include <boost/pfr/core.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -15,6 +17,46 @@
 #include <utility>
 
 namespace futura::detail {
+
+template <class T>
+consteval bool holds_no_pointers();
+
+/// Stands for any member that holds no pointer when an aggregate is initialized from a list of
+/// these: converting to a type that holds one is deleted, so such a member makes the list
+/// ill-formed. (Deleted, not unconstrained: a conversion that does not exist would let the list
+/// brace-elide into a nested aggregate and skip over its pointer.) C arrays cannot be converted
+/// to and are brace-elided, element by element, as Boost.PFR counts them.
+struct PointerFreeMember
+{
+    template <class U>
+    requires(holds_no_pointers<U>()) operator U() const noexcept;
+    template <class U>
+    requires(!holds_no_pointers<U>()) operator U() const = delete;
+};
+
+template <class T, std::size_t... Field>
+consteval bool fields_hold_no_pointers(std::index_sequence<Field...> /*fields*/)
+{
+    return requires { T{(static_cast<void>(Field), PointerFreeMember{})...}; };
+}
+
+/// Whether `T` has no pointer or reference in it, looking into the members of aggregates,
+/// recursively (Boost.PFR counts them), and into arrays: a pointer's bytes mean nothing in another
+/// process. A class with private members cannot be looked into; it is taken at its word.
+template <class T>
+consteval bool holds_no_pointers()
+{
+    using U = std::remove_cv_t<T>;
+    if constexpr (std::is_reference_v<U> || std::is_pointer_v<U> || std::is_member_pointer_v<U>) {
+        return false;
+    } else if constexpr (std::is_array_v<U>) {
+        return holds_no_pointers<std::remove_all_extents_t<U>>();
+    } else if constexpr (std::is_class_v<U> && std::is_aggregate_v<U> && !std::is_empty_v<U>) {
+        return fields_hold_no_pointers<U>(std::make_index_sequence<boost::pfr::tuple_size_v<U>>{});
+    } else {
+        return true;
+    }
+}
 
 /// Elements that mean the same bytes in every process: what shared memory may hold.
 template <class T>

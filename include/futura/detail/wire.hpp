@@ -15,12 +15,8 @@
 
 namespace futura::detail {
 
-/// A message from another process did not decode: truncated, corrupted or hostile bytes.
-class ProtocolError : public Error
-{
-public:
-    using Error::Error;
-};
+/// The public `futura::ProtocolError`, by the name futura's own code has always used.
+using ProtocolError = futura::ProtocolError;
 
 /// Appends the encoding of values to a byte buffer.
 class WireWriter
@@ -66,9 +62,26 @@ public:
     /// Lets the message carry file descriptors (it goes to another process over a Unix socket).
     void attach(Attachments& attachments) noexcept { attachments_ = &attachments; }
 
-    /// Sends a copy of `fd` with the message. @return its index, for `WireReader::descriptor`.
+    /// Sends a copy of `fd` with the message, once: a descriptor this message already carries
+    /// (the same SharedValue in 2,000 tuples of one map chunk) is named again by its index.
+    /// `fd` must stay open while the message is encoded (so its number names one file).
+    /// @return its index, for `WireReader::descriptor`.
     /// @throws ProtocolError if this message cannot carry descriptors or has too many.
     std::uint32_t descriptor(int fd);
+
+    /// As `descriptor`, for a descriptor made for this message alone (a copy of an argument in
+    /// a fresh segment, closed once attached): never shared with another value's.
+    std::uint32_t fresh_descriptor(int fd);
+
+    /// Makes this writer only find the descriptors a value would attach, into `attachments`
+    /// (their `sources`): nothing is duplicated, no segment is made for a copy, and there is no
+    /// limit. Map chunks are cut with it so that no message carries more than the limit.
+    void count_descriptors_only(Attachments& attachments) noexcept
+    {
+        attachments_ = &attachments;
+        counting_ = true;
+    }
+    [[nodiscard]] bool counting_descriptors() const noexcept { return counting_; }
 
     /// Contiguous data of at least this many bytes should travel in shared memory rather than
     /// in the message (ProcessPoolOptions::share_threshold); 0 means never.
@@ -76,10 +89,13 @@ public:
     void share_threshold(std::size_t bytes) noexcept { share_threshold_ = bytes; }
 
 private:
+    void forget_foreign_descriptors() noexcept;
+
     std::vector<char> own_;
     std::vector<char>* buffer_;
     Attachments* attachments_ = nullptr;
     std::size_t share_threshold_ = 0;
+    bool counting_ = false;
 };
 
 /// Reads values back from bytes; every read is checked against what is left.
@@ -151,8 +167,9 @@ public:
     /// The descriptors that came with the message, and where decoded values park their owners.
     void attach(Attachments& attachments) noexcept { attachments_ = &attachments; }
 
-    /// Takes the descriptor the sender attached at `index`.
-    /// @throws ProtocolError if there is none there (already taken, or never sent).
+    /// A descriptor of its own for the one the sender attached at `index` (a copy: several
+    /// handles in one message may name the same index).
+    /// @throws ProtocolError if there is none there (never sent).
     UniqueFd descriptor(std::uint64_t index);
 
     /// Keeps `owner` alive for as long as the message is in use (e.g. until the call that
