@@ -19,6 +19,7 @@
 #define BOOST_PROCESS_USE_STD_FS 1
 #include <futura/detail/call_claims.hpp>
 #include <futura/detail/channel.hpp>
+#include <futura/detail/channel_key.hpp>
 #include <futura/detail/protocol.hpp>
 #include <futura/detail/remote_call.hpp>
 #include <futura/detail/wire.hpp>
@@ -49,6 +50,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dirent.h>
+#include <dlfcn.h>
 #include <exception>
 #include <fcntl.h>
 #include <filesystem>
@@ -251,6 +254,43 @@ public:
 int current_pid() { return static_cast<int>(::getpid()); }
 
 int triple(int x) { return 3 * x; }
+
+/// Task: the descriptors this process holds, but the one reading the list.
+std::vector<int> descriptors_held()
+{
+    std::vector<int> held;
+    DIR* directory = ::opendir("/proc/self/fd");
+    if (directory == nullptr) {
+        return held;
+    }
+    const int own = ::dirfd(directory);
+    while (const dirent* entry = ::readdir(directory)) {
+        if (entry->d_name[0] != '.' && std::atoi(entry->d_name) != own) {
+            held.push_back(std::atoi(entry->d_name));
+        }
+    }
+    ::closedir(directory);
+    std::sort(held.begin(), held.end());
+    return held;
+}
+
+/// Task, or the test itself: what a program started with popen finds open
+/// (`ls -l /proc/self/fd`: sockets show as "socket:[...]").
+std::string descriptors_of_a_child()
+{
+    std::FILE* child = ::popen("ls -l /proc/self/fd/ 2>&1", "r");
+    if (child == nullptr) {
+        return "popen failed";
+    }
+    std::string text;
+    char buffer[4096];
+    std::size_t n = 0;
+    while ((n = std::fread(buffer, 1, sizeof buffer, child)) > 0) {
+        text.append(buffer, n);
+    }
+    ::pclose(child);
+    return text;
+}
 
 std::string repeat(std::string text, int times)
 {
@@ -824,10 +864,11 @@ public:
             throw std::system_error(errno, std::generic_category(), "socketpair");
         }
         channel_ = pair[0];
-        child_.emplace(
-            "/proc/self/exe", std::vector<std::string>{},
-            std::vector<std::string>{std::string(detail::worker_channel_variable) + "=3"}, -1,
-            stderr_.write_end(), pair[1]);
+        child_.emplace("/proc/self/exe", std::vector<std::string>{},
+                       std::vector<std::string>{std::string(detail::worker_channel_variable) + "=3",
+                                                std::string(detail::worker_key_variable) + "=" +
+                                                    detail::key_text(detail::channel_key())},
+                       -1, stderr_.write_end(), pair[1]);
         ::close(pair[1]);
         stderr_.close_write_end();
         // As a pool does: the claim table first.
@@ -2201,10 +2242,10 @@ BOOST_AUTO_TEST_CASE(a_worker_sent_a_frame_with_a_bad_checksum_exits_saying_why)
 {
     auto bytes = triple_call(7, 5);
     bytes.back() ^= 0x01; // one bit of the argument
-    check_worker_refuses(bytes, "fails its checksum");
+    check_worker_refuses(bytes, "fails its authentication");
     auto header = triple_call(7, 5);
     header[offsetof(futura::detail::FrameHeader, task_id)] ^= 0x10; // one bit of the header
-    check_worker_refuses(header, "fails its checksum");
+    check_worker_refuses(header, "fails its authentication");
 }
 
 BOOST_AUTO_TEST_CASE(a_worker_sent_an_invalid_header_exits_saying_why)
@@ -2298,6 +2339,115 @@ BOOST_AUTO_TEST_CASE(a_worker_sent_a_function_address_outside_the_code_answers_a
                 "function address outside the code");
         }
     }
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_holds_only_its_stdio_and_its_own_channel)
+{
+    // Two workers alive at once, so that one could inherit the other's channel; then neither
+    // a task nor a program it starts may find any descriptor of the pool's but fd 3.
+    for (const auto method : {futura::StartMethod::spawn, futura::StartMethod::fork}) {
+        BOOST_TEST_CONTEXT((method == futura::StartMethod::spawn ? "spawn" : "fork"))
+        {
+            TempDir dir;
+            futura::ProcessPoolExecutor pool{{.max_workers = 2, .start_method = method}};
+            auto first = pool.submit(meet, dir.path().string(), 0, 2, 20000);
+            auto second = pool.submit(meet, dir.path().string(), 1, 2, 20000);
+            BOOST_REQUIRE(outcome(first) == "true");
+            BOOST_REQUIRE(outcome(second) == "true");
+            const std::vector<int> stdio_and_channel = {0, 1, 2, 3};
+            for (int i = 0; i < 4; ++i) {
+                BOOST_TEST(pool.submit(descriptors_held).result(should_happen) == stdio_and_channel,
+                           boost::test_tools::per_element());
+            }
+            const auto child = pool.submit(descriptors_of_a_child).result(should_happen);
+            BOOST_TEST(!contains(child, "socket:"), child);
+            BOOST_TEST(!contains(child, "futura"), child);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_program_the_parent_starts_inherits_nothing_of_a_pool)
+{
+    TempDir dir;
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    auto first = pool.submit(meet, dir.path().string(), 0, 2, 20000);
+    auto second = pool.submit(meet, dir.path().string(), 1, 2, 20000);
+    BOOST_REQUIRE(outcome(first) == "true");
+    BOOST_REQUIRE(outcome(second) == "true");
+    const auto child = descriptors_of_a_child();
+    BOOST_TEST(!contains(child, "socket:"), child);
+    BOOST_TEST(!contains(child, "futura"), child);
+    BOOST_TEST(!contains(child, "pidfd"), child);
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_refuses_frames_not_written_with_its_pool_s_key)
+{
+    // Whoever else writes to a worker's channel does not know the key: a well-formed call of
+    // a real function, or an initialize frame naming a function never submitted, is refused
+    // before anything in it is believed, and nothing runs.
+    const futura::detail::ChannelKey other_key{0x0123456789abcdef, 0xfedcba9876543210};
+    futura::detail::WireWriter call;
+    TripleCall::encode(call, &triple, 5);
+    std::vector<char> forged_call;
+    futura::detail::append_frame(forged_call, futura::detail::FrameKind::call, 7, call.buffer(),
+                                 other_key);
+    check_worker_refuses(forged_call, "fails its authentication");
+    futura::detail::WireWriter initializer;
+    futura::detail::encode_function_address(initializer,
+                                            reinterpret_cast<const void*>(&current_pid)); // NOLINT
+    std::vector<char> forged_initialize;
+    futura::detail::append_frame(forged_initialize, futura::detail::FrameKind::initialize, 0,
+                                 initializer.buffer(), other_key);
+    check_worker_refuses(forged_initialize, "fails its authentication");
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_runs_no_address_but_the_start_of_a_function_of_the_program)
+{
+    // Even in a frame that passes authentication: not libc's _exit, not the middle of a
+    // function. The worker answers a ProtocolError and goes on serving.
+    Dl_info libc{};
+    BOOST_REQUIRE(::dladdr(reinterpret_cast<const void*>(&::_exit), &libc) != 0); // NOLINT
+    Dl_info program{};
+    BOOST_REQUIRE(::dladdr(reinterpret_cast<const void*>(&triple), &program) != 0); // NOLINT
+    const auto offset_in = [](const void* function, const Dl_info& module) {
+        return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(function) - // NOLINT
+                                          reinterpret_cast<std::uintptr_t>(module.dli_fbase));
+    };
+    struct Target
+    {
+        const char* what;
+        std::string module;
+        std::uint64_t offset;
+        const char* reason;
+    };
+    const Target targets[] = {
+        {"libc's _exit", libc.dli_fname, offset_in(reinterpret_cast<const void*>(&::_exit), libc),
+         "system library"},
+        {"one byte into triple", "", offset_in(reinterpret_cast<const void*>(&triple), program) + 1,
+         "not the start of a function"},
+    };
+    for (const auto& target : targets) {
+        BOOST_TEST_CONTEXT(target.what)
+        {
+            futura::detail::WireWriter payload;
+            payload.u64(TripleCall::id);
+            payload.string(target.module);
+            payload.u64(target.offset);
+            payload.raw(5);
+            check_worker_answers_protocol_error(
+                frame(futura::detail::FrameKind::call, 7, payload.buffer()), target.reason);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(submitting_a_function_of_a_system_library_is_refused_clearly)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    futura::Executor& executor = pool;
+    auto future = executor.submit(&::abs, -3);
+    const auto message = error_message<std::invalid_argument>(future);
+    BOOST_REQUIRE(message.has_value());
+    BOOST_TEST(contains(*message, "system library"), *message);
 }
 
 BOOST_AUTO_TEST_CASE(a_worker_sent_a_truncated_call_answers_a_protocol_error)

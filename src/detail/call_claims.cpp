@@ -1,10 +1,13 @@
 // The claim table shared by the pool and one worker (see call_claims.hpp).
 #include <futura/detail/call_claims.hpp>
-#include <futura/detail/segment.hpp>
 #include <futura/detail/wire.hpp>
 
+#include <cerrno>
 #include <stdexcept>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <system_error>
+#include <unistd.h>
 
 namespace futura::detail {
 
@@ -16,14 +19,32 @@ static_assert(std::atomic<std::uint64_t>::is_always_lock_free,
 
 } // namespace
 
-CallClaims::CallClaims(std::shared_ptr<Segment> segment, bool parent)
-    : segment_(std::move(segment)), used_(parent ? slots : 0, false)
+namespace {
+
+std::shared_ptr<void> map_table(int fd)
+{
+    void* table = ::mmap(nullptr, table_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (table == MAP_FAILED) {
+        throw std::system_error(errno, std::generic_category(), "futura: mmap (claim table)");
+    }
+    return {table, [](void* at) { ::munmap(at, table_bytes); }};
+}
+
+} // namespace
+
+CallClaims::CallClaims(std::shared_ptr<void> mapping, UniqueFd fd, bool parent)
+    : mapping_(std::move(mapping)), fd_(std::move(fd)), used_(parent ? slots : 0, false)
 {}
 
 CallClaims CallClaims::create()
 {
-    auto segment = Segment::create(table_bytes); // zero-filled: no slot is offered
-    return CallClaims(std::move(segment), /*parent=*/true);
+    UniqueFd fd(::memfd_create("futura-claims", MFD_CLOEXEC));
+    if (!fd || ::ftruncate(fd.get(), static_cast<off_t>(table_bytes)) != 0) {
+        throw std::system_error(errno, std::generic_category(),
+                                "futura: memfd_create (claim table)");
+    }
+    auto mapping = map_table(fd.get()); // zero-filled: no slot is offered
+    return CallClaims(std::move(mapping), std::move(fd), /*parent=*/true);
 }
 
 CallClaims CallClaims::open(UniqueFd fd)
@@ -34,16 +55,16 @@ CallClaims CallClaims::open(UniqueFd fd)
         static_cast<std::size_t>(status.st_size) < table_bytes) {
         throw ProtocolError("futura: the claim table a worker was sent is not one");
     }
-    return CallClaims(Segment::map(std::move(fd), 0, table_bytes, SegmentAccess::read_write),
-                      /*parent=*/false);
+    // Mapped, the descriptor is closed: a worker holds no descriptor but its channel.
+    return CallClaims(map_table(fd.get()), UniqueFd(), /*parent=*/false);
 }
 
-int CallClaims::fd() const noexcept { return segment_->fd(); }
+int CallClaims::fd() const noexcept { return fd_.get(); }
 
 std::atomic<std::uint64_t>& CallClaims::slot(std::uint64_t id) const noexcept
 {
-    // NOLINTNEXTLINE: the segment holds `slots` atomics, page-aligned
-    auto* table = reinterpret_cast<std::atomic<std::uint64_t>*>(segment_->data());
+    // The mapping holds `slots` atomics, page-aligned.
+    auto* table = static_cast<std::atomic<std::uint64_t>*>(mapping_.get());
     return table[id % slots];
 }
 

@@ -2,7 +2,6 @@
 #include <futura/errors.hpp>
 
 #include <boost/core/demangle.hpp>
-#include <boost/crc.hpp>
 
 #include <algorithm>
 #include <cstring>
@@ -21,14 +20,17 @@ namespace futura::detail {
 
 namespace {
 
-std::uint32_t frame_check(const FrameHeader& header, std::span<const char> payload) noexcept
+/// The MAC of the header (both checks zero) and of the payload's first `checked_prefix` bytes,
+/// keyed with the channel key: only a process that knows the key makes frames that pass.
+std::uint32_t frame_check(const FrameHeader& header, std::span<const char> payload,
+                          const ChannelKey& key) noexcept
 {
     FrameHeader unchecked = header;
     unchecked.check = 0;
-    boost::crc_32_type crc;
-    crc.process_bytes(&unchecked, sizeof unchecked);
-    crc.process_bytes(payload.data(), std::min(payload.size(), FrameHeader::checked_prefix));
-    return crc.checksum();
+    SipHash mac(key);
+    mac.update(std::as_bytes(std::span(&unchecked, 1)));
+    mac.update(std::as_bytes(payload.first(std::min(payload.size(), FrameHeader::checked_prefix))));
+    return static_cast<std::uint32_t>(mac.finish());
 }
 
 bool known_kind(FrameKind kind) noexcept
@@ -46,14 +48,15 @@ bool known_kind(FrameKind kind) noexcept
     return false;
 }
 
-std::uint32_t header_check(const FrameHeader& header) noexcept
+/// The MAC of the header alone (both checks zero), checked as soon as the header is in.
+std::uint32_t header_check(const FrameHeader& header, const ChannelKey& key) noexcept
 {
     FrameHeader bare = header;
     bare.check = 0;
     bare.header_check = 0;
-    boost::crc_32_type crc;
-    crc.process_bytes(&bare, sizeof bare);
-    return crc.checksum();
+    SipHash mac(key);
+    mac.update(std::as_bytes(std::span(&bare, 1)));
+    return static_cast<std::uint32_t>(mac.finish() >> 32);
 }
 
 } // namespace
@@ -66,7 +69,7 @@ std::size_t begin_frame(std::vector<char>& out)
 }
 
 void finish_frame(std::vector<char>& out, std::size_t frame_start, FrameKind kind,
-                  std::uint64_t task_id, std::size_t descriptors)
+                  std::uint64_t task_id, std::size_t descriptors, const ChannelKey& key)
 {
     if (descriptors > Attachments::max_descriptors) {
         throw ProtocolError("futura: a message refers to more than 253 file descriptors");
@@ -78,20 +81,20 @@ void finish_frame(std::vector<char>& out, std::size_t frame_start, FrameKind kin
     header.payload_size = out.size() - frame_start - sizeof(FrameHeader);
     const std::span<const char> payload(out.data() + frame_start + sizeof(FrameHeader),
                                         header.payload_size);
-    header.header_check = header_check(header);
-    header.check = frame_check(header, payload);
+    header.header_check = header_check(header, key);
+    header.check = frame_check(header, payload, key);
     std::memcpy(out.data() + frame_start, &header, sizeof header);
 }
 
 void append_frame(std::vector<char>& out, FrameKind kind, std::uint64_t task_id,
-                  std::span<const char> payload)
+                  std::span<const char> payload, const ChannelKey& key)
 {
     const auto start = begin_frame(out);
     out.insert(out.end(), payload.begin(), payload.end());
-    finish_frame(out, start, kind, task_id);
+    finish_frame(out, start, kind, task_id, 0, key);
 }
 
-std::optional<Frame> parse_frame(std::span<const char> bytes)
+std::optional<Frame> parse_frame(std::span<const char> bytes, const ChannelKey& key)
 {
     if (bytes.size() < sizeof(FrameHeader)) {
         return std::nullopt;
@@ -106,17 +109,17 @@ std::optional<Frame> parse_frame(std::span<const char> bytes)
         header.descriptors > Attachments::max_descriptors) {
         throw ProtocolError("futura: a message between processes has an invalid header");
     }
-    if (header_check(header) != header.header_check) {
-        throw ProtocolError("futura: a message between processes fails its checksum (its header "
-                            "is corrupted)");
+    if (header_check(header, key) != header.header_check) {
+        throw ProtocolError("futura: a message between processes fails its authentication (its "
+                            "header is corrupted, or it was not written by this pool)");
     }
     if (bytes.size() - sizeof(FrameHeader) < header.payload_size) {
         return std::nullopt;
     }
     const auto payload = bytes.subspan(sizeof(FrameHeader), header.payload_size);
-    if (frame_check(header, payload) != header.check) {
-        throw ProtocolError("futura: a message between processes fails its checksum (corrupted "
-                            "bytes on the channel)");
+    if (frame_check(header, payload, key) != header.check) {
+        throw ProtocolError("futura: a message between processes fails its authentication "
+                            "(corrupted bytes on the channel, or not written by this pool)");
     }
     return Frame{header.kind, header.task_id, header.descriptors, payload,
                  sizeof(FrameHeader) + payload.size()};

@@ -5,6 +5,7 @@
 #include <boost/core/demangle.hpp>
 
 #include <cstdint>
+#include <cstring>
 #include <elf.h>
 #include <link.h>
 #include <map>
@@ -94,6 +95,7 @@ struct Module
     std::string name; // empty for the main program
     std::uintptr_t base = 0;
     std::vector<std::pair<std::uintptr_t, std::uintptr_t>> executable; // [begin, end) offsets
+    std::uintptr_t eh_frame_hdr = 0; // offset of its .eh_frame_hdr; 0 if none
 };
 
 std::vector<Module> loaded_modules()
@@ -109,6 +111,8 @@ std::vector<Module> loaded_modules()
                 if (segment.p_type == PT_LOAD && (segment.p_flags & PF_X) != 0) {
                     module.executable.emplace_back(segment.p_vaddr,
                                                    segment.p_vaddr + segment.p_memsz);
+                } else if (segment.p_type == PT_GNU_EH_FRAME) {
+                    module.eh_frame_hdr = segment.p_vaddr;
                 }
             }
             static_cast<std::vector<Module>*>(out)->push_back(std::move(module));
@@ -126,6 +130,75 @@ bool executable_offset(const Module& module, std::uintptr_t offset) noexcept
         }
     }
     return false;
+}
+
+/// Whether `offset` is where a function of `module` begins. The module's .eh_frame_hdr (which
+/// the unwinder needs, so it is there for every C++ function, in stripped programs too) holds a
+/// table of every function's first address, sorted: a binary search answers. An offset into
+/// the middle of a function, or into code without unwind information, is not an entry.
+bool function_entry(const Module& module, std::uintptr_t offset) noexcept
+{
+    if (module.eh_frame_hdr == 0) {
+        return false;
+    }
+    // NOLINTNEXTLINE: the loader mapped the module's headers at base + their offsets
+    const auto* header = reinterpret_cast<const unsigned char*>(module.base + module.eh_frame_hdr);
+    constexpr unsigned char udata4 = 0x03;
+    constexpr unsigned char datarel_sdata4 = 0x3b;
+    if (header[0] != 1 || header[2] != udata4 || header[3] != datarel_sdata4) {
+        return false; // a layout GNU toolchains do not write: refuse rather than guess
+    }
+    std::size_t at = 4;
+    switch (header[1] & 0x0f) { // the encoded pointer to .eh_frame, skipped
+    case 0x03:
+    case 0x0b:
+        at += 4;
+        break;
+    case 0x04:
+    case 0x0c:
+        at += 8;
+        break;
+    default:
+        return false;
+    }
+    std::uint32_t count = 0;
+    std::memcpy(&count, header + at, sizeof count);
+    at += sizeof count;
+    // Entries: (function start, its FDE), each a 32-bit offset from the table's header.
+    const auto target =
+        static_cast<std::int64_t>(offset) - static_cast<std::int64_t>(module.eh_frame_hdr);
+    std::size_t low = 0;
+    std::size_t high = count;
+    while (low < high) {
+        const std::size_t middle = low + (high - low) / 2;
+        std::int32_t start = 0;
+        std::memcpy(&start, header + at + middle * 8, sizeof start);
+        if (start == target) {
+            return true;
+        }
+        if (start < target) {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    return false;
+}
+
+/// Whether functions of `module` may be named in a call: those of the program and of its own
+/// libraries, not those of the system's C and C++ runtime (libc's `_exit`, `system`, ...),
+/// which no program needs to send as a bare pointer.
+bool callable_module(const Module& module)
+{
+    if (module.name.empty()) {
+        return true; // the program itself
+    }
+    for (const std::string_view system : {"/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/"}) {
+        if (module.name.starts_with(system)) {
+            return false;
+        }
+    }
+    return module.name.find("linux-vdso") == std::string::npos;
 }
 
 struct AddressCache
@@ -158,6 +231,18 @@ void encode_function_address(WireWriter& out, const void* function)
     for (const auto& module : loaded_modules()) {
         const auto offset = address - module.base;
         if (address >= module.base && executable_offset(module, offset)) {
+            if (!callable_module(module)) {
+                throw std::invalid_argument(
+                    "futura: the function pointer submitted points into a system library (" +
+                    module.name +
+                    "): a worker runs only functions of the program and its own libraries; "
+                    "submit a function (or a captureless lambda) that calls it");
+            }
+            if (!function_entry(module, offset)) {
+                throw std::invalid_argument(
+                    "futura: the function pointer submitted is not the start of a function "
+                    "with unwind information; submit a function of the program");
+            }
             const std::lock_guard lock(cache.mutex);
             cache.encoded.emplace(function, std::make_pair(module.name, offset));
             out.string(module.name);
@@ -185,6 +270,16 @@ const void* decode_function_address(WireReader& in)
         if (module.name == key.first) {
             if (!executable_offset(module, key.second)) {
                 break;
+            }
+            if (!callable_module(module)) {
+                throw ProtocolError("futura: a worker was sent the address of a function in a "
+                                    "system library (" +
+                                    module.name + "), which it never runs");
+            }
+            if (!function_entry(module, key.second)) {
+                throw ProtocolError("futura: a worker was sent an address that is not the "
+                                    "start of a function of the program; it runs only "
+                                    "functions");
             }
             const auto* function =
                 reinterpret_cast<const void*>(module.base + key.second); // NOLINT

@@ -20,6 +20,7 @@
 #include <cstring>
 #include <cxxabi.h>
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -231,9 +232,13 @@ void run_worker(int fd, bool forked, std::size_t share_threshold)
     // Ctrl-C reaches the whole foreground process group; the parent decides what happens to
     // running work, so workers ignore it.
     std::signal(SIGINT, SIG_IGN);
-    // Tasks that start pools of their own must not take themselves for workers.
+    // Tasks that start pools of their own must not take themselves for workers, and the
+    // programs tasks start must not learn the channel key.
     ::unsetenv(worker_channel_variable);
+    ::unsetenv(worker_key_variable);
     ::unsetenv(worker_share_threshold_variable);
+    // The channel is this process's alone: a program a task starts must not inherit it.
+    (void)::fcntl(fd, F_SETFD, FD_CLOEXEC);
     forked_worker.store(forked, std::memory_order_relaxed);
     record_throw_sites.store(true, std::memory_order_relaxed);
     WorkerLoop(fd, forked, share_threshold).run();
@@ -281,6 +286,14 @@ extern "C" int __wrap_main(int argc, char** argv, char** envp) // NOLINT: the li
 {
     futura::detail::wrapped.store(true, std::memory_order_relaxed);
     if (const char* channel = std::getenv(futura::detail::worker_channel_variable)) {
+        const char* key_text = std::getenv(futura::detail::worker_key_variable);
+        const auto key = futura::detail::key_from_text(key_text != nullptr ? key_text : "");
+        if (!key) {
+            std::fprintf(stderr, "futura worker %d: started without a valid channel key\n",
+                         static_cast<int>(::getpid()));
+            std::_Exit(4);
+        }
+        futura::detail::adopt_channel_key(*key);
         const char* threshold = std::getenv(futura::detail::worker_share_threshold_variable);
         futura::detail::run_worker(std::atoi(channel), /*forked=*/false,
                                    threshold != nullptr ? std::strtoull(threshold, nullptr, 10)

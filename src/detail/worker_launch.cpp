@@ -2,6 +2,7 @@
 // Boost.Process v2 on std::filesystem (no Boost.Filesystem to link); its 1.81 configuration
 // header forgets the Boost headers it then uses unqualified.
 #define BOOST_PROCESS_USE_STD_FS 1
+#include <futura/detail/channel_key.hpp>
 #include <futura/detail/worker.hpp>
 #include <futura/detail/worker_launch.hpp>
 
@@ -162,6 +163,7 @@ std::vector<std::string> worker_environment(const ProcessPoolOptions& options,
         variables[name] = value;
     }
     variables[worker_channel_variable] = std::to_string(worker_channel_fd);
+    variables[worker_key_variable] = key_text(channel_key());
     variables[worker_share_threshold_variable] = std::to_string(options.share_threshold);
     std::vector<std::string> environment;
     environment.reserve(variables.size());

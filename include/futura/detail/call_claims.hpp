@@ -15,8 +15,6 @@
 
 namespace futura::detail {
 
-class Segment;
-
 class CallClaims
 {
 public:
@@ -59,12 +57,13 @@ private:
     };
     static constexpr std::uint64_t state_bits = 2;
 
-    CallClaims(std::shared_ptr<Segment> segment, bool parent);
+    CallClaims(std::shared_ptr<void> mapping, UniqueFd fd, bool parent);
     std::atomic<std::uint64_t>& slot(std::uint64_t id) const noexcept;
 
-    std::shared_ptr<Segment> segment_;
-    std::vector<bool> used_;       // parent: which slots hold an unanswered call
-    std::uint64_t next_round_ = 1; // parent: ids are round * slots + slot, so never reused
+    std::shared_ptr<void> mapping_; // the table; unmapped when the last copy goes
+    UniqueFd fd_;                   // parent: to send; a worker keeps none open
+    std::vector<bool> used_;        // parent: which slots hold an unanswered call
+    std::uint64_t next_round_ = 1;  // parent: ids are round * slots + slot, so never reused
 };
 
 } // namespace futura::detail

@@ -1,6 +1,7 @@
 // The frames exchanged between a ProcessPoolExecutor and its workers over a Unix socket.
 #pragma once
 
+#include <futura/detail/channel_key.hpp>
 #include <futura/detail/wire.hpp>
 
 #include <cstddef>
@@ -22,15 +23,17 @@ enum class FrameKind : std::uint8_t
     claims = 3,     ///< the worker's CallClaims table: no payload, one descriptor
                     // worker -> parent
     ready = 10,     ///< the worker is up: payload is its pid
-                // An answer's payload starts with the call's run time in nanoseconds (u64).
-    value = 11,             ///< the task returned: then the encoded result
-    exception = 12,         ///< the task threw: then what encode_exception wrote
+                    // An answer's payload starts with the call's run time in nanoseconds (u64).
+    value = 11,     ///< the task returned: then the encoded result
+    exception = 12, ///< the task threw: then what encode_exception wrote
     initialize_failed = 13, ///< the initializer threw: then what encode_exception wrote
 };
 
-/// Every frame starts with this header. `check` is a CRC-32 of the header's other fields and
-/// of the first `checked_prefix` bytes of the payload (where a call names the code to run), so
-/// corrupted bytes fail cleanly instead of naming the wrong code.
+/// Every frame starts with this header. `header_check` and `check` are MACs (SipHash-2-4 with
+/// the channel key, 32 bits each) of the header alone and of the header with the first
+/// `checked_prefix` bytes of the payload (where a call names the code to run): bytes that were
+/// corrupted, or written by a process that does not know the key, are refused before anything
+/// in them is believed.
 struct FrameHeader
 {
     static constexpr std::uint32_t expected_magic = 0x46555431; // "FUT1"
@@ -44,8 +47,8 @@ struct FrameHeader
     std::uint8_t descriptors = 0;
     std::uint8_t reserved[2] = {};
     std::uint32_t check = 0;
-    /// CRC-32 of the header alone (with both checks zero), verified as soon as the header is in:
-    /// a corrupted size field must not make the reader wait for bytes that never come.
+    /// The MAC of the header alone (with both checks zero), verified as soon as the header is
+    /// in: a corrupted size field must not make the reader wait for bytes that never come.
     std::uint32_t header_check = 0;
     std::uint64_t task_id = 0;
     std::uint64_t payload_size = 0;
@@ -54,13 +57,14 @@ static_assert(sizeof(FrameHeader) == 32);
 
 /// Appends a complete frame (header and payload) to `out`.
 void append_frame(std::vector<char>& out, FrameKind kind, std::uint64_t task_id,
-                  std::span<const char> payload);
+                  std::span<const char> payload, const ChannelKey& key = channel_key());
 
 /// Starts a frame whose payload the caller then appends to `out`; `finish_frame` fills in the
 /// header. Avoids copying large payloads.
 std::size_t begin_frame(std::vector<char>& out);
 void finish_frame(std::vector<char>& out, std::size_t frame_start, FrameKind kind,
-                  std::uint64_t task_id, std::size_t descriptors = 0);
+                  std::uint64_t task_id, std::size_t descriptors = 0,
+                  const ChannelKey& key = channel_key());
 
 /// A frame found at the start of a buffer.
 struct Frame
@@ -73,8 +77,10 @@ struct Frame
 };
 
 /// Parses the frame at the start of `bytes`. @return nothing if more bytes are needed.
-/// @throws ProtocolError if the bytes cannot be a valid frame (bad magic, kind, size or check).
-std::optional<Frame> parse_frame(std::span<const char> bytes);
+/// @throws ProtocolError if the bytes cannot be a valid frame (bad magic, kind, size, or a MAC
+/// that does not match `key`).
+std::optional<Frame> parse_frame(std::span<const char> bytes,
+                                 const ChannelKey& key = channel_key());
 
 /// Encodes the exception `error` (type name, message, stack trace) so the parent can rethrow
 /// it: as the same type for the standard exception types and futura's own, otherwise as

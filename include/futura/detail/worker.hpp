@@ -8,6 +8,8 @@ namespace futura::detail {
 /// The environment variable that tells a started copy of the program to be a worker, and
 /// which file descriptor its channel to the parent is.
 inline constexpr const char* worker_channel_variable = "FUTURA_WORKER_CHANNEL";
+/// The channel key (32 hex digits), which a spawned worker adopts and removes at start.
+inline constexpr const char* worker_key_variable = "FUTURA_WORKER_KEY";
 /// The pool's share_threshold, for the results a started worker sends back.
 inline constexpr const char* worker_share_threshold_variable = "FUTURA_WORKER_SHARE_THRESHOLD";
 
