@@ -1025,3 +1025,87 @@ BOOST_AUTO_TEST_CASE(shared_memory_its_sender_can_still_shrink_is_refused)
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+/// Task: the sum of each row of a block of a mapped table (the shape travels with the handle).
+std::vector<double> row_sums(MappedArray<const double> block)
+{
+    std::vector<double> sums;
+    for (std::size_t i = 0; i < block.rows(); ++i) {
+        const auto row = block.row(i);
+        sums.push_back(std::accumulate(row.begin(), row.end(), 0.0));
+    }
+    return sums;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(mapped_array_as_numpy_memmap)
+
+BOOST_AUTO_TEST_CASE(two_dimensions_rows_and_slices_as_numpy_has_them)
+{
+    const fs::path path =
+        fs::temp_directory_path() / ("futura-memmap-2d-" + std::to_string(::getpid()) + ".f64");
+    {
+        // np.memmap(path, dtype="float64", mode="w+", shape=(4, 3))
+        auto table = MappedArray<double>::create(path, 4, 3);
+        BOOST_TEST(table.rows() == 4U);
+        BOOST_TEST(table.columns() == 3U);
+        BOOST_TEST(table.size() == 12U);
+        table(2, 1) = 7.5;                   // table[2, 1] = 7.5
+        BOOST_TEST(table[2 * 3 + 1] == 7.5); // row-major, as numpy's default
+        const std::span<double> row = table.row(2);
+        BOOST_TEST(row.size() == 3U);
+        BOOST_TEST(row[1] == 7.5);
+        const auto block = table.rows(1, 2); // table[1:3]
+        BOOST_TEST(block.rows() == 2U);
+        BOOST_TEST(block.columns() == 3U);
+        BOOST_TEST(block(1, 1) == 7.5);
+        BOOST_CHECK_THROW((void)table.rows(3, 2), std::out_of_range);
+        // slice(offset), as SharedArray's: the rest from there, one-dimensional.
+        const auto tail = table.slice(7);
+        BOOST_TEST(tail.size() == 5U);
+        BOOST_TEST(tail[0] == 7.5);
+        BOOST_CHECK_THROW((void)table.slice(13), std::out_of_range);
+        BOOST_CHECK_THROW((void)table.with_columns(5), std::invalid_argument);
+    }
+    // Reopened as numpy's mode "r" would: the file has no header, the shape is the caller's.
+    const auto again = MappedArray<const double>(path).with_columns(3);
+    BOOST_TEST(again.rows() == 4U);
+    BOOST_TEST(again(2, 1) == 7.5);
+    fs::remove(path);
+}
+
+BOOST_AUTO_TEST_CASE(dump_writes_existing_data_to_a_mapped_file_in_one_call)
+{
+    const fs::path path =
+        fs::temp_directory_path() / ("futura-memmap-dump-" + std::to_string(::getpid()) + ".f64");
+    std::vector<double> data(3000);
+    std::iota(data.begin(), data.end(), 0.0);
+    {
+        // joblib: dump(data, path); data = load(path, mmap_mode="r+")
+        const auto mapped = MappedArray<double>::dump(path, data, 30);
+        BOOST_TEST(mapped.rows() == 100U);
+        BOOST_TEST(mapped(99, 29) == 2999.0);
+        BOOST_CHECK_THROW((void)MappedArray<double>::dump(path, data, 7), std::invalid_argument);
+    }
+    BOOST_TEST(fs::file_size(path) == 3000U * sizeof(double));
+    const MappedArray<const double> on_disk(path);
+    BOOST_TEST(std::equal(on_disk.begin(), on_disk.end(), data.begin(), data.end()));
+
+    // Blocks of rows go to workers as handles, shape included.
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    const auto table = on_disk.with_columns(30);
+    auto first = pool.submit(row_sums, table.rows(0, 50));
+    auto second = pool.submit(row_sums, table.rows(50, 50));
+    const auto a = first.result(should_happen);
+    const auto b = second.result(should_happen);
+    BOOST_REQUIRE(a.size() == 50U);
+    BOOST_REQUIRE(b.size() == 50U);
+    BOOST_TEST(a[0] == 435.0);                  // 0 + 1 + ... + 29
+    BOOST_TEST(b[49] == 30.0 * 2970.0 + 435.0); // row 99: 2970 ... 2999
+    fs::remove(path);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
