@@ -152,6 +152,35 @@ decltype(auto) submitted(A&& arg)
     }
 }
 
+/// One argument of a call to a worker process, checked at compile time: when it cannot travel,
+/// the compiler's first lines name this class with the argument's position (counted from 0)
+/// and its type, before any instantiation notes.
+template <std::size_t Position, class Argument>
+struct ArgumentTravels
+{
+    static_assert(transferable_value<Argument>,
+                  "futura::ProcessPoolExecutor::submit: an argument cannot be sent to a worker "
+                  "process: the one whose position (from 0) and type 'ArgumentTravels<position, "
+                  "type>' names just above. Arguments must be futura::transferable (trivially "
+                  "copyable data without pointers, std::string, standard containers of such "
+                  "values, or classes with a Boost.Serialization serialize()); for text, declare "
+                  "the parameter std::string or std::string_view, not const char*");
+    static constexpr bool value = transferable_value<Argument>;
+};
+
+template <class... Args, std::size_t... Position>
+constexpr bool each_argument_travels(std::index_sequence<Position...> /*positions*/)
+{
+    return (ArgumentTravels<Position, Args>::value && ...);
+}
+
+/// Whether every argument of `submit(f, args...)`, as it is stored (`submitted_t`), can travel
+/// to a worker process; each one that cannot fails a static_assert of its own that names its
+/// position and type. For ProcessPoolExecutor::submit.
+template <class F, class... Args>
+inline constexpr bool arguments_travel =
+    each_argument_travels<submitted_t<F, Args, Args...>...>(std::index_sequence_for<Args...>{});
+
 /// Checks the `max_workers` option: none means `available_cpus()`.
 std::size_t checked_max_workers(const std::optional<int>& max_workers, const char* executor);
 

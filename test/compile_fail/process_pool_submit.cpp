@@ -6,6 +6,7 @@
 #include <futura/process_pool_executor.hpp>
 
 #include <span>
+#include <string>
 
 namespace {
 
@@ -34,9 +35,18 @@ void submit_to(futura::ProcessPoolExecutor& pool)
 #elif FUTURA_COMPILE_FAIL_CASE == 4
     // A view result would point into memory the worker's answer no longer holds: "not a view".
     (void)pool.submit(counter_view);
+#elif FUTURA_COMPILE_FAIL_CASE == 5
+    // Each argument is checked on its own: the error names the position and type of the one
+    // that cannot travel ("ArgumentTravels<1, const int*>"). (ProcessPoolExecutor::submit is
+    // to check its arguments with this; the check is exercised directly until it does.)
+    int value = 3;
+    static_assert(futura::detail::arguments_travel<int (*)(int, const int*), int, const int*>);
+    (void)value;
 #else
     // The control: calls that can travel.
     (void)pool.submit(add_one, 1);
     (void)pool.submit([](int x) { return x + 2; }, 1);
+    // A string literal travels as std::string to a std::string parameter.
+    static_assert(futura::detail::arguments_travel<std::string (*)(std::string), const char(&)[5]>);
 #endif
 }
