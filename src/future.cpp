@@ -152,6 +152,19 @@ WaitContext* current_wait_context() noexcept { return this_thread_context; }
 
 void set_current_wait_context(WaitContext* context) noexcept { this_thread_context = context; }
 
+namespace {
+thread_local const char* blocking_forbidden = nullptr; // why, on a thread that must not block
+} // namespace
+
+void forbid_blocking(const char* why) noexcept { blocking_forbidden = why; }
+
+void check_may_block(Deadline deadline)
+{
+    if (blocking_forbidden != nullptr && deadline > Clock::now()) {
+        throw InvalidStateError(blocking_forbidden);
+    }
+}
+
 const std::shared_ptr<Parker>& current_parker()
 {
     if (this_thread_context != nullptr) {

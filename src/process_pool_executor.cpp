@@ -11,6 +11,7 @@
 // one worker (detail/worker_channel, on detail/channel's frame inbox and outbox, which the
 // worker uses too), the claim table (detail/call_claims), starting workers
 // (detail/worker_launch) and crash reports (detail/crash_report).
+#include <futura/detail/blocking.hpp>
 #include <futura/detail/call_claims.hpp>
 #include <futura/detail/crash_report.hpp>
 #include <futura/detail/protocol.hpp>
@@ -76,6 +77,12 @@ checked_task_timeout(const std::optional<std::chrono::duration<double>>& timeout
 }
 
 } // namespace
+
+constexpr const char* not_wrapped_message =
+    "futura::ProcessPoolExecutor: this program cannot start worker processes, because its "
+    "main() is not wrapped by futura: link it with -Wl,--wrap=main (linking futura::futura in "
+    "CMake or /futura//futura in b2 adds it as a usage requirement), and submit from main or "
+    "later, not from a static initialiser";
 
 class ProcessPoolExecutor::Impl final : private detail::SchedulerHost
 {
@@ -159,19 +166,19 @@ public:
             throw std::invalid_argument(
                 "futura::ProcessPoolExecutor: max_tasks_per_child must be greater than 0");
         }
-        if (!detail::main_is_wrapped()) {
-            throw BrokenProcessPool(
-                "futura::ProcessPoolExecutor: this program cannot start worker processes, because "
-                "its main() is not wrapped by futura: link it with -Wl,--wrap=main (linking "
-                "futura::futura in CMake or /futura//futura in b2 adds it as a usage "
-                "requirement)");
-        }
         launch_ = {.method = options_.start_method,
                    .environment = detail::worker_environment(options_, max_workers_),
                    .working_directory = options_.working_directory,
                    .share_threshold = options_.share_threshold};
         terminator_ = new Terminator(this);
-        io_thread_ = std::thread([this] { io_.run(); });
+        io_thread_ = std::thread([this] {
+            detail::forbid_blocking(
+                "futura::ProcessPoolExecutor: a done callback of a process pool's future waits "
+                "for a future that is not done; callbacks run on the pool's I/O thread, which "
+                "delivers every result of the pool, so the wait would never end. Wait in another "
+                "thread, or chain the work with another callback");
+            io_.run();
+        });
     }
 
     Impl(const Impl&) = delete;
@@ -264,6 +271,11 @@ public:
     }
 
     [[nodiscard]] std::size_t max_workers() const noexcept { return max_workers_; }
+
+    [[nodiscard]] bool on_io_thread() const noexcept
+    {
+        return std::this_thread::get_id() == io_thread_.get_id();
+    }
 
     [[nodiscard]] std::size_t auto_chunksize(std::optional<std::size_t> total,
                                              detail::CallKey key) const
@@ -388,6 +400,12 @@ private:
     bool start_worker() override
     {
         if (!broken_reason_.empty()) {
+            return false;
+        }
+        if (!detail::main_is_wrapped()) {
+            // Checked here rather than in the constructor: a pool at namespace scope is made
+            // before main, when nothing can tell yet whether main is wrapped.
+            break_pool(not_wrapped_message);
             return false;
         }
         const std::size_t number = scheduler_.add_worker();
@@ -604,6 +622,7 @@ private:
         switch (frame.kind) {
         case detail::FrameKind::ready:
             worker.ready = true;
+            start_kills_ = 0;
             scheduler_.worker_ready(worker.number);
             return;
         case detail::FrameKind::initialize_failed: {
@@ -790,10 +809,18 @@ private:
         }
         std::erase_if(workers_, [&](const auto& w) { return w.get() == &worker; });
         if (!was_ready && why == ExpectedDeath::unexpected) {
-            // It died before it could run anything (in static initialisation, or in the
-            // initializer): a replacement would most likely die the same way.
-            break_pool("futura::ProcessPoolExecutor: a worker process died while starting: " +
-                       report);
+            // SIGKILL from outside (the kernel's OOM killer under memory pressure, an operator)
+            // says nothing about the program: start another, a few times. Any other death
+            // before the worker could serve (in a global constructor, say) would most likely
+            // repeat in a replacement, in a loop: the pool breaks, as Python's does.
+            const bool killed_from_outside = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+            if (killed_from_outside && ++start_kills_ <= max_start_kills) {
+                std::cerr << report << "; starting another (" << start_kills_ << " of at most "
+                          << max_start_kills << " in a row)\n";
+            } else {
+                break_pool("futura::ProcessPoolExecutor: a worker process died while starting: " +
+                           report);
+            }
         }
         if (why == ExpectedDeath::signalled) {
             fail_waiting_again(std::make_exception_ptr(WorkerCrashed(report)));
@@ -916,6 +943,10 @@ private:
     std::deque<detail::TaskBase*> waiting_again_;
     bool draining_ = false;
     std::string broken_reason_;
+    // Workers killed from outside in a row before they said hello; past the limit, the pool
+    // breaks rather than start workers forever.
+    static constexpr std::size_t max_start_kills = 3;
+    std::size_t start_kills_ = 0;
     std::atomic<bool> kick_posted_{false};
 
     std::thread io_thread_;
@@ -925,7 +956,17 @@ ProcessPoolExecutor::ProcessPoolExecutor(ProcessPoolOptions options)
     : impl_(std::make_unique<Impl>(std::move(options)))
 {}
 
-ProcessPoolExecutor::~ProcessPoolExecutor() = default; // Impl's destructor shuts down and waits
+ProcessPoolExecutor::~ProcessPoolExecutor()
+{
+    if (impl_->on_io_thread()) {
+        // The last owner went inside a done callback: this very call runs in the pool's
+        // io_context, which cannot be destroyed under itself. As shutdown() does on this thread,
+        // the destructor does not wait: a thread of its own finishes the shutdown and frees it.
+        impl_->shutdown({.wait = false, .cancel_futures = false});
+        std::thread([impl = std::move(impl_)]() mutable { impl.reset(); }).detach();
+    }
+    // Otherwise Impl's destructor shuts down and waits.
+}
 
 void ProcessPoolExecutor::schedule(detail::TaskPtr task) { impl_->schedule(std::move(task)); }
 

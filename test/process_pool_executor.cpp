@@ -42,8 +42,10 @@
 #include <boost/type_traits/is_convertible.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
@@ -56,7 +58,9 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <new>
 #include <numeric>
@@ -429,6 +433,63 @@ int crash(int how)
     }
     return -1;
 }
+
+/// Task: writes `bytes` bytes to stderr without a newline (a progress bar, or a flood), then
+/// dies, so that the pool's crash report has to deal with all of it.
+int flood_stderr_then_abort(std::size_t bytes)
+{
+    const std::string chunk(64 * 1024, '#');
+    for (std::size_t written = 0; written < bytes; written += chunk.size()) {
+        (void)!::write(STDERR_FILENO, chunk.data(), std::min(chunk.size(), bytes - written));
+    }
+    std::abort();
+}
+
+// A spawned worker of this test program sleeps in its static initialisation when told to, so
+// that a test can kill it before it says hello.
+[[maybe_unused]] const bool slow_start = [] {
+    if (std::getenv("FUTURA_TEST_SLOW_START") != nullptr) {
+        std::this_thread::sleep_for(std::chrono::seconds(3));
+    }
+    return true;
+}();
+
+/// The pids of this process's children (of every thread).
+std::vector<int> children()
+{
+    std::vector<int> pids;
+    for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+        std::ifstream in(task.path() / "children");
+        int pid = 0;
+        while (in >> pid) {
+            pids.push_back(pid);
+        }
+    }
+    return pids;
+}
+
+/// Makes the calling process's stderr /dev/null for the scope of this object (a test that
+/// floods it must not flood the log).
+class SilencedStderr
+{
+public:
+    SilencedStderr() : saved_(::dup(STDERR_FILENO))
+    {
+        const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+        ::dup2(null, STDERR_FILENO);
+        ::close(null);
+    }
+    SilencedStderr(const SilencedStderr&) = delete;
+    SilencedStderr& operator=(const SilencedStderr&) = delete;
+    ~SilencedStderr()
+    {
+        ::dup2(saved_, STDERR_FILENO);
+        ::close(saved_);
+    }
+
+private:
+    int saved_;
+};
 
 int complain_then_abort(std::string line)
 {
@@ -1691,6 +1752,112 @@ BOOST_AUTO_TEST_CASE(a_call_queued_ahead_on_a_busy_worker_goes_to_a_worker_that_
     BOOST_TEST(pool.stats().workers_alive == 2U);
 }
 
+BOOST_AUTO_TEST_CASE(a_flood_of_stderr_without_newlines_keeps_a_bounded_crash_report)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    std::optional<std::string> message;
+    {
+        const SilencedStderr quiet; // 32 MiB of '#' pass through to our stderr
+        auto flooded = pool.submit(flood_stderr_then_abort, std::size_t{32} << 20);
+        message = error_message<futura::WorkerCrashed>(flooded);
+    }
+    BOOST_REQUIRE(message.has_value());
+    BOOST_TEST(contains(*message, "SIGABRT"), *message);
+    BOOST_TEST(contains(*message, "[...]"), "the cut line is marked");
+    BOOST_TEST(message->size() < 20U * 600U, "a report of " << message->size() << " bytes");
+    BOOST_TEST(outcome(pool.submit(triple, 2)) == "6");
+}
+
+BOOST_AUTO_TEST_CASE(task_timeout_nan_is_refused_and_infinite_or_huge_means_no_limit)
+{
+    using Seconds = std::chrono::duration<double>;
+    BOOST_CHECK_THROW(futura::ProcessPoolExecutor({.task_timeout = Seconds(std::nan(""))}),
+                      std::invalid_argument);
+    BOOST_CHECK_THROW(futura::ProcessPoolExecutor({.task_timeout = Seconds(-1)}),
+                      std::invalid_argument);
+    for (const double limit :
+         {std::numeric_limits<double>::infinity(), 1e30, 300.0 * 365 * 86400}) {
+        BOOST_TEST_CONTEXT("task_timeout " << limit << " s")
+        {
+            futura::ProcessPoolExecutor pool{{.max_workers = 1, .task_timeout = Seconds(limit)}};
+            BOOST_TEST(outcome(pool.submit(triple, 3)) == "9");
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(the_last_owner_dropped_in_a_done_callback_shuts_the_pool_down)
+{
+    // The callback runs on the pool's I/O thread; destroying the pool there must neither join
+    // that thread from itself (std::terminate) nor leave workers behind.
+    auto pool =
+        std::make_shared<futura::ProcessPoolExecutor>(futura::ProcessPoolOptions{.max_workers = 1});
+    auto future = pool->submit(triple, 2);
+    std::atomic<bool> dropped{false};
+    future.add_done_callback([owner = pool, &dropped](const futura::Future<int>&) mutable {
+        owner.reset(); // not the last yet if the test still holds it
+    });
+    std::weak_ptr<futura::ProcessPoolExecutor> watch = pool;
+    auto last = pool->submit(triple, 4);
+    last.add_done_callback([owner = std::move(pool), &dropped](const futura::Future<int>&) mutable {
+        owner.reset(); // the last owner: ~ProcessPoolExecutor on its own I/O thread
+        dropped = true;
+    });
+    BOOST_TEST(outcome(future) == "6");
+    BOOST_TEST(outcome(last) == "12");
+    BOOST_TEST(eventually([&] { return dropped.load(); }));
+    BOOST_TEST(watch.expired());
+    BOOST_TEST(eventually([] { return children().empty(); }), "a worker outlived its pool");
+}
+
+BOOST_AUTO_TEST_CASE(a_done_callback_that_waits_on_the_pool_fails_clearly_instead_of_hanging)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    std::promise<std::string> said;
+    auto second = pool.submit(triple, 5);
+    auto first = pool.submit(triple, 1);
+    first.add_done_callback([&](const futura::Future<int>&) {
+        try {
+            auto more = pool.submit(triple, 7); // not done: the wait would block the I/O thread
+            said.set_value(std::to_string(more.result()));
+        } catch (const futura::InvalidStateError& e) {
+            said.set_value(e.what());
+        }
+    });
+    auto answer = said.get_future();
+    BOOST_REQUIRE(answer.wait_for(should_happen) == std::future_status::ready);
+    const auto text = answer.get();
+    BOOST_TEST(contains(text, "I/O thread"), text);
+    BOOST_TEST(outcome(second) == "15"); // the pool goes on
+    BOOST_TEST(outcome(pool.submit(triple, 3)) == "9");
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_killed_from_outside_while_it_starts_is_replaced)
+{
+    // The kernel's OOM killer does this under memory pressure: the pool must not break.
+    futura::ProcessPoolExecutor pool{
+        {.max_workers = 1, .environment = {{"FUTURA_TEST_SLOW_START", "1"}}}};
+    auto future = pool.submit(triple, 2);
+    std::vector<int> starting;
+    BOOST_REQUIRE(eventually([&] { return !(starting = children()).empty(); }));
+    ::kill(starting.front(), SIGKILL);
+    BOOST_TEST(outcome(future, 30s) == "6");
+    BOOST_TEST(pool.stats().workers_replaced == 1U);
+}
+
+BOOST_AUTO_TEST_CASE(a_pool_at_namespace_scope_works)
+{
+    const auto program = helper_program("global_pool");
+    BOOST_REQUIRE_MESSAGE(!program.empty(), "the path of global_pool must be given after --");
+    Pipe out;
+    Child child(program, {}, {}, out.write_end(), -1, -1);
+    out.close_write_end();
+    const auto text = out.read_all();
+    const auto status = child.wait(3 * should_happen);
+    BOOST_REQUIRE_MESSAGE(status.has_value(), "global_pool did not finish");
+    BOOST_TEST((WIFEXITED(*status) && WEXITSTATUS(*status) == 0), describe_status(*status));
+    BOOST_TEST(text == "6 8\n");
+}
+
 /// terminate_workers / kill_workers: the running task fails with WorkerCrashed naming `signal`,
 /// pending ones are cancelled, submit then throws ShutdownError.
 template <class Stop>
@@ -2378,6 +2545,29 @@ BOOST_AUTO_TEST_CASE(a_program_the_parent_starts_inherits_nothing_of_a_pool)
     BOOST_TEST(!contains(child, "socket:"), child);
     BOOST_TEST(!contains(child, "futura"), child);
     BOOST_TEST(!contains(child, "pidfd"), child);
+}
+
+BOOST_AUTO_TEST_CASE(siphash_matches_the_reference_vector_in_any_pieces)
+{
+    // The SipHash paper's test vector: key 00..0f, message 00..0e (15 bytes).
+    const futura::detail::ChannelKey key{0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};
+    std::array<std::byte, 15> message{};
+    for (std::size_t i = 0; i < message.size(); ++i) {
+        message[i] = static_cast<std::byte>(i);
+    }
+    futura::detail::SipHash whole(key);
+    whole.update(message);
+    BOOST_TEST(whole.finish() == 0xa129ca6149be45e5ULL);
+    futura::detail::SipHash pieces(key);
+    pieces.update(std::span(message).first(3));
+    pieces.update(std::span(message).subspan(3, 9));
+    pieces.update(std::span(message).subspan(12));
+    BOOST_TEST(pieces.finish() == 0xa129ca6149be45e5ULL);
+    const auto text = futura::detail::key_text(key);
+    const auto back = futura::detail::key_from_text(text);
+    BOOST_REQUIRE(back.has_value());
+    BOOST_TEST((back->k0 == key.k0 && back->k1 == key.k1));
+    BOOST_TEST(!futura::detail::key_from_text("not a key").has_value());
 }
 
 BOOST_AUTO_TEST_CASE(a_worker_refuses_frames_not_written_with_its_pool_s_key)

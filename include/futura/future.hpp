@@ -1,6 +1,7 @@
 // futura::Future<T> and futura::Promise<T>.
 #pragma once
 
+#include <futura/detail/blocking.hpp>
 #include <futura/detail/deadline.hpp>
 #include <futura/detail/shared_state.hpp>
 #include <futura/detail/state_ref.hpp>
@@ -125,14 +126,24 @@ public:
     [[nodiscard]] bool done() const { return state().done(); }
 
     /// Blocks until the future is done.
-    void wait() const { state().wait(detail::never); }
+    void wait() const
+    {
+        if (!done()) {
+            detail::check_may_block(detail::never);
+        }
+        state().wait(detail::never);
+    }
 
     /// Blocks until the future is done or `timeout` elapses. @return whether it is done.
     template <class Rep, class Period>
     bool
     wait_for(std::chrono::duration<Rep, Period> timeout) const // NOLINT(modernize-use-nodiscard)
     {
-        return state().wait(detail::deadline_after(timeout));
+        const auto deadline = detail::deadline_after(timeout);
+        if (!done()) {
+            detail::check_may_block(deadline);
+        }
+        return state().wait(deadline);
     }
 
     /// Runs `callback(future)` once this future is done: at once in the calling thread if it
@@ -219,6 +230,9 @@ private:
     void wait_or_throw(detail::Deadline deadline) const
     {
         auto& s = state();
+        if (!s.done()) {
+            detail::check_may_block(deadline);
+        }
         if (!s.wait(deadline)) {
             throw TimeoutError();
         }
@@ -228,6 +242,9 @@ private:
     std::exception_ptr exception_until(detail::Deadline deadline) const
     {
         auto& s = state();
+        if (!s.done()) {
+            detail::check_may_block(deadline);
+        }
         if (!s.wait(deadline)) {
             throw TimeoutError();
         }

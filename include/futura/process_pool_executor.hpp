@@ -85,13 +85,14 @@ struct ProcessPoolOptions
 /// Distinct objects: safe. Shared objects: safe.
 ///
 /// @note The program must be linked with `-Wl,--wrap=main` (the CMake target `futura::futura`
-/// and the b2 target add it), so that a worker never runs `main`; otherwise the constructor
-/// throws `BrokenProcessPool` saying so.
+/// and the b2 target add it), so that a worker never runs `main`; otherwise the pool breaks when
+/// it would start its first worker (`BrokenProcessPool` saying so). A pool may live at
+/// namespace scope.
 class ProcessPoolExecutor final : public Executor
 {
 public:
-    /// Starts no worker yet. @throws std::invalid_argument on bad options; BrokenProcessPool if
-    /// this program cannot start workers (see the note above).
+    /// Starts no worker yet. @throws std::invalid_argument on bad options (a `task_timeout` that
+    /// is NaN or not positive; an infinite or huge one means no limit).
     explicit ProcessPoolExecutor(ProcessPoolOptions options = {});
 
     /// `shutdown({.wait = true})`.

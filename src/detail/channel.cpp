@@ -29,9 +29,12 @@ ssize_t receive_some(int socket, ReceiveBuffer& in, ReceivedDescriptors& descrip
     const auto at = in.size();
     // A large frame in progress is read in one step where the socket allows, into memory
     // reserved for all of it at once (capped: the header is the sender's word).
-    const std::size_t step = std::max(read_size, std::min(missing_frame_bytes(in), max_step));
+    const std::size_t missing = missing_frame_bytes(in);
+    const std::size_t step = std::max(read_size, std::min(missing, max_step));
     if (in.capacity() < at + step) {
-        in.reserve(at + step);
+        // At least doubling: a frame larger than one step grows in a few moves, not one per
+        // read (quadratic past 1 GiB), and never past what its header announced.
+        in.reserve(std::max(at + step, std::min(at + missing, 2 * in.capacity())));
     }
     in.resize(at + step);
     iovec io{in.data() + at, step};

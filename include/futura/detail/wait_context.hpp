@@ -2,6 +2,7 @@
 // keeps running its pool's queued tasks instead of deadlocking the pool.
 #pragma once
 
+#include <futura/detail/blocking.hpp>
 #include <futura/detail/deadline.hpp>
 #include <futura/detail/parker.hpp>
 
@@ -78,6 +79,7 @@ bool block_until(Ready&& ready, Deadline deadline)
     if (ready()) {
         return true;
     }
+    check_may_block(deadline);
     const BlockingScope blocking;
     Parker& parker = *current_parker();
     while (!ready()) {
