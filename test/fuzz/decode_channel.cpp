@@ -22,7 +22,9 @@
 //
 // Input:
 //   byte 0          flags: bit 0 parent side (else worker side), bit 1 repair the frames'
-//                   checks (fuzz_support.hpp), bit 2 shrink (above)
+//                   checks (fuzz_support.hpp), bit 2 shrink (above), bits 4-7: if not 0,
+//                   the stream goes out in writes of 4^(that - 1) bytes (1 to 4^14), each
+//                   received before the next is sent, so that frames arrive in pieces
 //   byte 1          how many descriptors travel (mod 9), then 3 bytes for each: its kind
 //                   (DescriptorKind, mod its count) and a little-endian 16-bit size
 //   parent side     one byte: how many tasks the worker was sent (mod 9), then one byte for
@@ -49,6 +51,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -226,7 +229,8 @@ enum class DescriptorKind : std::uint8_t
     copy_segment, // as encode_copy_in_segment: also write-sealed
     unsealed,     // a memory file the sender can still shrink
     read_only,    // a segment reopened read-only
-    sparse,       // sealed, but `size` MiB not backed by memory
+    sparse,       // sealed, but `size` pages not backed by memory (at most 256 MiB: the
+                  // fuzzer must not commit gigabytes on a machine shared with other work)
     dev_null,     // a character device
     pipe,         // a pipe's read end
     socket,       // a socket
@@ -281,7 +285,7 @@ void make_descriptor(DescriptorKind kind, std::size_t size, Descriptors& out)
         fd = reopened(memory_file(size, true, size_seals), O_RDONLY);
         break;
     case DescriptorKind::sparse:
-        fd = memory_file(size << 20U, false, size_seals);
+        fd = memory_file(size << 12U, false, size_seals);
         break;
     case DescriptorKind::dev_null:
         fd = UniqueFd(::open("/dev/null", O_RDWR | O_CLOEXEC));
@@ -339,6 +343,7 @@ struct Input
     bool parent_side = false;
     bool repair = false;
     bool shrink = false;
+    std::size_t piece = 0; // bytes per write; 0: all at once
     Descriptors descriptors;
     std::vector<std::uint8_t> result_types; // parent side: one per task sent
     std::vector<char> stream;
@@ -378,6 +383,9 @@ std::optional<Input> parse_input(const std::uint8_t* data, std::size_t size)
     input.parent_side = (*flags & 1U) != 0;
     input.repair = (*flags & 2U) != 0;
     input.shrink = (*flags & 4U) != 0;
+    if (const unsigned pieces = *flags >> 4U; pieces != 0) {
+        input.piece = std::size_t{1} << (2 * (pieces - 1));
+    }
     std::vector<std::pair<DescriptorKind, std::size_t>> specs;
     for (unsigned i = 0; i < *descriptors % 9U; ++i) {
         const auto kind = byte();
@@ -416,17 +424,31 @@ std::optional<Input> parse_input(const std::uint8_t* data, std::size_t size)
     return input;
 }
 
-/// Sends the input's bytes and descriptors as a process would: FrameOutbox, blocking, then the
-/// end of the stream.
-void send(int socket, Input& input)
+/// Sends the input's bytes and descriptors as a process would (FrameOutbox, blocking), in
+/// pieces if the input says so, and lets the receiver take each piece (`received`) before the
+/// next; then the end of the stream. Stops early if `received` says that the receiver gave up
+/// on the channel (as a real peer would: its reader is gone), or a full socket would block.
+template <class Received>
+void send(int socket, Input& input, const Received& received)
 {
-    FrameOutbox outbox;
-    outbox.bytes() = input.stream;
-    outbox.add_descriptors(input.descriptors.sent);
-    if (outbox.write(socket, /*nonblocking=*/false) != FrameOutbox::Progress::done) {
-        finding("FrameOutbox::write did not send the input (" + std::to_string(errno) + ")");
+    const std::size_t piece = input.piece == 0 ? input.stream.size() : input.piece;
+    for (std::size_t at = 0; at < input.stream.size(); at += piece) {
+        FrameOutbox outbox;
+        const auto end = std::min(input.stream.size(), at + piece);
+        outbox.bytes().assign(input.stream.begin() + static_cast<std::ptrdiff_t>(at),
+                              input.stream.begin() + static_cast<std::ptrdiff_t>(end));
+        if (at == 0) {
+            outbox.add_descriptors(input.descriptors.sent); // on the first byte
+        }
+        if (outbox.write(socket, /*nonblocking=*/false) != FrameOutbox::Progress::done) {
+            finding("FrameOutbox::write did not send the input (" + std::to_string(errno) + ")");
+        }
+        if (end != input.stream.size() && !received()) {
+            break;
+        }
     }
     ::shutdown(socket, SHUT_WR);
+    (void)received();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -506,31 +528,42 @@ void worker_side(Input& input)
     }
     UniqueFd parent(ends[0]);
     UniqueFd worker(ends[1]);
-    send(parent.get(), input);
     FrameInbox inbox;
     std::optional<CallClaims> claims;
-    for (;;) {
-        ssize_t n = 0;
-        if (!expect_clean("FrameInbox::receive",
-                          [&] { n = inbox.receive(worker.get(), /*nonblocking=*/true); }) ||
-            n <= 0) {
-            return;
-        }
-        for (;;) {
-            Attachments attachments;
-            std::optional<Frame> frame;
-            if (!expect_clean("FrameInbox::next", [&] { frame = inbox.next(attachments); })) {
-                return;
-            }
-            if (!frame) {
+    bool left = false; // the worker would have left: bad bytes, or the end of its input
+    // What the worker loop does with what has arrived: every frame there is, then a read.
+    // @return whether it still reads.
+    const auto receive = [&] {
+        while (!left) {
+            ssize_t n = 0;
+            if (!expect_clean("FrameInbox::receive",
+                              [&] { n = inbox.receive(worker.get(), /*nonblocking=*/true); })) {
+                left = true;
                 break;
             }
-            if (attachments.descriptors.size() != frame->descriptors) {
-                finding("FrameInbox::next gave a frame other than the descriptors it names");
+            if (n <= 0) {
+                left = n == 0 || errno != EAGAIN;
+                break;
             }
-            worker_handles(*frame, attachments, claims);
+            for (;;) {
+                Attachments attachments;
+                std::optional<Frame> frame;
+                if (!expect_clean("FrameInbox::next", [&] { frame = inbox.next(attachments); })) {
+                    left = true;
+                    return false;
+                }
+                if (!frame) {
+                    break;
+                }
+                if (attachments.descriptors.size() != frame->descriptors) {
+                    finding("FrameInbox::next gave a frame other than the descriptors it names");
+                }
+                worker_handles(*frame, attachments, claims);
+            }
         }
-    }
+        return !left;
+    };
+    send(parent.get(), input, receive);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -680,6 +713,7 @@ public:
     void on_frames_handled() override { scheduler_.dispatch(*this); }
     void on_bad_message(const std::exception& error) override
     {
+        gave_up_ = true; // the pool kills the worker: nothing more is read
         if (tracing()) {
             std::fprintf(stderr, "bad message: %s\n", error.what());
         }
@@ -690,6 +724,9 @@ public:
                     typeid(error).name() + ": " + error.what());
         }
     }
+
+    /// Whether the channel stopped reading (a bad message).
+    [[nodiscard]] bool gave_up() const noexcept { return gave_up_; }
 
     /// Uses every result the worker gave.
     void check_results(bool touch_shared)
@@ -793,6 +830,7 @@ private:
     std::vector<std::unique_ptr<SentTask>> tasks_;
     std::size_t next_ = 0;
     std::vector<bool> answered_; // per task answered, in order: by a value frame
+    bool gave_up_ = false;
 };
 
 void parent_side(Input& input)
@@ -801,11 +839,13 @@ void parent_side(Input& input)
     Pool pool(input.result_types);
     UniqueFd worker_end;
     auto channel = std::make_shared<futura::detail::WorkerChannel>(io, pool, worker_end);
-    send(worker_end.get(), input);
-    worker_end.reset();
     channel->start_reading();
-    while (io.poll() > 0) {
-    }
+    send(worker_end.get(), input, [&] {
+        while (io.poll() > 0) {
+        }
+        return !pool.gave_up();
+    });
+    worker_end.reset();
     channel->drain(); // as when the worker has exited
     channel->close();
     io.poll();
@@ -920,6 +960,8 @@ void write_seeds(const std::string& dir)
         add_frame(seed, FrameKind::call, 128,
                   [&](WireWriter& out) { SharedCall::encode(out, TakeShared{}, ints); });
         write_seed(dir, "worker-claims-and-call", seed);
+        seed.flags |= 2U << 4U;
+        write_seed(dir, "worker-claims-and-call-in-pieces-of-4", seed);
     }
     const auto call_seed = [&](const std::string& name, const auto& encode) {
         Seed seed;
@@ -994,6 +1036,8 @@ void write_seeds(const std::string& dir)
         const Holder holder{"holder", ints};
         add_frame(seed, FrameKind::value, *id++, answer(holder));
         write_seed(dir, "parent-answers", seed);
+        seed.flags |= 3U << 4U;
+        write_seed(dir, "parent-answers-in-pieces-of-16", seed);
     }
     {
         Seed seed;

@@ -1,4 +1,5 @@
-// libFuzzer target: every decoder that reads bytes sent by another process.
+// libFuzzer target: every decoder that reads bytes sent by another process, on a buffer (those
+// that take file descriptors, and both ends of a real channel, are decode_channel.cpp's).
 //
 // The contract under test: a corrupted or hostile message ends in a clear ProtocolError (a
 // futura::Error), never a crash, a sanitizer report, a hang, a huge allocation or a jump to
@@ -6,19 +7,19 @@
 // that libFuzzer saves the input.
 //
 // Input: one flags byte, then a byte stream as it arrives on a channel.
-//   flags bit 0     repair the checksums of the stream's frames before parsing. The mutator
-//                   cannot keep a CRC-32 right by itself, so without repair almost no mutated
-//                   frame would get past parse_frame to the payload decoders; with the bit off
-//                   the checksum and header checks themselves are exercised.
+//   flags bit 0     repair the MACs of the stream's frames before parsing (fuzz_support.hpp:
+//                   the mutator cannot keep a keyed MAC right by itself); with the bit off the
+//                   MAC and header checks themselves are exercised.
 //   flags bits 1-7  if not zero, also deliver the stream in reads of this many bytes, as the
 //                   worker loop does, and check that it yields the same frames.
-// Each frame's payload then goes, each time from its first byte, through decode_exception, the
-// value codecs, the worker's call path (find_remote_invoker, the invoker) and
-// decode_function_address: the receiver picks the decoder by frame kind and task, so any
-// payload may meet any of them.
+// Each frame's payload then goes, each time from its first byte, through decode_exception (with
+// a registered user exception), the value codecs, the worker's call path (find_remote_invoker,
+// the invoker, a call through a function pointer) and decode_function_address: the receiver
+// picks the decoder by frame kind and task, so any payload may meet any of them.
 //
 // Build and run: scripts/lib/fuzz.sh (the `fuzz` stage of scripts/test). Seeds: the program
-// writes them with `decode_message -write_seeds=DIR` (test/fuzz/corpus holds a copy).
+// writes them with `decode_message -write_seeds=DIR` (test/fuzz/corpus/decode_message holds a
+// copy).
 #include <futura/detail/element_result.hpp>
 #include <futura/detail/protocol.hpp>
 #include <futura/detail/remote_call.hpp>
@@ -313,7 +314,15 @@ void decode_address(WireReader& in, std::string_view step)
         finding(std::string(step) + " returned an address outside the executable code of module '" +
                 module + "'");
     }
-    // Not called: the library validates the segment, not that the offset starts a function.
+    // Never code of the system's libraries (libc's _exit, system): no program sends those as
+    // bare pointers (issue 9, item 2).
+    for (const std::string_view system : {"/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/"}) {
+        if (module.starts_with(system)) {
+            finding(std::string(step) + " accepted a function of a system library: " + module);
+        }
+    }
+    // Not called: a function entry of the program is all the library can check, and calling
+    // an arbitrary one of the fuzz target's own functions proves nothing.
 }
 
 void call_path(std::span<const char> payload)
