@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -28,6 +29,7 @@
 #include <string>
 #include <sys/resource.h>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -325,6 +327,69 @@ void options()
     check(directory.result() == "/tmp", "options: the working directory");
 }
 
+// [python-habits-tasks]
+void tick(futura::SharedValue<long> calls, int /*x*/) { calls.fetch_add(1); } // returns nothing
+
+double row_mean(futura::MappedArray<double> rows) // a block of rows, shape included
+{
+    double sum = 0;
+    for (double x : rows) {
+        sum += x;
+    }
+    return sum / static_cast<double>(rows.size());
+}
+
+double checked_sqrt(double x)
+{
+    if (x < 0) {
+        throw std::domain_error("checked_sqrt of a negative number");
+    }
+    return std::sqrt(x);
+}
+// [python-habits-tasks-end]
+
+void python_habits()
+{
+    heading("Python habits");
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    // [python-habits]
+    // list(pool.map(f, xs)): the results in a std::vector, in one expression.
+    std::vector<double> roots = pool.map(checked_sqrt, std::vector{1.0, 4.0, 9.0}).to_vector();
+
+    // pool.starmap(tick, ...) of a function that returns nothing: one std::monostate per call.
+    // 2,025 tuples hold one SharedValue: it travels once per chunk, whatever the chunk size.
+    const futura::SharedValue<long> calls;
+    std::vector<std::tuple<futura::SharedValue<long>, int>> inputs;
+    for (int i = 0; i < 2025; ++i) {
+        inputs.emplace_back(calls, i);
+    }
+    const auto done = pool.starmap(tick, inputs).to_vector();               // waits for every call
+    std::cout << done.size() << " calls, counter " << calls.load() << '\n'; // 2025, 2025
+
+    // joblib: dump(data, path), then load(path, mmap_mode="r+"); np.memmap's shape=(rows, cols)
+    std::vector<double> data(6000, 1.0);
+    const auto path = std::filesystem::temp_directory_path() / "futura-example-table.f64";
+    const auto table = futura::MappedArray<double>::dump(path, data, 60); // 100 rows of 60
+    table(0, 0) = 61.0;                                                   // table[0, 0] = 61
+    const bool shared = futura::has_shareable_memory(table.row(0));       // joblib's check
+    auto first_half = pool.submit(row_mean, table.rows(0, 50));           // table[:50]
+
+    // A worker's exception keeps its type, and says where it was thrown.
+    auto failed = pool.submit(checked_sqrt, -1.0);
+    try {
+        failed.result();
+    } catch (const std::domain_error&) {
+        std::cerr << futura::describe(std::current_exception()); // type, message, worker's stack
+    }
+    // [python-habits-end]
+    check(roots == std::vector{1.0, 2.0, 3.0}, "habits: to_vector");
+    check(done.size() == 2025 && calls.load() == 2025, "habits: starmap of a void function");
+    check(shared, "habits: a mapped file is shareable memory");
+    check(first_half.result() == (3000.0 + 60.0) / 3000.0, "habits: a block of rows");
+    check(futura::remote_stack_trace(failed.exception()).has_value(), "habits: remote trace");
+    std::filesystem::remove(path);
+}
+
 } // namespace
 
 int main()
@@ -341,6 +406,7 @@ int main()
         time_limit();
         kill_running_task();
         options();
+        python_habits();
     } catch (const std::exception& e) {
         std::cerr << "processes: unexpected exception: " << e.what() << '\n';
         return 1;
