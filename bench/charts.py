@@ -187,10 +187,18 @@ def spread(text: str) -> tuple[float, float]:
 
 
 def n_of(title: str) -> int:
-    """N in a workload's title: "N = 20,000", or W3's "20 × 50 ms" (20 tasks)."""
-    match = re.search(r"N = ([\d,]+)", title) or re.search(r"(\d+) × \d+ ms", title)
+    """N in a workload's title: "N = 20,000"."""
+    match = re.search(r"N = ([\d,]+)", title)
     return int(match.group(1).replace(",", "")) if match else 0
 
+
+# W3's workload shapes (bench/process_pool.cpp): the group suffix, and the name its table uses.
+W3_SHAPES = (
+    ("uniform", "uniform"),
+    ("short_long", "short then long"),
+    ("heavy_tail", "heavy-tailed"),
+    ("tiny_long", "tiny then long"),
+)
 
 # The workload cells of futura_bench_thread_pool's and futura_bench_process_pool's tables, and
 # the groups of their result lines. "W4 map chunked" names two groups: N = 20,000 (w4_map),
@@ -204,9 +212,12 @@ WORKLOAD_GROUPS = (
     (r"W4 map chunked", ("w4_map", "w4_map_big")),
     (r"W5 round trip p50", ("w5_p50",)),
     (r"W5 round trip p99", ("w5_p99",)),
-    (r"W3 speedup", ("w3_speedup",)),
-    (r"W3 time", ("w3_seconds",)),
-    (r"W3 CPUs kept busy", ("w3_cpus",)),
+    *((rf"W3 speedup, {name},", (f"w3_speedup_{shape}",)) for shape, name in W3_SHAPES),
+    *((rf"W3 CPUs kept busy, {name}$", (f"w3_cpus_{shape}",)) for shape, name in W3_SHAPES),
+    *((rf"W3 start of the last 300 ms task, {name},", (f"w3_long_start_{shape}",))
+      for shape, name in W3_SHAPES),
+    *((rf"W3 one after the other, {name},", (f"w3_sequential_{shape}",))
+      for shape, name in W3_SHAPES),
     (r"W7 start to first result", ("w7_start",)),
 )
 
@@ -542,10 +553,10 @@ def draw_chart(chart: Chart, runs: dict[str, Run]):
     series = [panel.series for panel in chart.panels if len(panel.groups) > 1]
     handles = [Patch(facecolor=COLOURS[kind], edgecolor="#444444" if kind == FLOOR else "none",
                      label=kind) for kind in COLOURS if kind in kinds]
-    for panel in chart.panels:
-        if panel.ideal is not None:
-            handles.append(Line2D([], [], color=IDEAL_COLOUR, linestyle="--", linewidth=1,
-                                  label=panel.ideal(runs[panel.bench])[1]))
+    ideals = dict.fromkeys(panel.ideal(runs[panel.bench])[1] for panel in chart.panels
+                           if panel.ideal is not None)
+    handles += [Line2D([], [], color=IDEAL_COLOUR, linestyle="--", linewidth=1, label=text)
+                for text in ideals]
     if series:
         handles += [Patch(facecolor="#bbbbbb", hatch="////" if k else None, label=name,
                           alpha=1.0 if k == 0 else 0.55) for k, name in enumerate(series[0])]
@@ -614,11 +625,18 @@ CHARTS: list[Chart] = [
         Panel("process_pool", ("w5_p50", "w5_p99"), "submit one task, wait for its result, again",
               "µs", "lower", series=("p50", "p99"), value_format=unit_format("µs")),
     ], side_by_side=True),
-    Chart("process_pool-w3", "Process pool: CPU-bound scaling (W3)", [
-        Panel("process_pool", ("w3_speedup",), "speedup over one process, {n} tasks of about 50 ms",
-              "speedup", "higher", ideal=ideal_speedup, log=False,
-              value_format=lambda value: f"{value:.2f}×"),
-    ], side_by_side=True),
+    Chart("process_pool-w3", "Process pool: CPU-bound scaling by workload shape (W3)", [
+        Panel("process_pool", (f"w3_speedup_{shape}",), title, "speedup over one process",
+              "higher", ideal=ideal_speedup, log=False, value_format=lambda value: f"{value:.2f}×")
+        for shape, title in (
+            ("uniform", "uniform: {n} tasks of 50 ms"),
+            ("short_long", "short then long: 100 × 10 µs, 2 × 300 ms, 20 × 50 ms, submitted "
+                           "in that order"),
+            ("heavy_tail", "heavy-tailed: {n} tasks, log-normal (median 2 ms, at most 200 ms)"),
+            ("tiny_long", "tiny then long: 1,000 × 10 µs, then one of 300 ms (the bound: "
+                          "the long task)"),
+        )
+    ]),
     Chart("process_pool-w7", "Process pool: start to first result (W7)", [
         Panel("process_pool", ("w7_start",), "a fresh pool, one trivial task", "ms", "lower",
               value_format=unit_format("ms")),

@@ -6,8 +6,10 @@
 //       every result), by `map` with chunksize 1 and with automatic chunks; and a million tiny
 //       tasks by `map` with automatic chunks. Tasks per second.
 //   W5  sequential submit -> result round trips: p50 and p99 latency in microseconds.
-//   W3  CPU-bound scaling: T tasks of about 50 ms each, run one after the other in this process,
-//       then on the pool (and on a ThreadPoolExecutor, for reference): the speedup.
+//   W3  CPU-bound scaling over workload shapes (uniform; short then long; heavy-tailed; many
+//       tiny then one long): each shape's tasks run one after the other in this process, then
+//       submitted in order to the process pool and to a ThreadPoolExecutor: the speedup, the CPUs
+//       kept busy, and when the 300 ms tasks started. The Python peer runs the same durations.
 //   W7  start to first result: construct a fresh pool, submit one trivial task and read its
 //       result, with each start method. Milliseconds.
 //
@@ -19,12 +21,17 @@
 #include <futura/thread_pool_executor.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <iterator>
+#include <map>
+#include <numbers>
 #include <numeric>
 #include <optional>
 #include <string>
@@ -79,9 +86,8 @@ struct Settings
     int w5_n = 2'000;         // W5 timed round trips in all
     int w5_rounds = 8;
     int w5_warmup = 100; // per round
-    int w3_tasks = 20;
-    int w3_ms = 50; // W3 milliseconds per task, calibrated in this process
-    int w3_reps = 3;
+    int w3_reps = 5;
+    std::vector<std::string> w3_shapes = {"uniform", "short_long", "heavy_tail", "tiny_long"};
     int w7_reps = 11;
     std::vector<std::string> workloads = {"W4", "W5", "W3", "W7"};
     std::vector<std::string> only; // futura implementation ids; empty: all
@@ -98,6 +104,149 @@ struct Settings
     }
 };
 
+// ---------------------------------------------------------------------------------------------
+// W3's workload shapes. bench/peers/process_pool.py builds the same durations, to the
+// microsecond: the heavy tail's draws come from the same generator (splitmix64, then
+// Box-Muller with the C library's log, cos, sqrt and exp, which Python's math module calls
+// too), rounded to whole microseconds. Each side prints a fingerprint of every shape (a
+// `w3_shape` line), and the harness checks that the peer's match its own.
+
+constexpr std::uint64_t w3_seed = 8; // issue 8
+constexpr double w3_tail_median_ms = 2.0;
+constexpr double w3_tail_sigma = 1.5; // of the natural log of the duration
+constexpr double w3_tail_cap_ms = 200.0;
+constexpr std::int64_t w3_long_us = 300'000; // the tasks whose start is reported
+constexpr std::int64_t w3_tiny_us = 10;
+
+struct W3Shape
+{
+    std::string id;               // uniform, short_long, heavy_tail, tiny_long
+    std::string name;             // as the table says it
+    std::string what;             // the tasks, in submission order
+    std::vector<std::int64_t> us; // their durations, in microseconds
+
+    [[nodiscard]] double total_ms() const
+    {
+        return static_cast<double>(std::accumulate(us.begin(), us.end(), std::int64_t{0})) / 1e3;
+    }
+    [[nodiscard]] double longest_ms() const
+    {
+        return static_cast<double>(*std::max_element(us.begin(), us.end())) / 1e3;
+    }
+    [[nodiscard]] bool is_long(std::size_t k) const { return us[k] == w3_long_us; }
+    [[nodiscard]] bool has_long() const
+    {
+        return std::find(us.begin(), us.end(), w3_long_us) != us.end();
+    }
+    /// The best speedup any pool of `workers` could reach: no schedule takes less than the
+    /// total over the workers, nor less than the longest task.
+    [[nodiscard]] double bound(int workers) const
+    {
+        return total_ms() / std::max(total_ms() / workers, longest_ms());
+    }
+    /// The line both sides print: the durations' count, sum and a polynomial hash of them.
+    [[nodiscard]] std::string fingerprint() const
+    {
+        std::uint64_t hash = 0;
+        for (const auto d : us) {
+            hash = hash * 1'000'003ULL + static_cast<std::uint64_t>(d);
+        }
+        return "w3_shape name=" + id + " tasks=" + std::to_string(us.size()) +
+               " total_us=" + std::to_string(std::accumulate(us.begin(), us.end(), 0LL)) +
+               " hash=" + std::to_string(hash);
+    }
+};
+
+std::uint64_t splitmix64(std::uint64_t& state)
+{
+    state += 0x9E3779B97F4A7C15ULL;
+    std::uint64_t z = state;
+    z = (z ^ (z >> 30U)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27U)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31U);
+}
+
+/// A uniform draw in (0, 1]: 53 random bits, exact in a double (and in a Python float).
+double unit_draw(std::uint64_t& state)
+{
+    return static_cast<double>((splitmix64(state) >> 11U) + 1) * 0x1p-53;
+}
+
+std::int64_t whole_us(double ms) { return static_cast<std::int64_t>(std::floor(ms * 1e3 + 0.5)); }
+
+/// `count` durations from a log-normal of median w3_tail_median_ms, capped at w3_tail_cap_ms.
+std::vector<std::int64_t> heavy_tail_us(int count)
+{
+    std::uint64_t state = w3_seed;
+    std::vector<std::int64_t> us;
+    for (int k = 0; k < count; ++k) {
+        const double u1 = unit_draw(state);
+        const double u2 = unit_draw(state);
+        const double normal =
+            std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
+        us.push_back(whole_us(
+            std::min(w3_tail_cap_ms, w3_tail_median_ms * std::exp(w3_tail_sigma * normal))));
+    }
+    return us;
+}
+
+/// The shapes of issue 8, in the order of `ids`.
+std::vector<W3Shape> w3_shapes(const std::vector<std::string>& ids)
+{
+    const auto repeat = [](W3Shape& shape, int count, std::int64_t us) {
+        shape.us.insert(shape.us.end(), static_cast<std::size_t>(count), us);
+    };
+    std::vector<W3Shape> shapes;
+    for (const auto& id : ids) {
+        W3Shape shape{id, "", "", {}};
+        if (id == "uniform") {
+            shape.name = "uniform";
+            shape.what = "20 × 50 ms";
+            repeat(shape, 20, 50'000);
+        } else if (id == "short_long") {
+            shape.name = "short then long";
+            shape.what = "100 × 10 µs, 2 × 300 ms, 20 × 50 ms";
+            repeat(shape, 100, w3_tiny_us);
+            repeat(shape, 2, w3_long_us);
+            repeat(shape, 20, 50'000);
+        } else if (id == "heavy_tail") {
+            shape.name = "heavy-tailed";
+            shape.what = "log-normal, median 2 ms, σ 1.5, at most 200 ms";
+            shape.us = heavy_tail_us(400);
+        } else if (id == "tiny_long") {
+            shape.name = "tiny then long";
+            shape.what = "1,000 × 10 µs, 1 × 300 ms";
+            repeat(shape, 1000, w3_tiny_us);
+            repeat(shape, 1, w3_long_us);
+        } else {
+            fail("unknown W3 shape '" + id + "' (uniform, short_long, heavy_tail, tiny_long)");
+        }
+        shapes.push_back(std::move(shape));
+    }
+    return shapes;
+}
+
+/// Fails unless every `w3_shape` line of the files `paths` (the peers') matches ours.
+void check_w3_shapes(const std::vector<std::string>& paths, const std::vector<W3Shape>& shapes)
+{
+    for (const auto& path : paths) {
+        std::ifstream in(path);
+        std::string line;
+        while (std::getline(in, line)) {
+            if (!line.starts_with("w3_shape ")) {
+                continue;
+            }
+            for (const auto& shape : shapes) {
+                if (line.starts_with("w3_shape name=" + shape.id + " ") &&
+                    line != shape.fingerprint()) {
+                    fail("W3: the peer's shape differs from ours:\n  " + line + "\n  " +
+                         shape.fingerprint());
+                }
+            }
+        }
+    }
+}
+
 /// One comparison of the table: its rows share a unit, and each is compared with the subject.
 struct Group
 {
@@ -110,7 +259,24 @@ struct Group
 std::vector<Group> groups(const Settings& s)
 {
     const auto n = grouped(s.w4_n);
-    return {
+    std::vector<Group> w3;
+    for (const auto& shape : w3_shapes(s.w3_shapes)) {
+        const auto& id = shape.id;
+        w3.push_back(
+            {"w3_speedup_" + id,
+             "W3 speedup, " + shape.name + ", N = " + grouped(shape.us.size()) + ": " + shape.what,
+             2, "futura_process"});
+        w3.push_back({"w3_cpus_" + id, "W3 CPUs kept busy, " + shape.name, 2, "futura_process"});
+        if (shape.has_long()) {
+            w3.push_back(
+                {"w3_long_start_" + id,
+                 "W3 start of the last 300 ms task, " + shape.name + ", ms after the first submit",
+                 1, "futura_process"});
+        }
+        w3.push_back({"w3_sequential_" + id, "W3 one after the other, " + shape.name + ", s", 3,
+                      "sequential"});
+    }
+    std::vector<Group> all{
         {"w4_submit", "W4 submit, N = " + n + ", tasks/s", 0, "futura_submit"},
         {"w4_map_1", "W4 map chunksize 1, N = " + n + ", tasks/s", 0, "futura_map_1"},
         {"w4_map", "W4 map chunked, N = " + n + ", tasks/s", 0, "futura_map_auto"},
@@ -118,15 +284,10 @@ std::vector<Group> groups(const Settings& s)
          "futura_map_auto"},
         {"w5_p50", "W5 round trip p50, µs", 1, "futura"},
         {"w5_p99", "W5 round trip p99, µs", 1, "futura"},
-        {"w3_speedup",
-         "W3 speedup, " + std::to_string(s.w3_tasks) + " × " + std::to_string(s.w3_ms) + " ms", 2,
-         "futura_process"},
-        {"w3_seconds",
-         "W3 time, " + std::to_string(s.w3_tasks) + " × " + std::to_string(s.w3_ms) + " ms, s", 3,
-         "futura_process"},
-        {"w3_cpus", "W3 CPUs kept busy (CPU time / elapsed)", 2, "futura_process"},
-        {"w7_start", "W7 start to first result, ms", 1, "futura_spawn"},
     };
+    all.insert(all.end(), w3.begin(), w3.end());
+    all.push_back({"w7_start", "W7 start to first result, ms", 1, "futura_spawn"});
+    return all;
 }
 
 futura::ProcessPoolOptions pool_options(const Settings& s,
@@ -140,7 +301,8 @@ futura::ProcessPoolOptions pool_options(const Settings& s,
 
 /// Runs `count` trivial tasks submitted at once, so that the pool starts all its workers (one
 /// per waiting task, up to max_workers) and they have run something before timing starts.
-void warm_up(futura::ProcessPoolExecutor& pool, int count)
+template <class Pool>
+void warm_up(Pool& pool, int count)
 {
     std::vector<futura::Future<int>> futures;
     futures.reserve(static_cast<std::size_t>(count));
@@ -261,93 +423,122 @@ double cpu_seconds(int who)
     return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
-/// One way of running W3's tasks: how long it took, and how many CPUs it kept busy on average
-/// meanwhile (CPU time over elapsed time), which shows how much of the machine it was given.
+/// What a W3 task hands back: its result, and when it started, in nanoseconds of steady_clock
+/// (CLOCK_MONOTONIC: one clock for every process of the machine).
+struct BurnResult
+{
+    std::uint64_t value;
+    std::int64_t started_ns;
+};
+
+std::int64_t nanoseconds(Clock::time_point t)
+{
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+/// W3's task: `burn`, saying when it started. Every task of every shape is this one function,
+/// tiny or long, as in a map whose last elements cost more: the pool cannot tell them apart
+/// by the callable.
+BurnResult timed_burn(std::uint64_t seed, std::uint64_t iterations)
+{
+    const auto started = Clock::now();
+    return {burn(seed, iterations), nanoseconds(started)};
+}
+
+/// One way of running one shape's tasks: how long it took, how many CPUs it kept busy on
+/// average meanwhile (CPU time over elapsed time), when its last 300 ms task started, and the
+/// combined results (which every way must agree on).
 struct W3Run
 {
     double seconds = 0;
     double cpus = 0;
-};
-
-struct W3Times
-{
-    W3Run sequential;
-    W3Run process;
-    W3Run thread;
-};
-
-/// Submits W3's tasks to `pool` and reads their results. @return the elapsed seconds and the
-/// combined results.
-std::pair<double, std::uint64_t> w3_on(futura::Executor& pool, std::uint64_t tasks,
-                                       std::uint64_t iterations)
-{
-    const auto start = Clock::now();
-    std::vector<futura::Future<std::uint64_t>> futures;
-    for (std::uint64_t k = 1; k <= tasks; ++k) {
-        futures.push_back(pool.submit(burn, k, iterations));
-    }
+    double long_start_ms = 0; // after the first submit; 0 if the shape has no 300 ms task
     std::uint64_t combined = 0;
-    for (const auto& future : futures) {
-        combined ^= future.result();
+};
+
+/// `burn` iterations for each of the shape's tasks, at `per_ms` iterations a millisecond.
+std::vector<std::uint64_t> w3_iterations(const W3Shape& shape, double per_ms)
+{
+    std::vector<std::uint64_t> iterations;
+    for (const auto us : shape.us) {
+        iterations.push_back(static_cast<std::uint64_t>(
+            std::max(1LL, std::llround(static_cast<double>(us) / 1e3 * per_ms))));
     }
-    return {seconds_since(start), combined};
+    return iterations;
 }
 
-/// One W3 repetition: the same tasks in this process, on a process pool whose workers are
-/// already running, and on a thread pool; in the order given by `rep`. Checks that all three
-/// computed the same.
-W3Times w3_once(const Settings& s, std::uint64_t iterations, int rep)
+/// The shape's tasks one after the other in this process.
+W3Run w3_sequential(const std::vector<std::uint64_t>& iterations)
 {
-    const auto tasks = static_cast<std::uint64_t>(s.w3_tasks);
-    std::uint64_t expected = 0;
-    const auto check = [&](std::uint64_t combined, const char* who) {
-        if (expected != 0 && combined != expected) {
-            fail(std::string("W3: the ") + who + " computed something else");
-        }
-        expected = combined;
-    };
-    W3Times times{};
-    const std::function<void()> parts[] = {
-        [&] {
-            const double cpu = cpu_seconds(RUSAGE_SELF);
-            const auto start = Clock::now();
-            std::uint64_t first = 1;
-            opaque(first);
-            std::uint64_t combined = 0;
-            for (std::uint64_t k = first; k <= tasks; ++k) {
-                combined ^= burn(k, iterations);
-            }
-            opaque(combined);
-            times.sequential.seconds = seconds_since(start);
-            times.sequential.cpus = (cpu_seconds(RUSAGE_SELF) - cpu) / times.sequential.seconds;
-            check(combined, "sequential run");
-        },
-        [&] {
-            // The workers' CPU time counts once they are reaped, when the pool is destroyed:
-            // it includes their start and the warm-up, a few milliseconds.
-            const double cpu = cpu_seconds(RUSAGE_CHILDREN);
-            std::uint64_t combined = 0;
-            {
-                futura::ProcessPoolExecutor processes(pool_options(s));
-                warm_up(processes, 2 * s.workers);
-                std::tie(times.process.seconds, combined) = w3_on(processes, tasks, iterations);
-            }
-            times.process.cpus = (cpu_seconds(RUSAGE_CHILDREN) - cpu) / times.process.seconds;
-            check(combined, "process pool");
-        },
-        [&] {
-            futura::ThreadPoolExecutor threads(futura::ThreadPoolOptions{.max_workers = s.workers});
-            const double cpu = cpu_seconds(RUSAGE_SELF);
-            std::uint64_t combined = 0;
-            std::tie(times.thread.seconds, combined) = w3_on(threads, tasks, iterations);
-            times.thread.cpus = (cpu_seconds(RUSAGE_SELF) - cpu) / times.thread.seconds;
-            check(combined, "thread pool");
-        },
-    };
-    for (std::size_t k = 0; k < std::size(parts); ++k) {
-        parts[(k + static_cast<std::size_t>(rep)) % std::size(parts)]();
+    W3Run run;
+    const double cpu = cpu_seconds(RUSAGE_SELF);
+    const auto start = Clock::now();
+    for (std::size_t k = 0; k < iterations.size(); ++k) {
+        std::uint64_t seed = k + 1;
+        opaque(seed);
+        std::uint64_t value = burn(seed, iterations[k]);
+        opaque(value);
+        run.combined ^= value;
     }
-    return times;
+    run.seconds = seconds_since(start);
+    run.cpus = (cpu_seconds(RUSAGE_SELF) - cpu) / run.seconds;
+    return run;
+}
+
+/// Submits the shape's tasks to `pool` in order, then reads every result. The timed span runs
+/// from the first submit to the last result read.
+template <class Pool>
+W3Run w3_on(Pool& pool, const W3Shape& shape, const std::vector<std::uint64_t>& iterations)
+{
+    std::vector<futura::Future<BurnResult>> futures;
+    futures.reserve(iterations.size());
+    const auto start = Clock::now();
+    for (std::size_t k = 0; k < iterations.size(); ++k) {
+        futures.push_back(pool.submit(timed_burn, std::uint64_t{k + 1}, iterations[k]));
+    }
+    W3Run run;
+    std::int64_t long_started = 0;
+    for (std::size_t k = 0; k < futures.size(); ++k) {
+        const BurnResult result = futures[k].result();
+        run.combined ^= result.value;
+        if (shape.is_long(k)) {
+            long_started = std::max(long_started, result.started_ns);
+        }
+    }
+    run.seconds = seconds_since(start);
+    if (long_started != 0) {
+        run.long_start_ms = static_cast<double>(long_started - nanoseconds(start)) / 1e6;
+    }
+    return run;
+}
+
+/// The shape on a fresh process pool, whose workers have started and run 2 × workers trivial
+/// tasks before the clock starts. The workers' CPU time counts once they are reaped, when the
+/// pool is destroyed: it includes their start and the warm-up, a few milliseconds.
+W3Run w3_process(const Settings& s, const W3Shape& shape,
+                 const std::vector<std::uint64_t>& iterations)
+{
+    const double cpu = cpu_seconds(RUSAGE_CHILDREN);
+    W3Run run;
+    {
+        futura::ProcessPoolExecutor pool(pool_options(s));
+        warm_up(pool, 2 * s.workers);
+        run = w3_on(pool, shape, iterations);
+    }
+    run.cpus = (cpu_seconds(RUSAGE_CHILDREN) - cpu) / run.seconds;
+    return run;
+}
+
+/// The shape on a fresh thread pool, warmed up like the process pool.
+W3Run w3_thread(const Settings& s, const W3Shape& shape,
+                const std::vector<std::uint64_t>& iterations)
+{
+    futura::ThreadPoolExecutor pool(futura::ThreadPoolOptions{.max_workers = s.workers});
+    warm_up(pool, 2 * s.workers);
+    const double cpu = cpu_seconds(RUSAGE_SELF);
+    W3Run run = w3_on(pool, shape, iterations);
+    run.cpus = (cpu_seconds(RUSAGE_SELF) - cpu) / run.seconds;
+    return run;
 }
 
 /// One W7 measurement: milliseconds from constructing a pool to holding its first result (the
@@ -490,52 +681,105 @@ void measure_w5(const Settings& s, std::vector<Row>& rows)
 
 void measure_w3(const Settings& s, std::vector<Row>& rows)
 {
-    const auto iterations = calibrate_burn(s.w3_ms);
-    std::fprintf(stderr, "w3: %llu iterations per task (about %d ms here)\n",
-                 static_cast<unsigned long long>(iterations), s.w3_ms);
-    struct Series
+    const double per_ms = static_cast<double>(calibrate_burn(1000)) / 1e3;
+    std::fprintf(stderr, "w3: %.0f iterations of burn a millisecond here\n", per_ms);
+    const auto shapes = w3_shapes(s.w3_shapes);
+    struct Way
     {
         const char* impl;
         const char* label;
-        W3Run W3Times::*run;
-        std::vector<double> seconds = {};
-        std::vector<double> cpus = {};
-        std::vector<double> speedups = {};
+        std::function<W3Run(const W3Shape&, const std::vector<std::uint64_t>&)> run;
     };
-    std::vector<Series> series{
-        {"futura_process", "futura::ProcessPoolExecutor", &W3Times::process},
-        {"futura_thread", "futura::ThreadPoolExecutor (reference)", &W3Times::thread},
-        {"sequential", "in-process, one after the other", &W3Times::sequential},
+    const std::vector<Way> ways{
+        {"sequential", "in-process, one after the other",
+         [](const W3Shape&, const std::vector<std::uint64_t>& it) { return w3_sequential(it); }},
+        {"futura_process", "futura::ProcessPoolExecutor, submit",
+         [&](const W3Shape& shape, const std::vector<std::uint64_t>& it) {
+             return w3_process(s, shape, it);
+         }},
+        {"futura_thread", "futura::ThreadPoolExecutor, submit (reference)",
+         [&](const W3Shape& shape, const std::vector<std::uint64_t>& it) {
+             return w3_thread(s, shape, it);
+         }},
     };
-    for (int rep = 0; rep < s.w3_reps; ++rep) {
-        const auto t = w3_once(s, iterations, rep);
-        for (auto& one : series) {
-            const W3Run& run = t.*one.run;
-            one.seconds.push_back(run.seconds);
-            one.cpus.push_back(run.cpus);
-            one.speedups.push_back(t.sequential.seconds / run.seconds);
-        }
-        std::fprintf(stderr,
-                     "w3 rep %d/%d  sequential %.3f s (%.2f CPUs)  process pool %.3f s (%.2f "
-                     "CPUs, %.2fx)  thread pool %.3f s (%.2f CPUs, %.2fx)\n",
-                     rep + 1, s.w3_reps, t.sequential.seconds, t.sequential.cpus, t.process.seconds,
-                     t.process.cpus, t.sequential.seconds / t.process.seconds, t.thread.seconds,
-                     t.thread.cpus, t.sequential.seconds / t.thread.seconds);
+    // runs[shape][way]: one W3Run per repetition.
+    std::vector<std::vector<std::vector<W3Run>>> runs(shapes.size(),
+                                                      std::vector<std::vector<W3Run>>(ways.size()));
+    std::vector<std::vector<std::uint64_t>> iterations;
+    for (const auto& shape : shapes) {
+        iterations.push_back(w3_iterations(shape, per_ms));
+        std::fprintf(stderr, "%s  (%.1f ms in all, the longest %.1f ms)\n",
+                     shape.fingerprint().c_str(), shape.total_ms(), shape.longest_ms());
     }
-    const long long n = s.w3_tasks;
-    for (const char* group : {"w3_speedup", "w3_seconds", "w3_cpus"}) {
-        for (const auto& one : series) {
-            const std::string_view g = group;
-            if (g == "w3_speedup" && std::string_view(one.impl) == "sequential") {
-                continue; // 1 by definition
+    for (int rep = 0; rep < s.w3_reps; ++rep) {
+        for (std::size_t i = 0; i < shapes.size(); ++i) {
+            // The order of the ways rotates with the repetition and the shape, so that a burst
+            // of outside load does not always fall on the same one.
+            std::uint64_t expected = 0;
+            for (std::size_t k = 0; k < ways.size(); ++k) {
+                const auto w = (k + i + static_cast<std::size_t>(rep)) % ways.size();
+                const W3Run run = ways[w].run(shapes[i], iterations[i]);
+                if (expected != 0 && run.combined != expected) {
+                    fail("W3 " + shapes[i].id + ": " + ways[w].impl + " computed something else");
+                }
+                expected = run.combined;
+                runs[i][w].push_back(run);
             }
-            Row row = summarise(group, one.impl, one.label, n,
-                                g == "w3_speedup"   ? one.speedups
-                                : g == "w3_seconds" ? one.seconds
-                                                    : one.cpus);
+            const auto& r = runs[i];
+            const double sequential = r[0].back().seconds;
+            std::fprintf(stderr,
+                         "w3 rep %d/%d  %-10s  sequential %.3f s  process pool %.3f s (%.2fx, "
+                         "%.2f CPUs)  thread pool %.3f s (%.2fx, %.2f CPUs)",
+                         rep + 1, s.w3_reps, shapes[i].id.c_str(), sequential, r[1].back().seconds,
+                         sequential / r[1].back().seconds, r[1].back().cpus, r[2].back().seconds,
+                         sequential / r[2].back().seconds, r[2].back().cpus);
+            if (shapes[i].has_long()) {
+                std::fprintf(stderr, "  300 ms task started at %.1f / %.1f ms",
+                             r[1].back().long_start_ms, r[2].back().long_start_ms);
+            }
+            std::fprintf(stderr, "\n");
+        }
+    }
+    for (std::size_t i = 0; i < shapes.size(); ++i) {
+        const auto& shape = shapes[i];
+        const auto n = static_cast<long long>(shape.us.size());
+        const auto add = [&](const std::string& group, const Way& way, std::vector<double> values) {
+            Row row = summarise(group, way.impl, way.label, n, values);
             row.is_futura = true;
             rows.push_back(std::move(row));
+        };
+        const auto each = [&](std::size_t w, const auto& figure) {
+            std::vector<double> values;
+            for (std::size_t rep = 0; rep < runs[i][w].size(); ++rep) {
+                values.push_back(figure(runs[i][0][rep], runs[i][w][rep]));
+            }
+            return values;
+        };
+        for (std::size_t w = 1; w < ways.size(); ++w) {
+            // Speedups are paired: each pool's time over the sequential run of its repetition.
+            add("w3_speedup_" + shape.id, ways[w], each(w, [](const W3Run& seq, const W3Run& run) {
+                    return seq.seconds / run.seconds;
+                }));
         }
+        const double bound = shape.bound(s.workers);
+        Row best = summarise("w3_speedup_" + shape.id, "bound",
+                             "the bound: total ÷ max(total ÷ " + std::to_string(s.workers) +
+                                 ", longest task) (reference)",
+                             n, {bound});
+        best.is_futura = true;
+        rows.push_back(std::move(best));
+        for (std::size_t w = 1; w < ways.size(); ++w) {
+            add("w3_cpus_" + shape.id, ways[w],
+                each(w, [](const W3Run&, const W3Run& run) { return run.cpus; }));
+        }
+        if (shape.has_long()) {
+            for (std::size_t w = 1; w < ways.size(); ++w) {
+                add("w3_long_start_" + shape.id, ways[w],
+                    each(w, [](const W3Run&, const W3Run& run) { return run.long_start_ms; }));
+            }
+        }
+        add("w3_sequential_" + shape.id, ways[0],
+            each(0, [](const W3Run&, const W3Run& run) { return run.seconds; }));
     }
 }
 
@@ -564,6 +808,59 @@ const Row* find_row(const std::vector<Row>& rows, std::string_view group, std::s
         }
     }
     return nullptr;
+}
+
+/// The Python row of `group` with the highest median, if any.
+const Row* best_python(const std::vector<Row>& rows, std::string_view group)
+{
+    const Row* best = nullptr;
+    for (const auto& row : rows) {
+        if (row.group == group && !row.is_futura && row.impl.starts_with("python") &&
+            (best == nullptr || row.median > best->median)) {
+            best = &row;
+        }
+    }
+    return best;
+}
+
+/// W3 at a glance: a row per shape, a column per implementation (median speedups), and the
+/// ratios the goals name.
+void print_w3_summary(std::ostream& out, const std::vector<Row>& rows, const Settings& s)
+{
+    const std::pair<const char*, const char*> columns[] = {
+        {"bound", "bound"},
+        {"futura_process", "futura process pool"},
+        {"futura_thread", "futura thread pool"},
+        {"python_submit", "Python ProcessPoolExecutor.submit"},
+        {"python_map", "Python ProcessPoolExecutor.map"},
+        {"python_imap_unordered", "Python Pool.imap_unordered"},
+    };
+    out << "\nW3 speedups at a glance (medians; " << s.workers
+        << " workers; bound: the most any pool could reach):\n\n| shape |";
+    for (const auto& [impl, title] : columns) {
+        out << ' ' << title << " |";
+    }
+    out << " process ÷ thread (goal ≥ 0.97) | process ÷ best Python (goal ≥ 1) |\n|---|";
+    for (std::size_t k = 0; k < std::size(columns) + 2; ++k) {
+        out << "---:|";
+    }
+    out << '\n';
+    for (const auto& shape : w3_shapes(s.w3_shapes)) {
+        const std::string group = "w3_speedup_" + shape.id;
+        out << "| " << shape.name << " |";
+        for (const auto& [impl, title] : columns) {
+            const Row* row = find_row(rows, group, impl);
+            out << ' ' << (row != nullptr ? fixed(row->median, 2) : "—") << " |";
+        }
+        const Row* futura = find_row(rows, group, "futura_process");
+        const Row* threads = find_row(rows, group, "futura_thread");
+        const Row* python = best_python(rows, group);
+        const auto ratio = [&](const Row* other) {
+            return futura != nullptr && other != nullptr ? fixed(futura->median / other->median, 2)
+                                                         : std::string("—");
+        };
+        out << ' ' << ratio(threads) << " | " << ratio(python) << " |\n";
+    }
 }
 
 void print_table(std::ostream& out, const std::vector<Row>& rows, const Settings& s)
@@ -602,13 +899,22 @@ void print_table(std::ostream& out, const std::vector<Row>& rows, const Settings
     }
     if (s.runs("W3")) {
         out << " W3: median of " << s.w3_reps
-            << " repetitions, the pools' workers already running.";
+            << " repetitions; each repetition runs each shape one after the other in-process and "
+               "on a fresh pool of each kind (the order rotating), every pool's workers started "
+               "and warmed up by 2 × workers trivial tasks before the clock starts (the Python "
+               "peer's likewise); a speedup is that repetition's in-process time over the pool's "
+               "time, from the first submit to the last result; CPUs kept busy are the workers' "
+               "CPU time over that time (for process pools, reaped at shutdown, so with their "
+               "start and warm-up).";
     }
     if (s.runs("W7")) {
         out << " W7: median of " << s.w7_reps << " fresh pools.";
     }
     out << " futura/peer divides the figure of the group's first futura row by the row's: "
            "above 1 is better for tasks/s and speedups, below 1 for µs, s and ms.\n";
+    if (s.runs("W3")) {
+        print_w3_summary(out, rows, s);
+    }
 }
 
 void print_goals(std::ostream& out, const std::vector<Row>& rows, const Settings& s)
@@ -685,22 +991,37 @@ void print_goals(std::ostream& out, const std::vector<Row>& rows, const Settings
         missing("W5 p50 goals");
     }
 
-    if (const Row* futura = find_row(rows, "w3_speedup", "futura_process")) {
-        out << "- W3 speedup ≥ 1.9 on " << s.workers << " workers: futura "
-            << fixed(futura->median, 2) << "× (spread " << fixed(futura->min, 2) << "–"
-            << fixed(futura->max, 2) << ") — " << verdict(futura->median >= 1.9);
-        // Below 2 CPUs kept busy, the machine, not the pool, set the limit; threads pay no IPC
-        // at all, so what they reach is what the machine gave.
-        if (const Row* cpus = find_row(rows, "w3_cpus", "futura_process")) {
-            out << "; its workers kept " << fixed(cpus->median, 2) << " CPUs busy on average";
+    if (s.runs("W3")) {
+        for (const auto& shape : w3_shapes(s.w3_shapes)) {
+            const std::string group = "w3_speedup_" + shape.id;
+            const Row* futura = find_row(rows, group, "futura_process");
+            const Row* threads = find_row(rows, group, "futura_thread");
+            const Row* python = best_python(rows, group);
+            if (futura == nullptr || threads == nullptr) {
+                missing("W3 " + shape.name + ": process pool ≥ 0.97× the thread pool");
+                continue;
+            }
+            const double to_threads = futura->median / threads->median;
+            out << "- W3 " << shape.name << " (at most " << fixed(shape.bound(s.workers), 2)
+                << "× on " << s.workers << " workers): futura's process pool "
+                << fixed(futura->median, 2) << "× (spread " << fixed(futura->min, 2) << "–"
+                << fixed(futura->max, 2) << "); ≥ 0.97× the thread pool's "
+                << fixed(threads->median, 2) << "×: " << fixed(to_threads, 2) << " — "
+                << verdict(to_threads >= 0.97);
+            if (python != nullptr) {
+                const double to_python = futura->median / python->median;
+                out << "; ≥ Python's best (" << python->label << ", " << fixed(python->median, 2)
+                    << "×): " << fixed(to_python, 2) << " — " << verdict(to_python >= 1.0);
+            } else {
+                out << "; against Python: not measured in this run";
+            }
+            if (const Row* cpus = find_row(rows, "w3_cpus_" + shape.id, "futura_process")) {
+                out << "; its workers kept " << fixed(cpus->median, 2) << " CPUs busy";
+            }
+            out << ".\n";
         }
-        if (const Row* threads = find_row(rows, "w3_speedup", "futura_thread")) {
-            out << "; the thread pool, with no IPC at all, reached " << fixed(threads->median, 2)
-                << "×";
-        }
-        out << ".\n";
     } else {
-        missing("W3 speedup ≥ 1.9");
+        missing("W3 goals");
     }
 
     if (const Row* futura = find_row(rows, "w7_start", "futura_spawn"),
@@ -728,9 +1049,8 @@ constexpr std::string_view usage = R"(usage: futura_bench_process_pool [--option
   --w5-n=N            W5 timed round trips in all (default 2000)
   --w5-rounds=N       W5 rounds, each in a fresh pool (default 8)
   --w5-warmup=N       W5 untimed round trips per round (default 100)
-  --w3-tasks=N        W3 tasks (default 20)
-  --w3-ms=N           W3 milliseconds per task, calibrated here (default 50)
-  --w3-reps=N         W3 repetitions (default 3)
+  --w3-reps=N         W3 repetitions of every shape (default 5)
+  --w3-shapes=LIST    some of uniform,short_long,heavy_tail,tiny_long (default: all)
   --w7-reps=N         W7 fresh pools per start method (default 11)
   --workloads=LIST    some of W4,W5,W3,W7 (default: all)
   --only=LIST         futura implementations: futura_submit, futura_map_1, futura_map_auto
@@ -767,12 +1087,11 @@ Settings parse(int argc, char** argv)
             s.w5_rounds = count(value, key);
         } else if (key == "w5-warmup") {
             s.w5_warmup = count(value, key);
-        } else if (key == "w3-tasks") {
-            s.w3_tasks = count(value, key);
-        } else if (key == "w3-ms") {
-            s.w3_ms = count(value, key);
         } else if (key == "w3-reps") {
             s.w3_reps = count(value, key);
+        } else if (key == "w3-shapes") {
+            s.w3_shapes = split(value);
+            static_cast<void>(w3_shapes(s.w3_shapes)); // fails on an unknown one
         } else if (key == "w7-reps") {
             s.w7_reps = count(value, key);
         } else if (key == "workloads") {
@@ -811,6 +1130,9 @@ int main(int argc, char** argv)
         for (const auto& path : s.peer_results) {
             auto more = read_rows(path);
             std::move(more.begin(), more.end(), std::back_inserter(peers));
+        }
+        if (s.runs("W3")) {
+            check_w3_shapes(s.peer_results, w3_shapes(s.w3_shapes));
         }
         std::vector<Row> rows;
         if (s.runs("W4")) {
