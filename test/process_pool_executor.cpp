@@ -445,6 +445,16 @@ int flood_stderr_then_abort(std::size_t bytes)
     std::abort();
 }
 
+/// Task: writes bytes that are no frame onto its worker's own channel (a compromised worker),
+/// then waits to be killed for it.
+int scribble_on_the_channel()
+{
+    const std::string garbage(100, 'x');
+    (void)!::write(3, garbage.data(), garbage.size());
+    std::this_thread::sleep_for(std::chrono::seconds(30));
+    return 0;
+}
+
 // A spawned worker of this test program sleeps in its static initialisation when told to, so
 // that a test can kill it before it says hello.
 [[maybe_unused]] const bool slow_start = [] {
@@ -1766,6 +1776,20 @@ BOOST_AUTO_TEST_CASE(a_flood_of_stderr_without_newlines_keeps_a_bounded_crash_re
     BOOST_TEST(contains(*message, "[...]"), "the cut line is marked");
     BOOST_TEST(message->size() < 20U * 600U, "a report of " << message->size() << " bytes");
     BOOST_TEST(outcome(pool.submit(triple, 2)) == "6");
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_that_sends_garbage_is_killed_and_the_report_says_so)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    std::optional<std::string> message;
+    {
+        const SilencedStderr quiet; // "futura: worker N sent a bad message"
+        message = error_message<futura::WorkerCrashed>(pool.submit(scribble_on_the_channel));
+    }
+    BOOST_REQUIRE(message.has_value());
+    BOOST_TEST(contains(*message, "not a valid message"), *message);
+    BOOST_TEST(!contains(*message, "not by futura"), *message);
+    BOOST_TEST(outcome(pool.submit(triple, 2)) == "6"); // the parent is unharmed
 }
 
 BOOST_AUTO_TEST_CASE(task_timeout_nan_is_refused_and_infinite_or_huge_means_no_limit)

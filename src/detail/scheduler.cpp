@@ -189,8 +189,7 @@ Scheduler::Worker* Scheduler::place(const CallInfo& info)
         // The work queued behind the call it runs now (the front); unknown counts as endless.
         double queued = 0;
         for (std::size_t i = 1; i < w.calls.size(); ++i) {
-            const auto e = estimate(w.calls[i].info);
-            queued += e ? *e : std::numeric_limits<double>::infinity();
+            queued += w.calls[i].seconds;
         }
         // One call may always wait behind the running one, so that a worker never waits for
         // the parent between calls; more only while they are short. A call queued on a worker
@@ -271,6 +270,8 @@ void Scheduler::dispatch(SchedulerHost& host)
                 continue; // it failed to encode (its future has the error), or none was left
             }
             if (auto* w = worker(number)) {
+                const auto seconds = estimate(call->info);
+                call->seconds = seconds ? *seconds : std::numeric_limits<double>::infinity();
                 w->calls.push_back(*call);
                 ++w->sent;
             }

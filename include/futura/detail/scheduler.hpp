@@ -57,6 +57,9 @@ struct SentCall
     /// Known to have started: a revocation found it claimed by the worker. (The front of a
     /// worker's queue is the one it runs next, or now; the others cannot have started.)
     bool started = false;
+    /// Its estimated seconds when it was sent (infinite if unknown), filled in by the
+    /// scheduler: placing a call sums those queued on each worker, without a lookup each.
+    double seconds = 0;
 };
 
 /// What the scheduler needs its pool to do. Every call comes from `Scheduler::dispatch`.
