@@ -42,6 +42,12 @@ struct PlainCell
     } link;
 };
 
+// An aggregate with a base class is looked into as well (Boost.PFR's own count refuses these).
+struct TaggedParticle : PlainParticle
+{
+    int tag;
+};
+
 } // namespace
 
 void use_shared_memory(const futura::MappedArray<const int>& read_only)
@@ -73,6 +79,8 @@ void use_shared_memory(const futura::MappedArray<const int>& read_only)
     futura::SharedArray<PlainParticle> particles(3);
     futura::SharedValue<PlainCell> cell;
     particles[0].name_index = cell.load().id;
+    futura::SharedArray<TaggedParticle> tagged(2);
+    tagged[0].tag = particles[0].name_index;
 #endif
     (void)read_only;
 }

@@ -5,8 +5,6 @@
 #include <futura/detail/segment.hpp>
 #include <futura/transferable.hpp>
 
-#include <boost/pfr/core.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -21,11 +19,20 @@ namespace futura::detail {
 template <class T>
 consteval bool holds_no_pointers();
 
-/// Stands for any member that holds no pointer when an aggregate is initialized from a list of
-/// these: converting to a type that holds one is deleted, so such a member makes the list
-/// ill-formed. (Deleted, not unconstrained: a conversion that does not exist would let the list
-/// brace-elide into a nested aggregate and skip over its pointer.) C arrays cannot be converted
-/// to and are brace-elided, element by element, as Boost.PFR counts them.
+/// Converts to any member type: aggregate-initializing a type from N of these compiles while N
+/// is at most its number of members (Boost.PFR's way of counting them, with C arrays counted
+/// element by element). Written out here because PFR's own count refuses aggregates with a
+/// base class, which shared memory accepts.
+struct AnyMember
+{
+    template <class U>
+    operator U() const noexcept;
+};
+
+/// Stands for any member that holds no pointer: converting to a type that holds one is
+/// deleted, so such a member makes the initialization ill-formed. (Deleted, not unconstrained:
+/// a conversion that does not exist would let the list brace-elide into a nested aggregate and
+/// skip over its pointer.) A reference member cannot bind to it either.
 struct PointerFreeMember
 {
     template <class U>
@@ -34,15 +41,46 @@ struct PointerFreeMember
     requires(!holds_no_pointers<U>()) operator U() const = delete;
 };
 
-template <class T, std::size_t... Field>
-consteval bool fields_hold_no_pointers(std::index_sequence<Field...> /*fields*/)
+template <class T, class Member, std::size_t... Index>
+consteval bool initializable_from(std::index_sequence<Index...> /*members*/)
 {
-    return requires { T{(static_cast<void>(Field), PointerFreeMember{})...}; };
+    return requires { T{(static_cast<void>(Index), Member{})...}; };
+}
+
+template <class T, std::size_t N>
+consteval bool takes_members()
+{
+    return initializable_from<T, AnyMember>(std::make_index_sequence<N>{});
+}
+
+/// The number of members of aggregate `T`, knowing that it takes `Low` but not `High`.
+template <class T, std::size_t Low, std::size_t High>
+consteval std::size_t member_count_between()
+{
+    if constexpr (High - Low <= 1) {
+        return Low;
+    } else if constexpr (takes_members<T, Low + (High - Low) / 2>()) {
+        return member_count_between<T, Low + (High - Low) / 2, High>();
+    } else {
+        return member_count_between<T, Low, Low + (High - Low) / 2>();
+    }
+}
+
+/// The number of members of aggregate `T`: doubling, then halving (a large array member
+/// costs a few steps, not one per element).
+template <class T, std::size_t N = 1>
+consteval std::size_t member_count()
+{
+    if constexpr (N > sizeof(T) * 8 || !takes_members<T, N>()) {
+        return member_count_between<T, N / 2, N>();
+    } else {
+        return member_count<T, N * 2>();
+    }
 }
 
 /// Whether `T` has no pointer or reference in it, looking into the members of aggregates,
-/// recursively (Boost.PFR counts them), and into arrays: a pointer's bytes mean nothing in another
-/// process. A class with private members cannot be looked into; it is taken at its word.
+/// recursively, and into arrays: a pointer's bytes mean nothing in another process. A class with
+/// private members cannot be looked into; it is taken at its word.
 template <class T>
 consteval bool holds_no_pointers()
 {
@@ -52,7 +90,8 @@ consteval bool holds_no_pointers()
     } else if constexpr (std::is_array_v<U>) {
         return holds_no_pointers<std::remove_all_extents_t<U>>();
     } else if constexpr (std::is_class_v<U> && std::is_aggregate_v<U> && !std::is_empty_v<U>) {
-        return fields_hold_no_pointers<U>(std::make_index_sequence<boost::pfr::tuple_size_v<U>>{});
+        return initializable_from<U, PointerFreeMember>(
+            std::make_index_sequence<member_count<U>()>{});
     } else {
         return true;
     }
