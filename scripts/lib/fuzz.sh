@@ -15,9 +15,11 @@
 # Settings (environment):
 #   FUTURA_FUZZ_CXX      the compiler (default clang++-14, else clang++)
 #   FUTURA_FUZZ_SECONDS  how long the stage fuzzes, all targets together
-#                        (default 150: decode_channel, which makes descriptors
-#                        and maps memory for every input, is some 20 times
-#                        slower per input and gets two thirds of it)
+#                        (default 120: decode_channel, which makes descriptors,
+#                        sockets and mappings for every input, runs 150-300
+#                        inputs a second against decode_message's 500-700, and
+#                        gets two thirds of it; its seeds reach every decoder
+#                        at once, so the time goes to mutating past them)
 
 FUTURA_FUZZ_SOURCES=(
     src/detail/bounded_iarchive.cpp
@@ -147,7 +149,7 @@ futura_fuzz_run() {
 futura_fuzz() {
     local dir=$1
     futura_fuzz_build "$dir"
-    local total=${FUTURA_FUZZ_SECONDS:-150} target status=0
+    local total=${FUTURA_FUZZ_SECONDS:-120} target status=0
     for target in "${FUTURA_FUZZ_TARGETS[@]}"; do
         futura_fuzz_run "$dir" "$target" $((total * FUTURA_FUZZ_SHARE[$target] / 3)) || status=1
     done
