@@ -56,7 +56,11 @@ CallClaims CallClaims::open(UniqueFd fd)
         throw ProtocolError("futura: the claim table a worker was sent is not one");
     }
     // Mapped, the descriptor is closed: a worker holds no descriptor but its channel.
-    return CallClaims(map_table(fd.get()), UniqueFd(), /*parent=*/false);
+    try {
+        return CallClaims(map_table(fd.get()), UniqueFd(), /*parent=*/false);
+    } catch (const std::system_error&) { // read-only, or sealed against writes
+        throw ProtocolError("futura: the claim table a worker was sent cannot be written");
+    }
 }
 
 int CallClaims::fd() const noexcept { return fd_.get(); }

@@ -141,7 +141,12 @@ ssize_t FrameInbox::receive(int socket, bool nonblocking)
         bytes_.erase(bytes_.begin(), bytes_.begin() + static_cast<std::ptrdiff_t>(consumed_));
     }
     consumed_ = 0;
-    return receive_some(socket, bytes_, descriptors_, nonblocking);
+    const auto n = receive_some(socket, bytes_, descriptors_, nonblocking);
+    if (descriptors_.size() > max_unclaimed_) {
+        throw ProtocolError("futura: more file descriptors arrived than the messages on the "
+                            "channel can refer to");
+    }
+    return n;
 }
 
 std::optional<Frame> FrameInbox::next(Attachments& attachments)

@@ -99,10 +99,18 @@ void claim_descriptors(ReceivedDescriptors& from, std::size_t count, Attachments
 class FrameInbox
 {
 public:
+    /// `max_unclaimed`: how many received descriptors may wait for their frame. The parent
+    /// allows a worker one answer's worth (a worker must not fill its descriptor table); a
+    /// worker trusts its parent, whose one write may carry several frames' descriptors.
+    explicit FrameInbox(std::size_t max_unclaimed = static_cast<std::size_t>(-1)) noexcept
+        : max_unclaimed_(max_unclaimed)
+    {}
+
     /// One read of what is available (`receive_some`), after dropping the frames taken.
     /// Invalidates the payloads of frames `next` returned before.
     /// @return the bytes read, 0 at end of input, or -1 with errno set.
-    /// @throws ProtocolError as `receive_some`.
+    /// @throws ProtocolError as `receive_some`, or if more than `max_unclaimed` descriptors
+    /// wait for their frames.
     ssize_t receive(int socket, bool nonblocking);
 
     /// The next complete frame, its descriptors moved into `attachments`; nothing if more bytes
@@ -117,6 +125,7 @@ private:
     ReceiveBuffer bytes_;
     std::size_t consumed_ = 0;        // bytes of frames already returned
     ReceivedDescriptors descriptors_; // not yet claimed by a frame
+    std::size_t max_unclaimed_;
 };
 
 /// Frames waiting to be written to a channel, with the descriptors they refer to. Frames may be

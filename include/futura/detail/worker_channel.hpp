@@ -59,7 +59,7 @@ private:
 
     boost::asio::local::stream_protocol::socket socket_;
     Listener* listener_;
-    FrameInbox inbox_;
+    FrameInbox inbox_{Attachments::max_descriptors}; // a worker sends one answer at a time
     FrameOutbox outbox_;
     bool waiting_to_write_ = false; // an async wait for writability is pending
     bool closed_ = false;
