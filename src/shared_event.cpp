@@ -32,7 +32,7 @@ SharedEvent::SharedEvent()
     ::new (block_.body()) EventBody;
 }
 
-void SharedEvent::set() noexcept
+void SharedEvent::set() const noexcept
 {
     auto& body = body_of(block_);
     // Sequentially consistent, with the waiter's increment and load: either it sees the flag,
@@ -43,7 +43,7 @@ void SharedEvent::set() noexcept
     }
 }
 
-void SharedEvent::clear() noexcept { body_of(block_).flag.store(0); }
+void SharedEvent::clear() const noexcept { body_of(block_).flag.store(0); }
 
 bool SharedEvent::is_set() const noexcept { return body_of(block_).flag.load() != 0; }
 

@@ -182,13 +182,13 @@ public:
             boost::interprocess::null_index>
             buffer(boost::interprocess::create_only, area, options.capacity);
         auto* manager = buffer.get_segment_manager();
-        Map* map = nullptr;
-        try {
-            map = manager->template construct<Map>(boost::interprocess::anonymous_instance)(
-                std::less<K>(), Allocator(manager));
-        } catch (const boost::interprocess::bad_alloc&) {
+        // Raw memory and placement new: the named-object machinery needs an index, and this
+        // manager has none (null_index) to keep it small.
+        void* room = manager->allocate(sizeof(Map), std::nothrow);
+        if (room == nullptr) {
             detail::throw_dict_full(options.capacity);
         }
+        Map* map = ::new (room) Map(std::less<K>(), Allocator(manager));
         auto* body = ::new (block_.body()) Body;
         body->capacity = options.capacity;
         body->map_offset = static_cast<std::uint64_t>(reinterpret_cast<std::byte*>(map) - // NOLINT

@@ -38,10 +38,10 @@ public:
     SharedEvent();
 
     /// Sets the flag and wakes every waiter.
-    void set() noexcept;
+    void set() const noexcept;
 
     /// Resets the flag: later waits block until the next `set()`.
-    void clear() noexcept;
+    void clear() const noexcept;
 
     /// Whether the flag is set.
     [[nodiscard]] bool is_set() const noexcept;

@@ -1,3 +1,4 @@
+#include <futura/detail/protocol.hpp>
 #include <futura/detail/shared_block.hpp>
 #include <futura/errors.hpp>
 
@@ -10,6 +11,7 @@
 #include <string>
 #include <sys/syscall.h>
 #include <system_error>
+#include <typeinfo>
 #include <unistd.h>
 
 namespace futura::detail {
@@ -228,6 +230,28 @@ WritingScope::~WritingScope()
     std::atomic_signal_fence(std::memory_order_seq_cst); // nor below the end mark
     header_.writing.store(0, std::memory_order_relaxed);
 }
+
+namespace {
+
+// The errors of shared objects cross from a worker process as themselves, through the seam
+// that register_exception uses (they carry nothing but their message). Static initialisation
+// of this file: every program that uses a shared object links it, and its workers are the
+// same program.
+template <class E>
+bool travels_as_itself()
+{
+    register_exception_codec(
+        typeid(E), [](const std::exception& error, WireWriter& out) { out.string(error.what()); },
+        [](WireReader& in) { return std::make_exception_ptr(E(std::string(in.string()))); });
+    return true;
+}
+
+[[maybe_unused]] const bool errors_travel =
+    travels_as_itself<BrokenSharedState>() && travels_as_itself<SharedDictFull>() &&
+    travels_as_itself<QueueFull>() && travels_as_itself<QueueEmpty>() &&
+    travels_as_itself<QueueClosed>();
+
+} // namespace
 
 void throw_broken(const char* type)
 {
