@@ -17,6 +17,7 @@
 //   lock_2p       acquire and release by 2 processes at once (2 threads for std::mutex), the
 //                 time per acquisition over all of both.
 #include <futura/process_pool_executor.hpp>
+#include <futura/shared_array.hpp>
 #include <futura/shared_dict.hpp>
 #include <futura/shared_event.hpp>
 #include <futura/shared_lock.hpp>

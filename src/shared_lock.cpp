@@ -33,9 +33,11 @@ void SharedLock::unlock()
 {
     // Cleared before the release, while still ours (after it, the next holder may set it). A
     // thread that does not hold the lock, whose unlock is about to fail, must not clear the
-    // holder's flag: glibc records the holder's thread id in the mutex.
+    // holder's flag: glibc records the holder's thread id in the mutex. Only when it is set,
+    // which is rare: gettid is a system call.
     auto& header = block_.header();
-    if (header.mutex.__data.__owner == ::gettid()) {
+    if (header.owner_died.load(std::memory_order_relaxed) != 0 &&
+        header.mutex.__data.__owner == ::gettid()) {
         header.owner_died.store(0, std::memory_order_relaxed);
     }
     detail::unlock_robust_mutex(header.mutex);

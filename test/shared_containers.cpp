@@ -7,6 +7,7 @@
 // The helper program is named on the command line, after `--`:
 //   test_shared_containers -- path/to/holding_shared_state
 #include <futura/process_pool_executor.hpp>
+#include <futura/shared_array.hpp>
 #include <futura/shared_dict.hpp>
 #include <futura/shared_event.hpp>
 #include <futura/shared_lock.hpp>
