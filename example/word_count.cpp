@@ -65,7 +65,9 @@ std::vector<std::filesystem::path> write_files(const std::filesystem::path& dire
         std::ofstream out(paths.back());
         for (int i = 0; i < 2000; ++i) {
             // "the" is every other word; the others take turns.
-            out << (i % 2 == 0 ? vocabulary[0] : vocabulary[1 + (i / 2 + f) % 8]) << ' ';
+            out << (i % 2 == 0 ? vocabulary[0]
+                               : vocabulary[static_cast<std::size_t>(1 + (i / 2 + f) % 8)])
+                << ' ';
         }
     }
     return paths;
