@@ -564,7 +564,11 @@ BOOST_AUTO_TEST_CASE(the_lock_works_with_the_standard_guards_and_excludes_other_
 BOOST_AUTO_TEST_CASE(the_lock_is_error_checking)
 {
     SharedLock lock;
+#if !defined(__SANITIZE_THREAD__)
+    // ThreadSanitizer reports the misuse checked here (an unlock by a thread that does not hold
+    // the mutex) in its interceptor, before the mutex refuses it: not under TSan.
     BOOST_CHECK_THROW(lock.unlock(), std::system_error); // not held: EPERM
+#endif
     lock.lock();
     try {
         lock.lock();
@@ -572,6 +576,7 @@ BOOST_AUTO_TEST_CASE(the_lock_is_error_checking)
     } catch (const std::system_error& e) {
         BOOST_TEST(e.code().value() == EDEADLK);
     }
+#if !defined(__SANITIZE_THREAD__)
     std::thread([&] {
         try {
             lock.unlock();
@@ -580,6 +585,7 @@ BOOST_AUTO_TEST_CASE(the_lock_is_error_checking)
         }
         std::abort(); // a thread that does not hold it released it
     }).join();
+#endif
     lock.unlock();
     const auto received = round_trip(lock);
     BOOST_TEST((received == lock));
