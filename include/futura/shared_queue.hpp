@@ -82,11 +82,12 @@ void queue_check(const SharedBlock& block, std::size_t slot_size);
 /// @par Thread safety
 /// Distinct objects: safe. Shared objects: safe, across threads and processes.
 ///
-/// @tparam T trivially copyable, without pointers.
+/// @tparam T trivially copyable, without pointers, default-constructible.
 template <class T>
 class SharedQueue
 {
-    static_assert(detail::shareable_element<T> && !std::is_const_v<T>,
+    static_assert(detail::shareable_element<T> && !std::is_const_v<T> &&
+                      std::is_default_constructible_v<T>,
                   "futura::SharedQueue<T>: T must be trivially copyable and hold no pointers, "
                   "since another process reads its bytes: use numbers, enums, structs of them, "
                   "or futura::SharedString<N> for text (std::string cannot live in shared "
