@@ -339,6 +339,11 @@ BOOST_AUTO_TEST_CASE(a_guard_makes_one_transaction_of_several_calls)
         BOOST_TEST(guard.contains("to"));
     }
     BOOST_TEST(counts.get("to") == std::optional<long>(10));
+
+    // The guard keeps the memory its lock lives in, whatever happens to the handle.
+    auto orphan = Counts{{.capacity = 4096}}.lock();
+    orphan.insert_or_assign("still", 1);
+    BOOST_TEST(orphan.get("still") == std::optional<long>(1));
 }
 
 BOOST_AUTO_TEST_CASE(calling_itself_under_its_own_lock_throws_instead_of_hanging)

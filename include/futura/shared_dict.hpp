@@ -154,9 +154,12 @@ public:
     private:
         friend class SharedDict;
         explicit Guard(const SharedDict& dict)
-            : lock_(dict.block_.header(), detail::shared_dict_name), header_(&dict.block_.header()),
-              map_(&dict.map()), capacity_(dict.capacity())
+            : block_(dict.block_), lock_(dict.block_.header(), detail::shared_dict_name),
+              header_(&dict.block_.header()), map_(&dict.map()), capacity_(dict.capacity())
         {}
+        // Declared first, so destroyed last: the segment stays mapped while the lock in it is
+        // held, even if every handle of the dictionary went first.
+        detail::SharedBlock block_;
         detail::StateLock lock_;
         detail::SharedHeader* header_;
         Map* map_;
