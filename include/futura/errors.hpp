@@ -106,6 +106,10 @@ private:
 /// more shared arrays, shared values or files than one message can carry (253, Linux's limit on
 /// descriptors per message; the same one counts once however many arguments refer to it).
 class ProtocolError : public Error
+/// A shared object (`SharedDict`, `SharedQueue`) is unusable: a process died in the middle of
+/// changing it, while it held the object's lock and was writing, so its contents cannot be
+/// trusted. Every later call on the object, in any process, throws this.
+class BrokenSharedState : public Error
 {
 public:
     using Error::Error;
@@ -175,5 +179,35 @@ private:
 /// }
 /// @endcode
 [[nodiscard]] std::string describe(const std::exception_ptr& error);
+/// A `SharedDict` has no room for another entry in the capacity it was made with.
+class SharedDictFull : public Error
+{
+public:
+    using Error::Error;
+};
+
+/// A `SharedQueue::put` with a timeout found the queue full until the timeout (Python's
+/// `queue.Full`).
+class QueueFull : public TimeoutError
+{
+public:
+    using TimeoutError::TimeoutError;
+};
+
+/// A `SharedQueue::get` with a timeout found the queue empty until the timeout (Python's
+/// `queue.Empty`).
+class QueueEmpty : public TimeoutError
+{
+public:
+    using TimeoutError::TimeoutError;
+};
+
+/// A `SharedQueue` was closed: a `put` after `close()`, or a `get` once it is closed and empty
+/// (Python 3.13's `queue.ShutDown`).
+class QueueClosed : public Error
+{
+public:
+    using Error::Error;
+};
 
 } // namespace futura

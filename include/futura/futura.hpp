@@ -14,6 +14,11 @@
 #include <futura/progress.hpp>
 #include <futura/register_exception.hpp>
 #include <futura/shared_array.hpp>
+#include <futura/shared_dict.hpp>
+#include <futura/shared_event.hpp>
+#include <futura/shared_lock.hpp>
+#include <futura/shared_queue.hpp>
+#include <futura/shared_string.hpp>
 #include <futura/shared_value.hpp>
 #include <futura/thread_pool_asio.hpp>
 #include <futura/thread_pool_executor.hpp>

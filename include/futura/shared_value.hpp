@@ -4,6 +4,7 @@
 
 #include <futura/detail/segment.hpp>
 #include <futura/detail/segment_array.hpp>
+#include <futura/detail/shared_block.hpp>
 #include <futura/transferable.hpp>
 
 #include <atomic>
@@ -27,14 +28,6 @@ struct SharedValueBlock
     pthread_mutex_t mutex;
     alignas(std::atomic_ref<T>::required_alignment) T value;
 };
-
-/// Makes `mutex` (in fresh shared memory) process-shared and robust.
-/// @throws std::system_error if the system refuses.
-void init_robust_mutex(pthread_mutex_t& mutex);
-
-/// Locks a robust mutex. @return whether its previous owner died holding it (it is consistent
-/// again, and locked). @throws std::system_error if it cannot be locked.
-bool lock_robust_mutex(pthread_mutex_t& mutex);
 
 } // namespace detail
 

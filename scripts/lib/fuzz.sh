@@ -34,7 +34,7 @@ FUTURA_FUZZ_SOURCES=(
     src/detail/worker_channel.cpp
     src/errors.cpp
     src/future.cpp
-    src/shared_value.cpp
+    src/detail/shared_block.cpp
 )
 
 # Each target, and its share of FUTURA_FUZZ_SECONDS in thirds.
