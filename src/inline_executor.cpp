@@ -2,13 +2,14 @@
 
 namespace futura {
 
-InlineExecutor::~InlineExecutor() = default;
+InlineExecutor::~InlineExecutor() { home_.retire(); }
 
 void InlineExecutor::schedule(detail::TaskPtr task)
 {
     if (shut_down_.load(std::memory_order_acquire)) {
         throw ShutdownError();
     }
+    task->continue_on = home_.origin();
     submitted_.fetch_add(1, std::memory_order_relaxed);
     running_.fetch_add(1, std::memory_order_relaxed);
     const auto outcome = task.run();

@@ -369,6 +369,9 @@ ThreadPoolExecutor::ThreadPoolExecutor(ThreadPoolOptions options)
 
 ThreadPoolExecutor::~ThreadPoolExecutor()
 {
+    // First: continuations of our futures that finish while we drain go to the shared pool (a
+    // shut-down pool refuses them anyway), and none is handed to us while we are destroyed.
+    home_.retire();
     try {
         impl_->shutdown({.wait = true, .cancel_futures = false});
     } catch (const std::exception& e) {
@@ -376,7 +379,11 @@ ThreadPoolExecutor::~ThreadPoolExecutor()
     }
 }
 
-void ThreadPoolExecutor::schedule(detail::TaskPtr task) { impl_->schedule(std::move(task)); }
+void ThreadPoolExecutor::schedule(detail::TaskPtr task)
+{
+    task->continue_on = home_.origin(); // a plain copy: no reference count per task
+    impl_->schedule(std::move(task));
+}
 
 void ThreadPoolExecutor::do_shutdown(const ShutdownOptions& options) { impl_->shutdown(options); }
 

@@ -21,6 +21,8 @@
 
 namespace futura {
 
+class Executor;
+
 /// Options of `Executor::shutdown`.
 struct ShutdownOptions
 {
@@ -92,6 +94,9 @@ struct MapChunk
 
 /// Checks the `max_workers` option: none means `available_cpus()`.
 std::size_t checked_max_workers(const std::optional<int>& max_workers, const char* executor);
+
+/// Hands a task to an executor's private `schedule`: how continuations reach their executor.
+void schedule_on(Executor& executor, TaskPtr task);
 
 } // namespace detail
 
@@ -249,6 +254,8 @@ protected:
     Executor() = default;
 
 private:
+    friend void detail::schedule_on(Executor& executor, detail::TaskPtr task);
+
     /// Takes the executor's reference to a task. @throws ShutdownError or BrokenExecutor, in
     /// which case the task is discarded (its future cancelled) by the `TaskPtr`.
     virtual void schedule(detail::TaskPtr task) = 0;

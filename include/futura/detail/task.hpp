@@ -74,6 +74,9 @@ public:
     /// shared with other threads (in `schedule`), constant after.
     boost::intrusive_ptr<TaskTerminator>
         terminator; // NOLINT(misc-non-private-member-variables-in-classes)
+    /// Where continuations of the task run by default: set by an executor that runs them itself
+    /// (thread pools, `InlineExecutor`) in `schedule`, before the task is shared; constant after.
+    Origin continue_on; // NOLINT(misc-non-private-member-variables-in-classes)
 
     TaskBase() = default;
     TaskBase(const TaskBase&) = delete;
@@ -186,6 +189,8 @@ public:
     }
 
     bool start() noexcept override { return this->try_start(); }
+
+    [[nodiscard]] Origin continuation_origin() const noexcept override { return continue_on; }
 
     bool encode_call(WireWriter& out) const override
     {
