@@ -29,7 +29,7 @@ struct ThenOptions
     /// Where the continuation runs. None (null): where the antecedent ran, i.e. submitted to the
     /// `ThreadPoolExecutor` that ran it, inline for an `InlineExecutor`'s future, and on futura's
     /// shared continuation pool (threads `futura_then_<n>`) for futures that no executor of this
-    /// process ran (a `Promise`, `make_ready_future`, a `ProcessPoolExecutor`, `when_all`) or
+    /// process ran (a `Promise`, `make_ready_future`, a `ProcessPoolExecutor`) or
     /// whose executor is shut down or gone. Given: submitted there (`InlineExecutor` runs it in
     /// the thread that completes the antecedent). It must outlive the antecedent's completion.
     Executor* executor = nullptr;
