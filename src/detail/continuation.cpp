@@ -24,6 +24,7 @@ ContinuationTarget* free_targets = nullptr; // retired targets, linked by next_f
 // reaches us, and the task's discard asks continuation_refused whether to keep still.
 thread_local const TaskBase* handing_over = nullptr;
 thread_local bool refused = false;
+thread_local int dispatching = 0; // nesting depth of dispatch_continuation in this thread
 
 /// Schedules `task` on `executor`. @return the executor's exception if it refused the task, which
 /// is then back in `task`; null if the executor took it (or discarded it itself).
@@ -108,6 +109,8 @@ void ContinuationHome::retire() noexcept
     }
 }
 
+thread_local constinit bool publishing_own_result = false;
+
 bool continuation_refused(const TaskBase* task) noexcept
 {
     if (task != nullptr && task == handing_over) {
@@ -143,7 +146,9 @@ Origin continuation_pool_origin()
     return origin;
 }
 
-void dispatch_continuation(TaskPtr task, Executor* chosen, Origin origin) noexcept
+namespace {
+
+void dispatch_to(TaskPtr task, Executor* chosen, Origin origin) noexcept
 {
     if (chosen != nullptr) {
         if (auto error = hand_over(*chosen, task)) {
@@ -161,6 +166,17 @@ void dispatch_continuation(TaskPtr task, Executor* chosen, Origin origin) noexce
         return;
     }
     task.run(); // at exit, after the shared pool is gone: run it here
+}
+
+} // namespace
+
+bool dispatching_continuation() noexcept { return dispatching != 0; }
+
+void dispatch_continuation(TaskPtr task, Executor* chosen, Origin origin) noexcept
+{
+    ++dispatching;
+    dispatch_to(std::move(task), chosen, origin);
+    --dispatching;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -87,6 +87,10 @@ private:
 /// The task must be a continuation (`continuation_discard` in its `discard`).
 void dispatch_continuation(TaskPtr task, Executor* chosen, Origin origin) noexcept;
 
+/// Whether the calling thread is inside `dispatch_continuation` (an executor's `schedule` may
+/// treat a continuation differently from a submission).
+[[nodiscard]] bool dispatching_continuation() noexcept;
+
 /// For a continuation task's `discard(nullptr)`: true if the discard is an executor refusing the
 /// task inside `dispatch_continuation`, which then keeps the task to schedule it elsewhere (the
 /// `discard` must then do nothing).

@@ -109,6 +109,25 @@ protected:
     ~TaskBase() = default;
 };
 
+/// True in a thread while the task it runs publishes its own result, at the very end of its
+/// run: a continuation that this publication dispatches to the thread's own pool may then wait
+/// for this thread, which is about to be free, instead of waking another (see
+/// ThreadPoolExecutor). False in the task's body, where the thread stays busy.
+extern thread_local constinit bool publishing_own_result;
+
+/// Sets `publishing_own_result` for its scope (restoring it: a helping wait nests tasks).
+class PublishingOwnResult
+{
+public:
+    PublishingOwnResult() noexcept : outer_(std::exchange(publishing_own_result, true)) {}
+    PublishingOwnResult(const PublishingOwnResult&) = delete;
+    PublishingOwnResult& operator=(const PublishingOwnResult&) = delete;
+    ~PublishingOwnResult() { publishing_own_result = outer_; }
+
+private:
+    bool outer_;
+};
+
 /// Terminal cancellation (what Asio's `cancellation_type::terminal` asks for): stops the task
 /// behind `state` even if it runs, where its executor can (a process pool kills its worker);
 /// elsewhere, as `cancel()`. @return whether the state is (now) cancelled or being stopped.
@@ -256,6 +275,7 @@ private:
                 std::apply(
                     [](auto& f, auto&... args) { std::invoke(std::move(f), std::move(args)...); },
                     *call_);
+                const PublishingOwnResult publishing;
                 this->try_claim();
                 this->publish();
             } else {
@@ -265,10 +285,12 @@ private:
                         return std::invoke(std::move(f), std::move(args)...);
                     },
                     *call_);
+                const PublishingOwnResult publishing;
                 this->try_claim();
                 this->emplace_and_publish(std::forward<decltype(value)>(value));
             }
         } catch (...) {
+            const PublishingOwnResult publishing;
             this->try_claim();
             this->publish_exception(std::current_exception());
             return TaskOutcome::failed;

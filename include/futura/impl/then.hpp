@@ -246,17 +246,20 @@ public:
             } else if constexpr (std::is_void_v<U>) {
                 invoke();
                 call_.reset();
+                const PublishingOwnResult publishing;
                 this->try_claim();
                 this->publish();
             } else {
                 auto&& value = invoke();
                 call_.reset();
+                const PublishingOwnResult publishing;
                 this->try_claim();
                 this->emplace_and_publish(std::forward<decltype(value)>(value));
             }
         } catch (...) {
             antecedent_ = {};
             call_.reset();
+            const PublishingOwnResult publishing;
             if (this->try_claim()) {
                 this->publish_exception(std::current_exception());
             }
