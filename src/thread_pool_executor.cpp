@@ -422,6 +422,13 @@ ThreadPoolExecutor::~ThreadPoolExecutor()
 void ThreadPoolExecutor::schedule(detail::TaskPtr task)
 {
     task->continue_on = home_.origin(); // a plain copy: no reference count per task
+    if (detail::dispatching_continuation()) {
+        // A continuation, handed over by whichever thread completed its antecedent: the user
+        // cannot know when that is over, so the destructor waits for it (home_.retire()).
+        const auto entry = home_.enter();
+        impl_->schedule(std::move(task));
+        return;
+    }
     impl_->schedule(std::move(task));
 }
 

@@ -62,10 +62,15 @@ struct Tracked
 {
     static inline std::atomic<int> live{0};
     static inline std::atomic<int> most{0};
+    static inline std::atomic<int> copies{0};
     int value = 0;
 
     explicit Tracked(int v) noexcept : value(v) { count(); }
-    Tracked(const Tracked& other) noexcept : value(other.value) { count(); }
+    Tracked(const Tracked& other) noexcept : value(other.value)
+    {
+        count();
+        ++copies;
+    }
     Tracked(Tracked&& other) noexcept : value(other.value) { count(); }
     Tracked& operator=(const Tracked&) = default;
     Tracked& operator=(Tracked&&) = default;
@@ -701,6 +706,14 @@ BOOST_AUTO_TEST_CASE(when_all_moves_values_it_alone_holds)
     }
     auto all = futura::when_all(std::move(futures));
     BOOST_TEST(*std::move(all).result()[2] == 2);
+    // Copyable values are moved too once no other handle holds them.
+    Tracked::reset();
+    std::vector<futura::Future<Tracked>> tracked;
+    tracked.push_back(futura::make_ready_future(Tracked(1)));
+    const int copies = Tracked::copies;
+    auto gathered = futura::when_all(std::move(tracked));
+    BOOST_TEST(std::move(gathered).result().front().value == 1);
+    BOOST_TEST(Tracked::copies == copies); // moved out of the input, and out of the result
     std::vector<futura::Future<std::unique_ptr<int>>> more;
     more.push_back(futura::make_ready_future(std::make_unique<int>(5)));
     auto last =

@@ -43,8 +43,12 @@ public:
     bool try_schedule(std::uint64_t generation, TaskPtr& task) noexcept;
 
     /// The executor is going: origins of the current generation go stale, and this waits for
-    /// calls of `try_schedule` already in it. Then recycles the target.
+    /// calls of `try_schedule` already in it (and `enter`ed ones). Then recycles the target.
     void retire() noexcept;
+
+    /// Counts the caller as inside the executor until `leave`: `retire` waits for it.
+    void enter() noexcept { users_.fetch_add(1, std::memory_order_seq_cst); }
+    void leave() noexcept { users_.fetch_sub(1, std::memory_order_release); }
 
 private:
     ContinuationTarget() = default;
@@ -66,6 +70,21 @@ public:
     ~ContinuationHome() { retire(); }
 
     [[nodiscard]] Origin origin() const noexcept { return origin_; }
+
+    /// Keeps `retire` (so the executor's destructor) waiting while a call that arrived unbeknown
+    /// to the user, a continuation handed to the executor from another thread, is inside it.
+    class Entry
+    {
+    public:
+        explicit Entry(ContinuationTarget* target) noexcept : target_(target) { target_->enter(); }
+        Entry(const Entry&) = delete;
+        Entry& operator=(const Entry&) = delete;
+        ~Entry() { target_->leave(); }
+
+    private:
+        ContinuationTarget* target_;
+    };
+    [[nodiscard]] Entry enter() const noexcept { return Entry(origin_.target); }
 
     /// Continuations no longer go to this executor; idempotent. Call it first in the executor's
     /// destructor, before anything of the executor is torn down.

@@ -320,6 +320,10 @@ std::vector<SharedStateBase*> referenced_states(Range&& futures, const char* fun
             }
             state->add_ref();
             states.push_back(state);
+            if constexpr (!std::is_lvalue_reference_v<Range> &&
+                          !std::ranges::view<std::remove_cvref_t<Range>>) {
+                future = Future<T>(); // a container given as an rvalue: its values may move
+            }
         }
     } catch (...) {
         for (auto* state : states) {
