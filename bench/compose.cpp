@@ -45,7 +45,7 @@ namespace {
 
 constexpr std::string_view usage =
     "usage: futura_bench_compose [--chain=100000] [--futures=100000] [--groups=1000]\n"
-    "                            [--group-size=100] [--reps=5] [--workers=2]\n"
+    "                            [--group-size=100] [--reps=11] [--workers=2]\n"
     "                            [--only=GROUP/IMPL,...]: only these rows, e.g. chain/futura\n";
 
 struct Sizes
@@ -316,7 +316,7 @@ int main(int argc, char** argv)
 {
     try {
         Sizes sizes;
-        std::size_t reps = 5;
+        std::size_t reps = 11;
         std::vector<std::string> only;
         for (const auto& [key, value] : options(argc, argv, usage)) {
             if (key == "help") {
