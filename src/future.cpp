@@ -1,4 +1,5 @@
 // The compiled part of futures: futex waits, parking, and the value-independent shared state.
+#include <futura/detail/continuation.hpp>
 #include <futura/detail/futex.hpp>
 #include <futura/detail/parker.hpp>
 #include <futura/detail/shared_state.hpp>
@@ -214,6 +215,7 @@ bool SharedStateBase::cancel() noexcept
         }
         const auto cancelled = (word & ~phase_mask) | static_cast<std::uint32_t>(Phase::cancelled);
         if (word_.compare_exchange_weak(word, cancelled, std::memory_order_acq_rel)) {
+            on_cancel();
             notify_done(word);
             return true;
         }
@@ -296,10 +298,7 @@ void SharedStateBase::notify_done(std::uint32_t previous) noexcept
     }
     // A callback may drop the last other reference to this state: keep it alive until done.
     add_ref();
-    taken.clear_and_dispose([this](DoneCallback* callback) {
-        callback->on_done(*this);
-        delete callback;
-    });
+    taken.clear_and_dispose([this](DoneCallback* callback) { callback->fire(*this); });
     release();
 }
 
@@ -316,8 +315,7 @@ void SharedStateBase::add_callback(DoneCallback* callback) noexcept
             }
         }
     }
-    callback->on_done(*this);
-    delete callback;
+    callback->fire(*this);
 }
 
 bool SharedStateBase::remove_callback(DoneCallback* callback) noexcept
@@ -327,7 +325,7 @@ bool SharedStateBase::remove_callback(DoneCallback* callback) noexcept
         return false; // notify_done has taken, or will take, the list with it
     }
     callbacks_.erase(callbacks_.iterator_to(*callback));
-    delete callback;
+    callback->dispose();
     return true;
 }
 
@@ -344,6 +342,11 @@ void SharedStateBase::rethrow_if_failed() const
 bool SharedStateBase::wait(Deadline deadline) noexcept
 {
     if (done()) {
+        return true;
+    }
+    // An inline continuation deep in a chain may have left work for this thread to run later
+    // (see continuation.hpp); the state awaited here may depend on it.
+    if (run_deferred_continuations() && done()) {
         return true;
     }
     if (current_wait_context() != nullptr) {

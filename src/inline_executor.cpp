@@ -2,13 +2,17 @@
 
 namespace futura {
 
-InlineExecutor::~InlineExecutor() = default;
+InlineExecutor::~InlineExecutor() { home_.retire(); }
 
 void InlineExecutor::schedule(detail::TaskPtr task)
 {
+    // The task may complete a future whose waiter then destroys this executor while we are
+    // still counting here: the destructor (home_.retire()) waits for us to be out.
+    const auto entry = home_.enter();
     if (shut_down_.load(std::memory_order_acquire)) {
         throw ShutdownError();
     }
+    task->continue_on = home_.origin();
     submitted_.fetch_add(1, std::memory_order_relaxed);
     running_.fetch_add(1, std::memory_order_relaxed);
     const auto outcome = task.run();

@@ -1,6 +1,7 @@
 // The thread pool: one FIFO of tasks under one mutex, and workers that park on their own
 // futex-backed parkers when idle, so a submission wakes exactly one sleeping worker, and none
 // when a worker is awake (or briefly spinning) already.
+#include <futura/detail/continuation.hpp>
 #include <futura/detail/wait_context.hpp>
 #include <futura/thread_pool_asio.hpp>
 #include <futura/thread_pool_executor.hpp>
@@ -32,6 +33,10 @@ using TaskQueue =
 // at once in its own pool's threads. Written once per worker thread, never on the task path.
 thread_local const ThreadPoolExecutor::Impl* this_thread_pool = nullptr;
 
+// How many continuations in a row a worker may take from its own hand-off slot before one goes
+// through the queue again, so that a long chain cannot keep a one-thread pool to itself.
+constexpr int max_handoffs_in_a_row = 64;
+
 } // namespace
 
 class ThreadPoolExecutor::Impl
@@ -59,6 +64,15 @@ public:
     void schedule(detail::TaskPtr task)
     {
         Worker* wake = nullptr;
+        // A continuation that the task this worker runs dispatches as it publishes its result:
+        // the worker is about to be free, so it takes the continuation next itself, instead of
+        // waking another worker for it (which would cost a wake-up, and the two threads would
+        // race for it). A chain of continuations thus runs on one thread without hand-offs.
+        Worker* const self = this_thread_worker;
+        const bool hand_off = self != nullptr && this_thread_pool == this &&
+                              detail::publishing_own_result && self->next_ == nullptr &&
+                              self->handoffs_ < max_handoffs_in_a_row &&
+                              detail::dispatching_continuation();
         {
             const std::lock_guard lock(mutex_);
             if (!broken_.empty()) {
@@ -66,6 +80,11 @@ public:
             }
             if (shut_down_) {
                 throw ShutdownError();
+            }
+            if (hand_off) {
+                self->next_ = task.release();
+                ++submitted_;
+                return;
             }
             // Workers blocked in a wait do not count: they cannot take this task.
             if (idle_.empty() && workers_.size() - blocked_ < max_workers_) {
@@ -133,6 +152,10 @@ private:
 
         bool run_if_queued(detail::SharedStateBase& awaited) override
         {
+            if (next_ != nullptr && dynamic_cast<detail::TaskBase*>(&awaited) == next_) {
+                run(std::exchange(next_, nullptr)); // handed to us, not queued: ours to run
+                return true;
+            }
             detail::TaskBase* task = pool_.take_if_queued(awaited);
             if (task == nullptr) {
                 return false;
@@ -160,6 +183,10 @@ private:
         }
 
         Impl& pool_;
+        // A continuation handed to this worker by the task it runs (see schedule); touched only
+        // by this worker's thread. Run as soon as the current task returns.
+        detail::TaskBase* next_ = nullptr;
+        int handoffs_ = 0; // continuations taken from next_ in a row
         std::shared_ptr<detail::Parker> parker_ = std::make_shared<detail::Parker>();
         std::thread thread_;
         std::atomic<bool> alive_{true};
@@ -168,6 +195,9 @@ private:
         std::atomic<std::size_t> failed_{0};
         std::atomic<std::size_t> cancelled_{0};
     };
+
+    /// The worker the calling thread is, of whichever pool; null outside workers.
+    static thread_local Worker* this_thread_worker;
 
     void start_worker() // with mutex_ held
     {
@@ -197,11 +227,18 @@ private:
         }
 
         this_thread_pool = this;
+        this_thread_worker = &self;
         detail::set_current_wait_context(&self);
         while (detail::TaskBase* task = pop_or_park(self)) {
             self.run(task);
+            self.handoffs_ = 0;
+            while (detail::TaskBase* next = std::exchange(self.next_, nullptr)) {
+                ++self.handoffs_;
+                self.run(next);
+            }
         }
         detail::set_current_wait_context(nullptr);
+        this_thread_worker = nullptr;
         this_thread_pool = nullptr;
         self.alive_.store(false, std::memory_order_relaxed);
     }
@@ -363,12 +400,18 @@ private:
     boost::asio::execution_context asio_context_;
 };
 
+thread_local ThreadPoolExecutor::Impl::Worker* ThreadPoolExecutor::Impl::this_thread_worker =
+    nullptr;
+
 ThreadPoolExecutor::ThreadPoolExecutor(ThreadPoolOptions options)
     : impl_(std::make_unique<Impl>(std::move(options)))
 {}
 
 ThreadPoolExecutor::~ThreadPoolExecutor()
 {
+    // First: continuations of our futures that finish while we drain go to the shared pool (a
+    // shut-down pool refuses them anyway), and none is handed to us while we are destroyed.
+    home_.retire();
     try {
         impl_->shutdown({.wait = true, .cancel_futures = false});
     } catch (const std::exception& e) {
@@ -376,7 +419,18 @@ ThreadPoolExecutor::~ThreadPoolExecutor()
     }
 }
 
-void ThreadPoolExecutor::schedule(detail::TaskPtr task) { impl_->schedule(std::move(task)); }
+void ThreadPoolExecutor::schedule(detail::TaskPtr task)
+{
+    task->continue_on = home_.origin(); // a plain copy: no reference count per task
+    if (detail::dispatching_continuation()) {
+        // A continuation, handed over by whichever thread completed its antecedent: the user
+        // cannot know when that is over, so the destructor waits for it (home_.retire()).
+        const auto entry = home_.enter();
+        impl_->schedule(std::move(task));
+        return;
+    }
+    impl_->schedule(std::move(task));
+}
 
 void ThreadPoolExecutor::do_shutdown(const ShutdownOptions& options) { impl_->shutdown(options); }
 

@@ -24,6 +24,8 @@
 
 namespace futura {
 
+class Executor;
+
 /// Options of `Executor::shutdown`.
 struct ShutdownOptions
 {
@@ -183,6 +185,9 @@ inline constexpr bool arguments_travel =
 
 /// Checks the `max_workers` option: none means `available_cpus()`.
 std::size_t checked_max_workers(const std::optional<int>& max_workers, const char* executor);
+
+/// Hands a task to an executor's private `schedule`: how continuations reach their executor.
+void schedule_on(Executor& executor, TaskPtr task);
 
 } // namespace detail
 
@@ -379,6 +384,8 @@ protected:
     Executor() = default;
 
 private:
+    friend void detail::schedule_on(Executor& executor, detail::TaskPtr task);
+
     /// `submit` of a call that handles `elements` inputs (a map chunk), for duration estimates.
     template <class F, class... Args>
     Future<detail::submit_result_t<F, Args...>> submit_elements(std::size_t elements, F&& f,

@@ -4,6 +4,7 @@
 #include <futura/as_completed.hpp>
 #include <futura/asio.hpp>
 #include <futura/async_as_completed.hpp>
+#include <futura/compose.hpp>
 #include <futura/errors.hpp>
 #include <futura/executor.hpp>
 #include <futura/future.hpp>

@@ -18,10 +18,51 @@
 
 namespace futura {
 
+class Executor;
+
 template <class T>
 class Future;
 
+/// Options of `Future<T>::then`, for designated initializers:
+/// `auto g = f.then(parse, {.executor = &pool, .cancel_antecedent = false});`
+struct ThenOptions
+{
+    /// Where the continuation runs. None (null): where the antecedent ran, i.e. submitted to the
+    /// `ThreadPoolExecutor` that ran it, inline for an `InlineExecutor`'s future, and on futura's
+    /// shared continuation pool (threads `futura_then_<n>`) for futures that no executor of this
+    /// process ran (a `Promise`, `make_ready_future`, a `ProcessPoolExecutor`) or
+    /// whose executor is shut down or gone. Given: submitted there (`InlineExecutor` runs it in
+    /// the thread that completes the antecedent). It must outlive the antecedent's completion.
+    Executor* executor = nullptr;
+    /// Cancelling the returned future also cancels the antecedent if it has not started.
+    bool cancel_antecedent = true;
+};
+
 namespace detail {
+
+template <class F, class T>
+concept continuation_takes_value = !std::is_void_v<T> && std::invocable<F, T>;
+
+template <class F, class T>
+concept continuation_takes_nothing = std::is_void_v<T> && std::invocable<F>;
+
+template <class F, class T>
+concept continuation_takes_future = std::invocable<F, Future<T>>;
+
+/// Whether a `T` can be copied: `std::is_copy_constructible`, looking into containers, whose copy
+/// constructors are declared even when their elements cannot be copied.
+template <class T>
+inline constexpr bool copyable_value = std::is_copy_constructible_v<T>;
+template <class T>
+requires requires { typename T::value_type; }
+inline constexpr bool copyable_value<T> =
+    std::is_copy_constructible_v<T> && copyable_value<typename T::value_type>;
+
+/// A continuation of a `Future<T>`: called with the value (`T&&`; nothing for `void`), or with
+/// the whole future.
+template <class F, class T>
+concept continuation_of = continuation_takes_value<F, T> || continuation_takes_nothing<F, T> ||
+    continuation_takes_future<F, T>;
 
 /// Prints an exception a done callback let escape, as Python's logging does; never throws.
 void report_callback_exception(std::exception_ptr error) noexcept;
@@ -167,6 +208,44 @@ public:
     template <class CompletionToken>
     auto async_wait(CompletionToken&& token) const;
 
+    /// Runs `continuation` once this future is done and returns the future of its result.
+    ///
+    /// `continuation` takes the value (`T&&`; nothing for `Future<void>`) or the whole
+    /// `Future<T>` (to see exceptions and cancellation); the value is preferred when both work.
+    /// A value-taking continuation is skipped when this future fails (the result fails with the
+    /// same exception) or is cancelled (the result is cancelled). An exception the continuation
+    /// throws fails the result. A continuation returning `Future<U>` gives a `Future<U>` that
+    /// finishes with that inner future (flattened).
+    ///
+    /// Where it runs is `options.executor`'s choice, by default where this future ran: see
+    /// `ThenOptions`. It never runs inside `then` unless the executor is an `InlineExecutor` (or
+    /// this future's executor is one). Cancelling the result before the continuation starts
+    /// cancels it, and, with `options.cancel_antecedent`, this future if it has not started. The
+    /// result does not keep this future alive once the continuation has started, so a chain of
+    /// any length holds only its unfinished links; and continuations that complete one another
+    /// inline run in bounded stack.
+    ///
+    /// @par Example
+    /// @code
+    /// futura::Future<std::size_t> n = pool.submit(download, url)
+    ///                                     .then([](std::string page) { return page.size(); });
+    /// @endcode
+    ///
+    /// @par Thread safety
+    /// Distinct objects: safe. Shared objects: safe; any number of threads may add
+    /// continuations to the same future, also while it completes.
+    /// @throws InvalidStateError if this future has no state.
+    /// Defined in `<futura/impl/then.hpp>`.
+    template <class F>
+    requires detail::continuation_of<std::decay_t<F>, T>
+    [[nodiscard]] auto then(F&& continuation, ThenOptions options = {}) const;
+
+    /// `co_await future` in any C++20 coroutine: suspends until done, then yields the value or
+    /// throws (`CancelledError` if cancelled). The coroutine resumes where a `then` continuation
+    /// would run (see `ThenOptions`); `futura::resume_on(future, executor)` picks the executor.
+    /// Defined in `<futura/impl/then.hpp>`.
+    auto operator co_await() const;
+
     /// Futures are equal when they refer to the same result.
     friend bool operator==(const Future& a, const Future& b) noexcept = default;
     friend std::strong_ordering operator<=>(const Future& a, const Future& b) noexcept
@@ -264,7 +343,7 @@ private:
     T take_value()
     {
         if constexpr (!std::is_void_v<T>) {
-            if constexpr (std::is_copy_constructible_v<T>) {
+            if constexpr (detail::copyable_value<T>) {
                 if (!state_->unique()) {
                     return state_->value(); // others may read it too: copy
                 }
@@ -362,6 +441,8 @@ SharedState<T>* state_of(const Future<T>& future) noexcept
 } // namespace detail
 
 } // namespace futura
+
+#include <futura/impl/then.hpp>
 
 /// Futures hash by identity, so they can key a `std::unordered_map` (Python's
 /// `{executor.submit(f, x): x for x in xs}` idiom).

@@ -1,6 +1,7 @@
 // futura::InlineExecutor: runs each call at once, in the submitting thread.
 #pragma once
 
+#include <futura/detail/continuation.hpp>
 #include <futura/executor.hpp>
 
 #include <atomic>
@@ -38,6 +39,8 @@ private:
     std::atomic<std::size_t> completed_{0};
     std::atomic<std::size_t> failed_{0};
     std::atomic<std::size_t> cancelled_{0};
+    // Continuations of futures of this executor run inline too, by default, while it lives.
+    detail::ContinuationHome home_{*this};
 };
 
 } // namespace futura

@@ -1,6 +1,7 @@
 // futura::ThreadPoolExecutor: a pool of threads behind the Executor interface.
 #pragma once
 
+#include <futura/detail/continuation.hpp>
 #include <futura/executor.hpp>
 
 #include <functional>
@@ -91,6 +92,8 @@ private:
     [[nodiscard]] ExecutorStats do_stats() const override;
 
     std::unique_ptr<Impl> impl_;
+    // Where continuations of this pool's futures go by default: here, while the pool lives.
+    detail::ContinuationHome home_{*this};
 };
 
 } // namespace futura

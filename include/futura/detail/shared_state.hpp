@@ -16,9 +16,10 @@
 namespace futura::detail {
 
 class SharedStateBase;
+class ContinuationTarget;
 
 /// Something to run once a state is done. Owned by the state's list while linked; the state
-/// deletes it after `on_done` returns (or when it is removed).
+/// then calls exactly one of `fire` (it is done) or `dispose` (the callback was removed).
 class DoneCallback : public boost::intrusive::list_base_hook<>
 {
 public:
@@ -28,6 +29,27 @@ public:
     virtual ~DoneCallback() = default;
 
     virtual void on_done(SharedStateBase& state) noexcept = 0;
+
+    /// The state is done: runs `on_done`, then deletes the callback. A callback that is part of
+    /// a larger object (a continuation, a node of `when_all`) overrides this and `dispose` to
+    /// manage its own lifetime.
+    virtual void fire(SharedStateBase& state) noexcept
+    {
+        on_done(state);
+        delete this;
+    }
+
+    /// The callback was removed before it ran: deletes it.
+    virtual void dispose() noexcept { delete this; }
+};
+
+/// Where the continuations of a state run by default: the executor that produced it, named by
+/// a recycled target and the generation it had then (a stale generation means that executor is
+/// gone). Null when no executor produced the state (a promise, a ready future, a process pool).
+struct Origin
+{
+    ContinuationTarget* target = nullptr;
+    std::uint64_t generation = 0;
 };
 
 /// The value-independent part of a future's shared state.
@@ -119,6 +141,9 @@ public:
     /// @return false if it runs (or ran) anyway; then it deletes itself as usual.
     bool remove_callback(DoneCallback* callback) noexcept;
 
+    /// Where continuations of this state run by default; see `Origin`. Only meaningful once done.
+    [[nodiscard]] virtual Origin continuation_origin() const noexcept { return {}; }
+
     /// The stored exception; only meaningful once finished.
     [[nodiscard]] const std::exception_ptr& stored_exception() const noexcept { return error_; }
 
@@ -127,6 +152,11 @@ public:
 
 protected:
     virtual ~SharedStateBase() = default;
+
+    /// Called once by `cancel()` in the thread that cancelled the state, after the phase became
+    /// `cancelled` and before the callbacks run: a composed future passes the cancellation on to
+    /// its inputs here.
+    virtual void on_cancel() noexcept {}
 
 private:
     static constexpr std::uint32_t phase_mask = 7;

@@ -79,6 +79,9 @@ public:
     CallKey call_key = 0; // NOLINT(misc-non-private-member-variables-in-classes)
     /// How many inputs the call handles (a map chunk's size); set by `map`.
     std::size_t call_elements = 1; // NOLINT(misc-non-private-member-variables-in-classes)
+    /// Where continuations of the task run by default: set by an executor that runs them itself
+    /// (thread pools, `InlineExecutor`) in `schedule`, before the task is shared; constant after.
+    Origin continue_on; // NOLINT(misc-non-private-member-variables-in-classes)
 
     TaskBase() = default;
     TaskBase(const TaskBase&) = delete;
@@ -109,6 +112,25 @@ public:
 
 protected:
     ~TaskBase() = default;
+};
+
+/// True in a thread while the task it runs publishes its own result, at the very end of its
+/// run: a continuation that this publication dispatches to the thread's own pool may then wait
+/// for this thread, which is about to be free, instead of waking another (see
+/// ThreadPoolExecutor). False in the task's body, where the thread stays busy.
+extern thread_local constinit bool publishing_own_result;
+
+/// Sets `publishing_own_result` for its scope (restoring it: a helping wait nests tasks).
+class PublishingOwnResult
+{
+public:
+    PublishingOwnResult() noexcept : outer_(std::exchange(publishing_own_result, true)) {}
+    PublishingOwnResult(const PublishingOwnResult&) = delete;
+    PublishingOwnResult& operator=(const PublishingOwnResult&) = delete;
+    ~PublishingOwnResult() { publishing_own_result = outer_; }
+
+private:
+    bool outer_;
 };
 
 /// Terminal cancellation (what Asio's `cancellation_type::terminal` asks for): stops the task
@@ -207,6 +229,8 @@ public:
 
     bool start() noexcept override { return this->try_start(); }
 
+    [[nodiscard]] Origin continuation_origin() const noexcept override { return continue_on; }
+
     bool encode_call(WireWriter& out) const override
     {
         if constexpr (transferable_call<R, F, Args...>) {
@@ -271,6 +295,7 @@ private:
                 std::apply(
                     [](auto& f, auto&... args) { std::invoke(std::move(f), std::move(args)...); },
                     *call_);
+                const PublishingOwnResult publishing;
                 this->try_claim();
                 this->publish();
             } else {
@@ -280,10 +305,12 @@ private:
                         return std::invoke(std::move(f), std::move(args)...);
                     },
                     *call_);
+                const PublishingOwnResult publishing;
                 this->try_claim();
                 this->emplace_and_publish(std::forward<decltype(value)>(value));
             }
         } catch (...) {
+            const PublishingOwnResult publishing;
             this->try_claim();
             this->publish_exception(std::current_exception());
             return TaskOutcome::failed;
