@@ -56,7 +56,8 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: 
 LOG_SPAN = 25.0
 
 # The benchmarks that scripts/bench records, in the order of doc/benchmarks.md.
-BENCHMARKS = ("thread_pool", "process_pool", "asio", "shared_memory")
+BENCHMARKS = ("thread_pool", "process_pool", "asio", "shared_memory", "shared_containers",
+              "compose")
 
 # ---------------------------------------------------------------------------------------------
 # What a section holds.
@@ -270,11 +271,35 @@ def read_shared_memory_table(lines: list[str]) -> list[Row]:
     return rows
 
 
+def read_shared_containers_table(lines: list[str]) -> list[Row]:
+    """futura_bench_shared_containers's table: µs per operation, one group per operation."""
+    groups = {"dict get": "dict_get", "dict set": "dict_set", "`d[k] += 1`": "hot_key",
+              "queue put": "queue", "lock acquire + release, uncontended": "lock_1",
+              "lock acquire + release, 2": "lock_2"}
+    rows = []
+    for operation, label, median, spread_text, _ in table_rows(lines, "| operation | implementation"):
+        group = next((g for prefix, g in groups.items() if operation.startswith(prefix)), None)
+        if group is None:
+            raise ChartError(f"shared_containers: an operation no chart knows: '{operation}'")
+        rows.append(Row(group, label, label, figure(median), *spread(spread_text)))
+    return rows
+
+
+def read_compose_table(lines: list[str]) -> list[Row]:
+    """futura_bench_compose's table: operations per second (chain, when_all, fan)."""
+    return [
+        Row(workload, label, label, figure(rate), *spread(spread_text))
+        for workload, label, rate, spread_text, _, _ in table_rows(lines, "| workload | implementation")
+    ]
+
+
 TABLE_READERS: dict[str, Callable[[list[str]], list[Row]]] = {
     "thread_pool": read_workload_table,
     "process_pool": read_workload_table,
     "asio": read_asio_table,
     "shared_memory": read_shared_memory_table,
+    "shared_containers": read_shared_containers_table,
+    "compose": read_compose_table,
 }
 
 
@@ -653,6 +678,28 @@ CHARTS: list[Chart] = [
         Panel("shared_memory", ("w6_pss",), "peak memory of the process tree (PSS)", "MB",
               "lower", ideal=w6_data_size, log=False, value_format=unit_format("MB")),
     ], side_by_side=True, share_y=True),
+    Chart("shared_containers", "Shared state without a server: SharedDict, SharedQueue, "
+          "SharedLock against Python's Manager()", [
+        Panel("shared_containers", (group,), title, "µs per operation", "lower",
+              value_format=unit_format("µs"))
+        for group, title in (
+            ("dict_get", "dict get, uncontended"),
+            ("dict_set", "dict set, uncontended"),
+            ("hot_key", "d[k] += 1 on one key from 2 processes"),
+            ("queue", "queue put + get"),
+            ("lock_1", "lock acquire + release, uncontended"),
+            ("lock_2", "lock acquire + release, 2 processes"),
+        )
+    ]),
+    Chart("compose", "Composing futures: then, when_all, fan-out/fan-in", [
+        Panel("compose", (group,), title, "operations/s", "higher",
+              value_format=per_second("ops/s"))
+        for group, title in (
+            ("chain", "a chain of then (links/s)"),
+            ("when_all", "when_all over many futures (futures/s)"),
+            ("fan", "fan-out/fan-in, when_all(group).then(sum) (tasks/s)"),
+        )
+    ]),
     # The README's headline for processes: a round trip and a large transfer, against Python.
     Chart("processes", "futura::ProcessPoolExecutor against Python's process pools", [
         Panel("process_pool", ("w5_p50",), "round trip of one small task (W5, p50)", "µs",
@@ -669,6 +716,8 @@ SECTION_CHARTS = {
     "process_pool": ["process_pool-w4", "process_pool-w5", "process_pool-w3", "process_pool-w7"],
     "asio": ["asio"],
     "shared_memory": ["shared_memory-w6"],
+    "shared_containers": ["shared_containers"],
+    "compose": ["compose"],
 }
 
 
