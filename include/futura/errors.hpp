@@ -106,6 +106,11 @@ private:
 /// more shared arrays, shared values or files than one message can carry (253, Linux's limit on
 /// descriptors per message; the same one counts once however many arguments refer to it).
 class ProtocolError : public Error
+{
+public:
+    using Error::Error;
+};
+
 /// A shared object (`SharedDict`, `SharedQueue`) is unusable: a process died in the middle of
 /// changing it, while it held the object's lock and was writing, so its contents cannot be
 /// trusted. Every later call on the object, in any process, throws this.
