@@ -272,6 +272,8 @@ public:
 
     [[nodiscard]] std::size_t max_workers() const noexcept { return max_workers_; }
 
+    [[nodiscard]] std::size_t share_threshold() const noexcept { return options_.share_threshold; }
+
     [[nodiscard]] bool on_io_thread() const noexcept
     {
         return std::this_thread::get_id() == io_thread_.get_id();
@@ -756,7 +758,15 @@ private:
     {
         int status = 0;
         rusage usage{};
-        while (::wait4(worker.pid, &status, 0, &usage) < 0 && errno == EINTR) {
+        pid_t reaped = 0;
+        while ((reaped = ::wait4(worker.pid, &status, WNOHANG, &usage)) < 0 && errno == EINTR) {
+        }
+        if (reaped == 0) {
+            // Not dead after all: the reactor reported a readiness that was not this pidfd's (a
+            // descriptor number reused while the old one's registration lingered). The I/O
+            // thread must never block here: watch again.
+            watch_exit(worker);
+            return;
         }
         worker.exited = true;
         // Answers it sent before dying may still sit in the socket: take them first, so that
@@ -973,6 +983,11 @@ void ProcessPoolExecutor::schedule(detail::TaskPtr task) { impl_->schedule(std::
 void ProcessPoolExecutor::do_shutdown(const ShutdownOptions& options) { impl_->shutdown(options); }
 
 std::size_t ProcessPoolExecutor::do_max_workers() const noexcept { return impl_->max_workers(); }
+
+std::size_t ProcessPoolExecutor::do_share_threshold() const noexcept
+{
+    return impl_->share_threshold();
+}
 
 ExecutorStats ProcessPoolExecutor::do_stats() const { return impl_->stats(); }
 

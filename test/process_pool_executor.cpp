@@ -2706,6 +2706,7 @@ BOOST_AUTO_TEST_CASE(a_string_literal_argument_travels_as_std_string)
     futura::ProcessPoolExecutor pool{{.max_workers = 1}};
     futura::Executor& executor = pool;
     BOOST_TEST(executor.submit(greet, "text").result(should_happen) == "hello text");
+    BOOST_TEST(pool.submit(greet, "text").result(should_happen) == "hello text"); // typed too
     BOOST_TEST(executor.submit(length_of, "four").result(should_happen) == 4U);
     const char* pointer = "from a pointer";
     BOOST_TEST(executor.submit(greet, pointer).result(should_happen) == "hello from a pointer");

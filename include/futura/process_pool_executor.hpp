@@ -108,17 +108,20 @@ public:
     requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
     [[nodiscard]] auto submit(F&& f, Args&&... args)
     {
-        using R = detail::submit_result_t<F, Args...>;
+        // The arguments as submit stores them: a string literal for a std::string parameter
+        // is a std::string.
+        using R = detail::submit_result_t<F, detail::submitted_t<F, Args, Args...>...>;
         static_assert(
             detail::transferable_callable<std::decay_t<F>>,
             "futura::ProcessPoolExecutor::submit: the callable cannot be sent to a worker "
             "process: use a function pointer, a captureless lambda, or a function object "
             "with a Boost.Serialization serialize()");
-        static_assert((detail::transferable_value<std::decay_t<Args>> && ...),
+        static_assert(detail::arguments_travel<F, Args...>,
                       "futura::ProcessPoolExecutor::submit: an argument cannot be sent to a worker "
-                      "process: arguments must be futura::transferable (trivially copyable data "
-                      "without pointers, std::string, standard containers of such values, or "
-                      "classes with a Boost.Serialization serialize())");
+                      "process (its position and type are named just above): arguments must be "
+                      "futura::transferable (trivially copyable data without pointers, "
+                      "std::string, standard containers of such values, or classes with a "
+                      "Boost.Serialization serialize())");
         static_assert(detail::transferable_value<R> && detail::transferable_result<R>,
                       "futura::ProcessPoolExecutor::submit: the result cannot be sent back from a "
                       "worker process: it must be futura::transferable, and not a view (return a "
@@ -167,6 +170,7 @@ private:
     void schedule(detail::TaskPtr task) override;
     void do_shutdown(const ShutdownOptions& options) override;
     [[nodiscard]] std::size_t do_max_workers() const noexcept override;
+    [[nodiscard]] std::size_t do_share_threshold() const noexcept override;
     [[nodiscard]] ExecutorStats do_stats() const override;
     [[nodiscard]] std::size_t do_auto_chunksize(std::optional<std::size_t> total,
                                                 detail::CallKey key) const override;
