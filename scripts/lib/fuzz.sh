@@ -35,6 +35,9 @@ FUTURA_FUZZ_SOURCES=(
     src/errors.cpp
     src/future.cpp
     src/detail/shared_block.cpp
+    src/detail/continuation.cpp
+    src/executor.cpp
+    src/thread_pool_executor.cpp
 )
 
 # Each target, and its share of FUTURA_FUZZ_SECONDS in thirds.
