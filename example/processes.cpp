@@ -346,6 +346,22 @@ double checked_sqrt(double x)
     }
     return std::sqrt(x);
 }
+
+// initializer=open_log, initargs=(prefix, workers): runs first in each worker.
+std::string log_prefix;
+void open_log(std::string prefix, futura::SharedValue<long> workers)
+{
+    log_prefix = std::move(prefix);
+    workers.fetch_add(1);
+}
+
+// current_process().name and os.getpid(), as a task sees them.
+std::string who_runs_me(int x)
+{
+    const auto worker = futura::current_worker(); // std::nullopt outside any worker
+    return log_prefix + worker->name + " (pid " + std::to_string(worker->pid) + ") got " +
+           std::to_string(x);
+}
 // [python-habits-tasks-end]
 
 void python_habits()
@@ -381,12 +397,21 @@ void python_habits()
     } catch (const std::domain_error&) {
         std::cerr << futura::describe(std::current_exception()); // type, message, worker's stack
     }
+
+    // ProcessPoolExecutor(initializer=open_log, initargs=("[app] ", workers))
+    const futura::SharedValue<long> workers;
+    futura::ProcessPoolExecutor logged{
+        {.max_workers = 2, .initializer = open_log, .initargs = std::tuple{"[app] ", workers}}};
+    const std::string line = logged.submit(who_runs_me, 7).result();
+    std::cout << line << '\n'; // [app] futura-worker-0 (pid 12345) got 7
     // [python-habits-end]
     check(roots == std::vector{1.0, 2.0, 3.0}, "habits: to_vector");
     check(done.size() == 2025 && calls.load() == 2025, "habits: starmap of a void function");
     check(shared, "habits: a mapped file is shareable memory");
     check(first_half.result() == (3000.0 + 60.0) / 3000.0, "habits: a block of rows");
     check(futura::remote_stack_trace(failed.exception()).has_value(), "habits: remote trace");
+    check(line.starts_with("[app] futura-worker-") && workers.load() >= 1,
+          "habits: initargs and current_worker");
     std::filesystem::remove(path);
 }
 

@@ -166,6 +166,7 @@ public:
             throw std::invalid_argument(
                 "futura::ProcessPoolExecutor: max_tasks_per_child must be greater than 0");
         }
+        options_.initializer.check(options_.initargs);
         launch_ = {.method = options_.start_method,
                    .environment = detail::worker_environment(options_, max_workers_),
                    .working_directory = options_.working_directory,
@@ -459,16 +460,22 @@ private:
             detail::WireWriter frame(out);
             frame.attach(attachments);
             (void)frame.descriptor(started.claims.fd());
-            detail::finish_frame(out, start, detail::FrameKind::claims, 0,
+            detail::finish_frame(out, start, detail::FrameKind::claims, started.number,
                                  attachments.descriptors.size());
             started.channel->outbox().add_descriptors(attachments.descriptors);
         }
-        if (options_.initializer != nullptr) {
+        if (options_.initializer) {
+            // Encoded anew for each worker: its arguments may hold shared objects, whose
+            // descriptors each worker needs.
             const auto start = detail::begin_frame(out);
+            detail::Attachments attachments;
             detail::WireWriter call(out);
-            detail::encode_function_address(
-                call, reinterpret_cast<const void*>(options_.initializer)); // NOLINT
-            detail::finish_frame(out, start, detail::FrameKind::initialize, 0);
+            call.attach(attachments);
+            call.share_threshold(options_.share_threshold);
+            options_.initializer.encode(call, options_.initargs);
+            detail::finish_frame(out, start, detail::FrameKind::initialize, 0,
+                                 attachments.descriptors.size());
+            started.channel->outbox().add_descriptors(attachments.descriptors);
         }
         started.channel->start_reading();
         read_stderr(started);

@@ -1,6 +1,7 @@
 // The thread pool: one FIFO of tasks under one mutex, and workers that park on their own
 // futex-backed parkers when idle, so a submission wakes exactly one sleeping worker, and none
 // when a worker is awake (or briefly spinning) already.
+#include <futura/current_worker.hpp>
 #include <futura/detail/continuation.hpp>
 #include <futura/detail/wait_context.hpp>
 #include <futura/thread_pool_asio.hpp>
@@ -19,6 +20,7 @@
 #include <pthread.h>
 #include <thread>
 #include <typeinfo>
+#include <unistd.h>
 #include <vector>
 
 namespace futura {
@@ -46,8 +48,9 @@ public:
         : max_workers_(detail::checked_max_workers(options.max_workers, "ThreadPoolExecutor")),
           name_prefix_(options.thread_name_prefix.empty() ? "futura"
                                                           : std::move(options.thread_name_prefix)),
-          initializer_(std::move(options.initializer))
+          initializer_(std::move(options.initializer)), initargs_(std::move(options.initargs))
     {
+        initializer_.check(initargs_, "futura::ThreadPoolExecutor");
         workers_.reserve(max_workers_);
     }
 
@@ -194,6 +197,7 @@ private:
         std::atomic<std::size_t> completed_{0};
         std::atomic<std::size_t> failed_{0};
         std::atomic<std::size_t> cancelled_{0};
+        WorkerInfo info_; // written by its own thread before it runs anything
     };
 
     /// The worker the calling thread is, of whichever pool; null outside workers.
@@ -209,13 +213,16 @@ private:
 
     void worker_main(Worker& self, std::size_t index) noexcept
     {
-        auto name = name_prefix_ + "_" + std::to_string(index);
-        name.resize(std::min<std::size_t>(name.size(), 15)); // the kernel's limit
-        pthread_setname_np(pthread_self(), name.c_str());
+        self.info_ = {.index = index,
+                      .pid = static_cast<int>(::getpid()),
+                      .name = name_prefix_ + "_" + std::to_string(index)};
+        const auto kernel_name = self.info_.name.substr(0, 15); // the kernel's limit
+        pthread_setname_np(pthread_self(), kernel_name.c_str());
+        detail::set_thread_worker(&self.info_);
 
         if (initializer_) {
             try {
-                initializer_();
+                initializer_(initargs_);
             } catch (const std::exception& e) {
                 break_pool(
                     std::string("futura::ThreadPoolExecutor: a thread initializer failed (") +
@@ -240,6 +247,7 @@ private:
         detail::set_current_wait_context(nullptr);
         this_thread_worker = nullptr;
         this_thread_pool = nullptr;
+        detail::set_thread_worker(nullptr);
         self.alive_.store(false, std::memory_order_relaxed);
     }
 
@@ -380,7 +388,8 @@ private:
 
     const std::size_t max_workers_;
     const std::string name_prefix_;
-    const std::function<void()> initializer_;
+    const Initializer initializer_;
+    const InitArgs initargs_;
 
     mutable std::mutex mutex_; // guards everything from here to join_mutex_
     TaskQueue pending_;

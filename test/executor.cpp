@@ -5,6 +5,7 @@
 // Ported from CPython's Lib/test/test_concurrent_futures: executor.py (ExecutorTest),
 // test_shutdown.py (ExecutorShutdownTest, ThreadPoolShutdownTest), test_thread_pool.py and
 // test_pool.py where they apply to every executor.
+#include <futura/current_worker.hpp>
 #include <futura/executor.hpp>
 #include <futura/thread_pool_executor.hpp>
 
@@ -26,6 +27,7 @@
 #include <thread>
 #include <tuple>
 #include <type_traits>
+#include <unistd.h>
 #include <utility>
 #include <vector>
 
@@ -842,6 +844,40 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(max_workers_not_positive_throws_invalid_argument, 
                                                  "max_workers must be greater than 0") !=
                                              std::string::npos;
                                   });
+        }
+    }
+}
+
+namespace {
+/// What the running task knows of its worker: whether it has one, and its index, pid and name.
+std::tuple<bool, std::size_t, int, std::string> worker_of_this_call()
+{
+    const auto worker = futura::current_worker();
+    if (!worker) {
+        return {false, 0, 0, ""};
+    }
+    return {true, worker->index, worker->pid, worker->name};
+}
+} // namespace
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(current_worker_names_the_worker_that_runs_the_task, Factory,
+                              ExecutorFactories)
+{
+    // Python's current_process().name / os.getpid() in a task
+    BOOST_TEST(!futura::current_worker().has_value()); // the test's own thread is no worker
+    const auto owner = Factory::make(2);
+    const auto [has, index, pid, name] = owner->submit(worker_of_this_call).result();
+    if constexpr (!Factory::concurrent) {
+        BOOST_TEST(!has); // runs in the caller's thread, which is no worker
+    } else {
+        BOOST_TEST(has);
+        BOOST_TEST(index < 2U);
+        if constexpr (Factory::shares_memory) {
+            BOOST_TEST(pid == static_cast<int>(::getpid()));
+            BOOST_TEST(name == "futura_" + std::to_string(index));
+        } else {
+            BOOST_TEST(pid != static_cast<int>(::getpid()));
+            BOOST_TEST(name == "futura-worker-" + std::to_string(index));
         }
     }
 }

@@ -17,6 +17,7 @@
 // identical in both translation units). Not process_environment: its 1.81 definition is not
 // inline, and the library already has it; ChildSetup sets the environment itself.
 #define BOOST_PROCESS_USE_STD_FS 1
+#include <futura/current_worker.hpp>
 #include <futura/detail/call_claims.hpp>
 #include <futura/detail/channel.hpp>
 #include <futura/detail/channel_key.hpp>
@@ -565,6 +566,30 @@ void initialize_worker()
 int read_initialized() { return 1000 * initializer_runs + initialized_value; }
 
 void refuse_to_initialize() { throw std::runtime_error("the initializer refused"); }
+
+std::string initialized_name;
+
+/// An initializer with arguments (Python's initargs): counts its workers in shared memory.
+void initialize_with(futura::SharedValue<int> workers, std::string name, int value)
+{
+    workers.fetch_add(1);
+    initialized_name = std::move(name);
+    initialized_value = value;
+}
+
+std::string read_initialized_with() { return initialized_name + std::to_string(initialized_value); }
+
+/// The worker as seen from a thread the task starts: a worker process is one worker for all
+/// its threads.
+std::tuple<std::size_t, int, std::string> worker_seen_from_another_thread()
+{
+    std::optional<futura::WorkerInfo> seen;
+    std::thread([&] { seen = futura::current_worker(); }).join();
+    if (!seen) {
+        throw std::logic_error("no worker seen from the task's own thread");
+    }
+    return {seen->index, seen->pid, seen->name};
+}
 
 /// A global with a dynamic initializer: it records the process that constructed it.
 struct Registry
@@ -1884,6 +1909,30 @@ BOOST_AUTO_TEST_CASE(a_pool_at_namespace_scope_works)
     BOOST_TEST(text == "6 8\n");
 }
 
+BOOST_AUTO_TEST_CASE(a_shared_object_at_namespace_scope_is_shared_with_fork_and_refused_with_spawn)
+{
+    // Python's module-level Value: with fork the workers inherit it; with spawn each would
+    // build its own, and the parent's sum would silently stay 0: the pool breaks instead.
+    const auto program = helper_program("global_shared");
+    BOOST_REQUIRE_MESSAGE(!program.empty(), "the path of global_shared must be given after --");
+    const auto run = [&](const std::string& method) {
+        Pipe out;
+        Child child(program, {method}, {}, out.write_end(), -1, -1);
+        out.close_write_end();
+        const auto text = out.read_all();
+        const auto status = child.wait(3 * should_happen);
+        BOOST_REQUIRE_MESSAGE(status.has_value(), "global_shared " + method + " did not finish");
+        return std::pair{WIFEXITED(*status) ? WEXITSTATUS(*status) : -1, text};
+    };
+    const auto [fork_status, fork_text] = run("fork");
+    BOOST_TEST(fork_status == 0);
+    BOOST_TEST(fork_text == "sum 10\n");
+    const auto [spawn_status, spawn_text] = run("spawn");
+    BOOST_TEST(spawn_status == 3, spawn_text);
+    BOOST_TEST(contains(spawn_text, "was constructed before main"), spawn_text);
+    BOOST_TEST(contains(spawn_text, "StartMethod::fork"), spawn_text);
+}
+
 /// terminate_workers / kill_workers: the running task fails with WorkerCrashed naming `signal`,
 /// pending ones are cancelled, submit then throws ShutdownError.
 template <class Stop>
@@ -2033,6 +2082,67 @@ BOOST_AUTO_TEST_CASE(the_initializer_runs_in_replacement_workers_too)
     for (int i = 0; i < 3; ++i) {
         BOOST_TEST(outcome(pool.submit(read_initialized)) == "1042");
     }
+}
+
+BOOST_AUTO_TEST_CASE(the_initializer_takes_initargs_which_travel_as_task_arguments)
+{
+    const futura::SharedValue<int> workers;
+    {
+        futura::ProcessPoolExecutor pool{{.max_workers = 2,
+                                          .max_tasks_per_child = 2,
+                                          .initializer = initialize_with,
+                                          .initargs = std::tuple{workers, "db", 7}}};
+        std::vector<futura::Future<std::string>> futures;
+        for (int i = 0; i < 6; ++i) {
+            futures.push_back(pool.submit(read_initialized_with));
+        }
+        for (const auto& future : futures) {
+            BOOST_TEST(outcome(future) == "db7");
+        }
+    }
+    // Each of the (at least 3) workers ran it once, through the shared counter it was given.
+    BOOST_TEST(workers.load() >= 3);
+}
+
+BOOST_AUTO_TEST_CASE(initargs_that_do_not_fit_the_initializer_throw_invalid_argument)
+{
+    const futura::SharedValue<int> workers;
+    // Wrong types: the parameters are (SharedValue<int>, std::string, int).
+    BOOST_CHECK_EXCEPTION(futura::ProcessPoolExecutor({.initializer = initialize_with,
+                                                       .initargs = std::tuple{workers, "db", 7.5}}),
+                          std::invalid_argument, [](const std::invalid_argument& e) {
+                              return contains(e.what(), "the initializer takes") &&
+                                     contains(e.what(), "double");
+                          });
+    // Too few, none, and arguments without an initializer.
+    BOOST_CHECK_THROW(futura::ProcessPoolExecutor(
+                          {.initializer = initialize_with, .initargs = std::tuple{workers}}),
+                      std::invalid_argument);
+    BOOST_CHECK_THROW(futura::ProcessPoolExecutor({.initializer = initialize_with}),
+                      std::invalid_argument);
+    BOOST_CHECK_EXCEPTION(futura::ProcessPoolExecutor({.initargs = std::tuple{1}}),
+                          std::invalid_argument, [](const std::invalid_argument& e) {
+                              return contains(e.what(), "without an initializer");
+                          });
+    // Arguments for an initializer that takes none.
+    BOOST_CHECK_THROW(
+        futura::ProcessPoolExecutor({.initializer = initialize_worker, .initargs = std::tuple{1}}),
+        std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_process_is_the_current_worker_of_all_its_threads)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1, .max_tasks_per_child = 1}};
+    const auto [first, first_pid, first_name] =
+        pool.submit(worker_seen_from_another_thread).result(should_happen);
+    const auto [second, second_pid, second_name] =
+        pool.submit(worker_seen_from_another_thread).result(should_happen);
+    BOOST_TEST(first_pid != current_pid());
+    BOOST_TEST(first_name == "futura-worker-" + std::to_string(first));
+    // The replacement of a retired worker gets the next number, as Python's names do.
+    BOOST_TEST(second > first);
+    BOOST_TEST(second_pid != first_pid);
+    BOOST_TEST(second_name == "futura-worker-" + std::to_string(second));
 }
 
 BOOST_AUTO_TEST_CASE(an_initializer_that_throws_breaks_the_pool)
@@ -2696,6 +2806,14 @@ std::size_t length_of(std::string_view text) { return text.size(); }
 
 void throw_domain_error(int x) { throw std::domain_error("x = " + std::to_string(x)); }
 
+int throw_domain_error_if_3(int x)
+{
+    if (x == 3) {
+        throw_domain_error(x);
+    }
+    return x;
+}
+
 void count_call(futura::SharedValue<long> calls, int /*x*/) { calls.fetch_add(1); }
 
 } // namespace
@@ -2744,6 +2862,22 @@ BOOST_AUTO_TEST_CASE(a_standard_exception_from_a_worker_keeps_its_type_and_its_s
     } catch (...) {
         BOOST_ERROR("not caught as std::domain_error");
     }
+    // The same for an element of a map in chunks: each failed element carries its own stack.
+    std::vector<int> xs(40, 1);
+    xs[17] = 3;
+    auto results = pool.map(throw_domain_error_if_3, xs, {.chunksize = 8});
+    int failed = 0;
+    for (auto it = results.begin(); it != results.end(); ++it) {
+        try {
+            (void)*it;
+        } catch (const std::domain_error&) {
+            ++failed;
+            const auto trace = futura::remote_stack_trace(std::current_exception());
+            BOOST_REQUIRE(trace.has_value());
+            BOOST_TEST(contains(*trace, "process_pool_executor.cpp"), *trace);
+        }
+    }
+    BOOST_TEST(failed == 1);
     // What happened where, in one call.
     const auto text = futura::describe(error);
     BOOST_TEST(text.starts_with("std::domain_error: x = 3\n"), text);

@@ -335,6 +335,44 @@ BOOST_AUTO_TEST_CASE(initializer_exception_fails_pending_work_and_later_submits)
     BOOST_TEST(stats.submitted == stats.completed + stats.failed + stats.cancelled);
 }
 
+namespace {
+thread_local std::string connected_to;
+void connect(std::string database, int retries)
+{
+    connected_to = database + "/" + std::to_string(retries);
+}
+} // namespace
+
+BOOST_AUTO_TEST_CASE(initializer_takes_initargs)
+{
+    // initializer=connect, initargs=("db", 3); a lambda with parameters too
+    futura::ThreadPoolExecutor pool{
+        {.max_workers = 2, .initializer = connect, .initargs = std::tuple{"db", 3}}};
+    BOOST_TEST(pool.submit([] { return connected_to; }).result(should_happen) == "db/3");
+    std::atomic<int> sum{0};
+    futura::ThreadPoolExecutor lambda_pool{{.max_workers = 1,
+                                            .initializer = [&sum](int a, int b) { sum += a + b; },
+                                            .initargs = std::tuple{2, 5}}};
+    lambda_pool.submit([] {}).result(should_happen);
+    BOOST_TEST(sum.load() == 7);
+}
+
+BOOST_AUTO_TEST_CASE(initargs_that_do_not_fit_the_initializer_throw_invalid_argument)
+{
+    BOOST_CHECK_EXCEPTION(
+        futura::ThreadPoolExecutor({.initializer = connect, .initargs = std::tuple{"db"}}),
+        std::invalid_argument, [](const std::invalid_argument& e) {
+            const std::string what = e.what();
+            return what.find("the initializer takes") != std::string::npos &&
+                   what.find("but initargs holds") != std::string::npos;
+        });
+    BOOST_CHECK_THROW(futura::ThreadPoolExecutor({.initializer = connect}), std::invalid_argument);
+    BOOST_CHECK_THROW(futura::ThreadPoolExecutor({.initargs = std::tuple{1}}),
+                      std::invalid_argument);
+    BOOST_CHECK_THROW(futura::ThreadPoolExecutor({.initializer = [] {}, .initargs = std::tuple{1}}),
+                      std::invalid_argument);
+}
+
 BOOST_AUTO_TEST_CASE(initializer_exception_breaks_the_pool_for_a_single_submission)
 {
     // The race CPython's test allows: submit may already throw, or its future fails; after

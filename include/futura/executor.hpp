@@ -88,7 +88,7 @@ struct MapChunk
             try {
                 results[i].value.emplace(f(std::move(items[i])));
             } catch (...) {
-                results[i].error = std::current_exception();
+                results[i].fail();
             }
         }
         return results;

@@ -5,6 +5,7 @@
 #include <futura/asio.hpp>
 #include <futura/async_as_completed.hpp>
 #include <futura/compose.hpp>
+#include <futura/current_worker.hpp>
 #include <futura/errors.hpp>
 #include <futura/executor.hpp>
 #include <futura/future.hpp>

@@ -3,6 +3,7 @@
 
 #include <futura/detail/remote_call.hpp>
 #include <futura/executor.hpp>
+#include <futura/initializer.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -29,6 +30,80 @@ enum class StartMethod
     fork,
 };
 
+/// What a `ProcessPoolExecutor` runs first in each new worker process: a function (or a
+/// captureless lambda) returning nothing, which the worker, being this same program, has too.
+/// Its parameters take the pool's `initargs`, which travel as task arguments do.
+class ProcessInitializer
+{
+public:
+    /// None.
+    ProcessInitializer() = default;
+    ProcessInitializer(std::nullptr_t) noexcept {} // NOLINT: implicit, for `.initializer = nullptr`
+
+    template <class... Args>
+    ProcessInitializer(void (*f)(Args...)) // NOLINT: implicit, for `.initializer = init`
+        : function_(reinterpret_cast<const void*>(f)), // NOLINT: sent as an address
+          encode_(&encode_call<Args...>), fits_([](const InitArgs& args) {
+              return args.get<std::tuple<std::decay_t<Args>...>>() != nullptr;
+          }),
+          parameters_(&detail::describe_parameters<std::tuple<std::decay_t<Args>...>>)
+    {
+        static_assert((detail::transferable_value<std::decay_t<Args>> && ...),
+                      "futura::ProcessPoolOptions::initializer: a parameter cannot be sent to a "
+                      "worker process: initargs must be futura::transferable");
+        if (f == nullptr) {
+            *this = {};
+        }
+    }
+
+    template <class F>
+    requires detail::stateless_callable<F> && requires(F f) { +f; }
+    ProcessInitializer(F f) // NOLINT: implicit, for `.initializer = [](int) {...}`
+        : ProcessInitializer(+f)
+    {}
+
+    [[nodiscard]] explicit operator bool() const noexcept { return function_ != nullptr; }
+
+    /// Throws `std::invalid_argument` unless `args` fit the parameters.
+    void check(const InitArgs& args) const
+    {
+        constexpr const char* pool = "futura::ProcessPoolExecutor";
+        if (function_ == nullptr) {
+            if (args.get<std::tuple<>>() == nullptr) {
+                throw std::invalid_argument(std::string(pool) + ": initargs " + args.describe() +
+                                            " given without an initializer");
+            }
+        } else if (!fits_(args)) {
+            throw std::invalid_argument(std::string(pool) + ": the initializer takes " +
+                                        parameters_() + " but initargs holds " + args.describe());
+        }
+    }
+
+    /// Writes the call a new worker runs first: the initializer with `args` (which `check`
+    /// accepted), encoded as a task's call.
+    void encode(detail::WireWriter& out, const InitArgs& args) const
+    {
+        encode_(out, function_, args);
+    }
+
+private:
+    template <class... Args>
+    static void encode_call(detail::WireWriter& out, const void* function, const InitArgs& args)
+    {
+        using F = void (*)(Args...);
+        using Call = detail::RemoteCall<void, F, std::decay_t<Args>...>;
+        // NOLINTNEXTLINE: the address of an F, as the constructor took it
+        const auto f = reinterpret_cast<F>(const_cast<void*>(function));
+        std::apply([&](const auto&... values) { Call::encode(out, f, values...); },
+                   *args.get<std::tuple<std::decay_t<Args>...>>());
+    }
+
+    const void* function_ = nullptr;
+    void (*encode_)(detail::WireWriter&, const void*, const InitArgs&) = nullptr;
+    bool (*fits_)(const InitArgs&) = nullptr;
+    std::string (*parameters_)() = nullptr;
+};
+
 /// Options of `ProcessPoolExecutor`, for designated initializers:
 /// `futura::ProcessPoolExecutor pool{{.max_workers = 4, .task_timeout = 10s}};`
 struct ProcessPoolOptions
@@ -38,9 +113,13 @@ struct ProcessPoolOptions
     /// A worker exits and is replaced after running this many tasks (none: never), to contain
     /// leaks in the code it runs. Must be positive if given.
     std::optional<std::size_t> max_tasks_per_child = std::nullopt;
-    /// Runs first in each new worker process. If it throws (or the worker dies in it), the pool
-    /// is broken: pending and later work fails with `BrokenProcessPool`.
-    void (*initializer)() = nullptr;
+    /// Runs first in each new worker process, with `initargs`. If it throws (or the worker dies
+    /// in it), the pool is broken: pending and later work fails with `BrokenProcessPool`.
+    ProcessInitializer initializer = {};
+    /// The initializer's arguments (Python's `initargs`): `.initargs = std::tuple{counter, 3}`;
+    /// their types must be the initializer's parameters (after decay; a string literal is a
+    /// `std::string`), else the constructor throws `std::invalid_argument`.
+    InitArgs initargs = {};
     StartMethod start_method = StartMethod::spawn;
     /// Contiguous data of trivially copyable values (a `std::vector` or `std::span` argument or
     /// result) of at least this many bytes travels in shared memory instead of through the

@@ -3,6 +3,7 @@
 
 #include <futura/detail/continuation.hpp>
 #include <futura/executor.hpp>
+#include <futura/initializer.hpp>
 
 #include <functional>
 #include <memory>
@@ -25,9 +26,13 @@ struct ThreadPoolOptions
     /// Worker threads are named `<prefix>_<n>` (as seen by `top -H` and debuggers; Linux keeps
     /// 15 characters). Empty: `futura`.
     std::string thread_name_prefix = {};
-    /// Runs first in each new worker thread. If it throws, the pool is broken: pending and later
-    /// work fails with `BrokenThreadPool`.
-    std::function<void()> initializer = {};
+    /// Runs first in each new worker thread, with `initargs` if it takes parameters. If it
+    /// throws, the pool is broken: pending and later work fails with `BrokenThreadPool`.
+    Initializer initializer = {};
+    /// The initializer's arguments (Python's `initargs`): `.initargs = std::tuple{"db", 3}`;
+    /// their types must be the initializer's parameters (after decay; a string literal is a
+    /// `std::string`), else the constructor throws `std::invalid_argument`.
+    InitArgs initargs = {};
 };
 
 /// Runs calls on a pool of threads, like Python's `concurrent.futures.ThreadPoolExecutor`.

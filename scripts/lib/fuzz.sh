@@ -15,7 +15,7 @@
 # Settings (environment):
 #   FUTURA_FUZZ_CXX      the compiler (default clang++-14, else clang++)
 #   FUTURA_FUZZ_SECONDS  how long the stage fuzzes, all targets together
-#                        (default 120: decode_channel, which makes descriptors,
+#                        (default 90: decode_channel, which makes descriptors,
 #                        sockets and mappings for every input, runs 150-300
 #                        inputs a second against decode_message's 500-700, and
 #                        gets two thirds of it; its seeds reach every decoder
@@ -38,6 +38,7 @@ FUTURA_FUZZ_SOURCES=(
     src/detail/continuation.cpp
     src/executor.cpp
     src/thread_pool_executor.cpp
+    src/current_worker.cpp
 )
 
 # Each target, and its share of FUTURA_FUZZ_SECONDS in thirds.
@@ -152,7 +153,7 @@ futura_fuzz_run() {
 futura_fuzz() {
     local dir=$1
     futura_fuzz_build "$dir"
-    local total=${FUTURA_FUZZ_SECONDS:-120} target status=0
+    local total=${FUTURA_FUZZ_SECONDS:-90} target status=0
     for target in "${FUTURA_FUZZ_TARGETS[@]}"; do
         futura_fuzz_run "$dir" "$target" $((total * FUTURA_FUZZ_SHARE[$target] / 3)) || status=1
     done

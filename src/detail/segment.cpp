@@ -1,6 +1,9 @@
 #include <futura/detail/segment.hpp>
+#include <futura/detail/worker.hpp>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <limits>
@@ -148,8 +151,30 @@ std::shared_ptr<Segment> Segment::mapped(UniqueFd fd, std::uint64_t offset, std:
     return segment;
 }
 
+void refuse_before_main_in_spawned_worker(const char* what)
+{
+    // Only a spawned worker that has not entered its loop has the channel in its environment
+    // (the loop removes it before any initializer or task runs). Its globals are constructed
+    // anew, so a shared object among them would be this worker's own, not the parent's: every
+    // write to it would be lost without a word. It says so and leaves; the parent breaks the
+    // pool with these lines (a worker that dies while starting does).
+    if (std::getenv(worker_channel_variable) == nullptr) {
+        return;
+    }
+    std::fprintf(stderr,
+                 "futura worker %d: %s was constructed before main (at namespace scope, or as a "
+                 "static member): in a worker started with StartMethod::spawn it would be a "
+                 "new object of this worker alone, not the parent's. Construct it in main and "
+                 "pass it to the tasks as an argument (or as initargs), or use "
+                 "StartMethod::fork, whose workers inherit the parent's objects.\n",
+                 static_cast<int>(::getpid()), what);
+    std::_Exit(5);
+}
+
 std::shared_ptr<Segment> Segment::create(std::size_t bytes)
 {
+    refuse_before_main_in_spawned_worker(
+        "a futura shared object (SharedValue, SharedArray or a shared container)");
     auto fd = new_memfd(bytes);
     // Back every page now: tmpfs allocates lazily, and a page that cannot be allocated at its
     // first touch is SIGBUS in whichever process touches it. fallocate fails here instead.
@@ -234,6 +259,10 @@ std::shared_ptr<Segment> map_file(const std::filesystem::path& path, FileOpen ho
     const auto wrong_size = [&](const std::string& what) {
         throw std::invalid_argument("futura::MappedArray: '" + path.string() + "' " + what);
     };
+    if (how == FileOpen::create) {
+        // Created again in each spawned worker, the file would be truncated under the parent.
+        refuse_before_main_in_spawned_worker("a futura::MappedArray created with create()");
+    }
     if (how == FileOpen::create && count == 0) {
         wrong_size("cannot be created with 0 elements: a mapped array holds at least one");
     }

@@ -1,9 +1,11 @@
 // A worker process: reads call frames from its channel, runs them one at a time, and writes
 // back results. It is this same program, started by the pool with a marker in its environment;
 // the wrapped `main` below sends it here after static initialisation, so `main` never runs.
+#include <futura/current_worker.hpp>
 #include <futura/detail/call_claims.hpp>
 #include <futura/detail/channel.hpp>
 #include <futura/detail/deadline.hpp>
+#include <futura/detail/element_result.hpp>
 #include <futura/detail/protocol.hpp>
 #include <futura/detail/remote_call.hpp>
 #include <futura/detail/worker.hpp>
@@ -135,6 +137,9 @@ private:
                     throw ProtocolError("futura: a worker received a bad claim table");
                 }
                 claims_.emplace(CallClaims::open(std::move(call_attachments.descriptors[0])));
+                set_process_worker({.index = frame.task_id,
+                                    .pid = static_cast<int>(::getpid()),
+                                    .name = "futura-worker-" + std::to_string(frame.task_id)});
                 return;
             case FrameKind::call:
                 if (!claims_) {
@@ -166,13 +171,10 @@ private:
         try {
             WireReader call(frame.payload);
             call.attach(call_attachments);
-            if (frame.kind == FrameKind::call) {
+            if (frame.kind == FrameKind::call || frame.kind == FrameKind::initialize) {
+                // The initializer is encoded as a call: a function with its arguments.
                 const auto invoker = find_remote_invoker(call.u64());
                 invoker(call, result);
-            } else if (frame.kind == FrameKind::initialize) {
-                auto* initializer = reinterpret_cast<void (*)()>( // NOLINT: validated address
-                    const_cast<void*>(decode_function_address(call)));
-                initializer();
             } else {
                 throw ProtocolError("futura: a worker received a frame meant for the parent");
             }
@@ -241,6 +243,7 @@ void run_worker(int fd, bool forked, std::size_t share_threshold)
     (void)::fcntl(fd, F_SETFD, FD_CLOEXEC);
     forked_worker.store(forked, std::memory_order_relaxed);
     record_throw_sites.store(true, std::memory_order_relaxed);
+    element_trace = &current_trace; // a map chunk's failed elements carry their stacks too
     WorkerLoop(fd, forked, share_threshold).run();
 }
 

@@ -571,7 +571,7 @@ void write_seeds(const std::string& dir)
                         call_frame([](WireWriter& out) { TwiceCall::encode(out, &twice, 21); }));
     {
         WireWriter payload;
-        futura::detail::encode_function_address(payload, reinterpret_cast<const void*>(&twice));
+        TwiceCall::encode(payload, &twice, 21); // an initializer travels as a call does
         std::vector<char> frame;
         futura::detail::append_frame(frame, FrameKind::initialize, 0, payload.buffer());
         frames.emplace_back("initialize", std::move(frame));

@@ -19,8 +19,9 @@ enum class FrameKind : std::uint8_t
 {
     // parent -> worker
     call = 1,       ///< run a task: payload from TaskBase::encode_call
-    initialize = 2, ///< run the pool's initializer: payload is an encoded `void(*)()`
-    claims = 3,     ///< the worker's CallClaims table: no payload, one descriptor
+    initialize = 2, ///< run the pool's initializer: payload as a call's, its result void
+    claims = 3,     ///< the worker's CallClaims table: one descriptor; the frame's task id
+                    ///< is the worker's number (its `current_worker().index`)
                     // worker -> parent
     ready = 10,     ///< the worker is up: payload is its pid
                     // An answer's payload starts with the call's run time in nanoseconds (u64).

@@ -110,15 +110,15 @@ requires Codec<R>::supported struct Codec<ElementResult<R>>
         if (element.value) {
             Codec<R>::encode(out, *element.value);
         } else {
-            encode_exception(out, element.error, {});
+            encode_exception(out, element.error, element.trace ? *element.trace : std::string{});
         }
     }
     static ElementResult<R> decode(WireReader& in)
     {
         if (in.boolean()) {
-            return {Codec<R>::decode(in), nullptr};
+            return {Codec<R>::decode(in), nullptr, nullptr};
         }
-        return {std::nullopt, decode_exception(in)};
+        return {std::nullopt, decode_exception(in), nullptr};
     }
 };
 

@@ -177,4 +177,8 @@ void read_copy_segment(const UniqueFd& fd, void* out, std::size_t bytes);
 /// @throws ProtocolError unless `segment` is memory whose size cannot shrink.
 void check_size_sealed(const Segment& segment);
 
+/// Ends a spawned worker that is constructing its globals, when one of them is the shared
+/// object `what`: it would silently be the worker's own (see doc/process_pool.md).
+void refuse_before_main_in_spawned_worker(const char* what);
+
 } // namespace futura::detail
