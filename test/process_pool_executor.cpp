@@ -30,6 +30,7 @@
 #include <futura/future.hpp>
 #include <futura/process_pool_executor.hpp>
 #include <futura/register_exception.hpp>
+#include <futura/shared_array.hpp>
 #include <futura/shared_value.hpp>
 #include <futura/thread_pool_executor.hpp>
 
@@ -2806,6 +2807,14 @@ std::size_t length_of(std::string_view text) { return text.size(); }
 
 void throw_domain_error(int x) { throw std::domain_error("x = " + std::to_string(x)); }
 
+/// A result that brings a descriptor of its own (a new segment) to the answer.
+futura::SharedArray<int> filled_with(int x)
+{
+    futura::SharedArray<int> values(4);
+    std::fill(values.begin(), values.end(), x);
+    return values;
+}
+
 int throw_domain_error_if_3(int x)
 {
     if (x == 3) {
@@ -2844,6 +2853,23 @@ BOOST_AUTO_TEST_CASE(map_of_a_void_function_runs_every_call_in_workers)
     const auto done = pool.starmap(count_call, inputs, {.timeout = should_happen}).to_vector();
     BOOST_TEST(done.size() == 500U);
     BOOST_TEST(calls.load() == 500);
+}
+
+BOOST_AUTO_TEST_CASE(chunks_are_cut_so_that_their_results_fit_one_answer)
+{
+    // 300 results of a segment each cannot travel in one message (253 descriptors at most):
+    // a chunksize that asks for all of them in one chunk gets chunks that fit instead of a
+    // ProtocolError, as with chunksize=1.
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    std::vector<int> xs(300);
+    std::iota(xs.begin(), xs.end(), 0);
+    const auto arrays =
+        pool.map(filled_with, xs, {.chunksize = 1000, .timeout = should_happen}).to_vector();
+    BOOST_REQUIRE(arrays.size() == xs.size());
+    for (std::size_t i = 0; i < arrays.size(); ++i) {
+        BOOST_TEST(arrays[i].size() == 4U);
+        BOOST_TEST(arrays[i][3] == static_cast<int>(i));
+    }
 }
 
 BOOST_AUTO_TEST_CASE(a_standard_exception_from_a_worker_keeps_its_type_and_its_stack_trace)

@@ -313,10 +313,13 @@ private:
         }
         // buffersize counts tasks; with an unknown number of inputs, automatic chunks would
         // read an unbounded number ahead, so they are single inputs then.
-        const std::size_t chunksize = options.chunksize != 0 ? options.chunksize
-                                      : (options.buffersize && !total)
-                                          ? 1
-                                          : do_auto_chunksize(total, detail::call_key_of(feed->f));
+        // A chunk's results travel in one answer: no more of them than it can carry.
+        const std::size_t chunksize =
+            std::min(options.chunksize != 0 ? options.chunksize
+                     : (options.buffersize && !total)
+                         ? 1
+                         : do_auto_chunksize(total, detail::call_key_of(feed->f)),
+                     detail::max_results_per_message<R>);
         using Slot = typename MapResults<R>::Slot;
         typename MapResults<R>::Feeder feeder;
         if (chunksize <= 1) {

@@ -6,6 +6,7 @@
 #include <futura/detail/wire.hpp>
 #include <futura/transferable.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <optional>
@@ -40,6 +41,32 @@ inline constexpr bool may_attach_descriptors<std::array<T, N>> = may_attach_desc
 template <class T, class A>
 inline constexpr bool may_attach_descriptors<std::vector<T, A>> =
     trivially_transferable<T> || may_attach_descriptors<T>; // a large one is a segment
+
+/// The most descriptors one value of type `T` brings to a message, for a map chunk's results
+/// (which are known only once the worker has them): 0 for a type that brings none, its parts'
+/// sum for a tuple, pair or array, and 1 for anything else that may (a handle, a vector that
+/// may travel in a segment). A type that holds an unbounded number (a vector of handles, a
+/// class with serialize()) counts 1 too: a chunk of those can still exceed a message, which
+/// then fails its elements with ProtocolError saying so.
+template <class T>
+inline constexpr std::size_t max_descriptors_of = may_attach_descriptors<T> ? 1 : 0;
+template <class... Ts>
+inline constexpr std::size_t max_descriptors_of<std::tuple<Ts...>> = (std::size_t{0} + ... +
+                                                                      max_descriptors_of<Ts>);
+template <class A, class B>
+inline constexpr std::size_t max_descriptors_of<std::pair<A, B>> =
+    max_descriptors_of<A> + max_descriptors_of<B>;
+template <class T>
+inline constexpr std::size_t max_descriptors_of<std::optional<T>> = max_descriptors_of<T>;
+template <class T, std::size_t N>
+inline constexpr std::size_t max_descriptors_of<std::array<T, N>> = N* max_descriptors_of<T>;
+
+/// How many results of type `R` one answer can carry: a map chunk holds no more inputs.
+template <class R>
+inline constexpr std::size_t max_results_per_message =
+    max_descriptors_of<R> == 0
+        ? static_cast<std::size_t>(-1)
+        : std::max<std::size_t>(1, Attachments::max_descriptors / max_descriptors_of<R>);
 
 template <class T>
 inline constexpr bool is_trivial_vector = false;
