@@ -409,17 +409,4 @@ void report_callback_exception(std::exception_ptr error) noexcept
     }
 }
 
-bool terminate(SharedStateBase* state)
-{
-    if (state == nullptr) {
-        return false;
-    }
-    // Only tasks that executors run have a terminator; a promise's state has none.
-    const auto* task = dynamic_cast<const TaskBase*>(state);
-    if (task != nullptr && task->terminator) {
-        return task->terminator->terminate(state);
-    }
-    return state->cancel();
-}
-
 } // namespace futura::detail

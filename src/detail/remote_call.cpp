@@ -1,5 +1,5 @@
 #include <futura/detail/remote_call.hpp>
-#include <futura/detail/task.hpp>
+#include <futura/detail/remote_task.hpp>
 #include <futura/detail/wire.hpp>
 
 #include <boost/core/demangle.hpp>
