@@ -4,8 +4,9 @@ headers of this tree and of a baseline commit, in one run (so that the ratios co
 measured under the same load).
 
 Each case compiles one source file (`-c`, the flags of a Release build) several times with
-/usr/bin/time and reports the median wall time and the median peak resident set of the
-compiler. Prints the Markdown table on stdout and, on stderr, `result` lines in
+/usr/bin/time and reports the median CPU time of the compiler (user + system: unlike the wall
+time, it hardly depends on what else the machine runs), the median wall time, and the median
+peak resident set. Prints the Markdown table on stdout and, on stderr, `result` lines in
 bench/harness.hpp's format for bench/charts.py.
 
 Usage: bench/build_cost.py --baseline=DIR [--reps=N] [--cxx=g++]
@@ -26,17 +27,19 @@ ROOT = Path(__file__).resolve().parent.parent
 FLAGS = ["-std=c++20", "-O3", "-DNDEBUG", "-c", "-o", os.devnull]
 
 
-def measure(cxx: str, include: Path, source: Path, reps: int) -> tuple[list[float], list[float]]:
-    """Wall seconds and peak MiB of each of `reps` compilations of `source`."""
-    seconds, mib = [], []
+def measure(cxx: str, include: Path, source: Path,
+            reps: int) -> tuple[list[float], list[float], list[float]]:
+    """CPU seconds, wall seconds and peak MiB of each of `reps` compilations of `source`."""
+    cpu, wall, mib = [], [], []
     with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
         for _ in range(reps):
-            subprocess.run(["/usr/bin/time", "-o", out.name, "-f", "%e %M", cxx, *FLAGS,
+            subprocess.run(["/usr/bin/time", "-o", out.name, "-f", "%U %S %e %M", cxx, *FLAGS,
                             f"-I{include}", str(source)], check=True)
-            wall, kib = Path(out.name).read_text().split()[-2:]
-            seconds.append(float(wall))
+            user, system, elapsed, kib = Path(out.name).read_text().split()[-4:]
+            cpu.append(float(user) + float(system))
+            wall.append(float(elapsed))
             mib.append(float(kib) / 1024)
-    return seconds, mib
+    return cpu, wall, mib
 
 
 def main() -> int:
@@ -66,21 +69,22 @@ def main() -> int:
     rows = []
     for group, label, include, source in cases:
         print(f"build_cost: {label} ({args.reps} compilations)", file=sys.stderr)
-        seconds, mib = measure(args.cxx, include, source, args.reps)
-        rows.append((group, label, seconds, mib))
+        cpu, wall, mib = measure(args.cxx, include, source, args.reps)
+        rows.append((group, label, cpu, wall, mib))
         key = "".join(c if c.isalnum() else "_" for c in label)[:40]
-        for unit, values in (("s", seconds), ("MiB", mib)):
+        for unit, values in (("cpu_s", cpu), ("wall_s", wall), ("MiB", mib)):
             print(f"result group=build_{group}_{unit.lower()} impl={key} "
                   f"label={label.replace(' ', '%20')} median={statistics.median(values):.3f} "
                   f"min={min(values):.3f} max={max(values):.3f} n={args.reps}", file=sys.stderr)
 
     first = {}
-    print("| translation unit | compile time (s) | vs. first | peak compiler memory (MiB) | vs. first |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    for group, label, seconds, mib in rows:
-        t, m = statistics.median(seconds), statistics.median(mib)
+    print("| translation unit | compiler CPU time (s) | vs. first | wall time (s) "
+          "| peak compiler memory (MiB) | vs. first |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for group, label, cpu, wall, mib in rows:
+        t, w, m = statistics.median(cpu), statistics.median(wall), statistics.median(mib)
         t0, m0 = first.setdefault(group, (t, m))
-        print(f"| {label} | {t:.2f} ({min(seconds):.2f}–{max(seconds):.2f}) | {t / t0:.2f} "
+        print(f"| {label} | {t:.2f} ({min(cpu):.2f}–{max(cpu):.2f}) | {t / t0:.2f} | {w:.2f} "
               f"| {m:.0f} | {m / m0:.2f} |")
     return 0
 

@@ -34,6 +34,11 @@ FUTURA_FUZZ_SOURCES=(
     src/detail/worker_channel.cpp
     src/errors.cpp
     src/future.cpp
+    src/detail/completion_queue.cpp
+    src/detail/futex.cpp
+    src/detail/parker.cpp
+    src/detail/shared_state.cpp
+    src/detail/wait_context.cpp
     src/detail/shared_block.cpp
     src/detail/continuation.cpp
     src/executor.cpp

@@ -1,3 +1,4 @@
+// Shared memory that travels between processes: memfd segments, mapped files, their handles.
 #include <futura/detail/segment.hpp>
 
 #include <cerrno>
