@@ -89,6 +89,23 @@ inline WireReader& boost_message_reader()
     return *boost_reader;
 }
 
+/// The one Boost.Serialization form of a shared-memory handle (SharedArray, MappedArray,
+/// SharedValue, the shared objects' blocks) inside a user type: saving attaches the segment to
+/// the message being written (`attach(writer)` returns its handle) and archives the handle;
+/// loading reads the handle and opens it from the message being read (`open(reader, handle)`).
+template <class Archive, class Attach, class Open>
+void serialize_segment_handle(Archive& archive, Attach&& attach, Open&& open)
+{
+    SegmentHandle handle;
+    if constexpr (Archive::is_saving::value) {
+        handle = attach(boost_message_writer());
+    }
+    handle.transfer(archive);
+    if constexpr (!Archive::is_saving::value) {
+        open(boost_message_reader(), handle);
+    }
+}
+
 /// Sets a thread's Boost message context for one value, and restores the outer one.
 template <class Wire>
 class BoostMessageScope
