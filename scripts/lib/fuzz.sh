@@ -28,6 +28,7 @@ FUTURA_FUZZ_SOURCES=(
     src/detail/channel_key.cpp
     src/detail/protocol.cpp
     src/detail/remote_call.cpp
+    src/detail/remote_task.cpp
     src/detail/scheduler.cpp
     src/detail/segment.cpp
     src/detail/wire.cpp
