@@ -808,7 +808,7 @@ private:
             return call;
         }
         auto& task = tasks_[next_++]->task();
-        if (!task.start()) {
+        if (!task.remote()->start()) {
             finding("a fresh task could not start");
         }
         call.task = &task;
