@@ -718,6 +718,7 @@ SECTION_CHARTS = {
     "shared_memory": ["shared_memory-w6"],
     "shared_containers": ["shared_containers"],
     "compose": ["compose"],
+    "build_cost": [],  # a table only
 }
 
 

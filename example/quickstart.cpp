@@ -3,7 +3,7 @@
 // status is 0 when the results are right.
 
 // [quickstart]
-#include <futura/futura.hpp>
+#include <futura/thread_pool_executor.hpp>
 
 #include <iostream>
 #include <ranges>

@@ -1,3 +1,4 @@
+// The compiled part of futura::as_completed: the iterator that yields futures as they finish.
 #include <futura/as_completed.hpp>
 #include <futura/errors.hpp>
 

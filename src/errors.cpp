@@ -1,3 +1,4 @@
+// The compiled part of futura's exceptions: default messages, remote tracebacks, describe().
 #include <futura/errors.hpp>
 
 #include <boost/core/demangle.hpp>

@@ -1,3 +1,5 @@
+// The compiled part of the Executor interface: its non-virtual members, the defaults of its
+// optional seams, and the default pool size (the CPUs this process may use).
 #include <futura/executor.hpp>
 
 #include <algorithm>
@@ -25,7 +27,7 @@ std::size_t Executor::do_auto_chunksize(std::optional<std::size_t> /*total*/,
 
 std::size_t Executor::do_share_threshold() const noexcept
 {
-    return detail::default_share_threshold;
+    return std::size_t{1} << 20; // ProcessPoolOptions::share_threshold's default
 }
 
 namespace {

@@ -1,3 +1,4 @@
+// The compiled part of InlineExecutor: runs each task in the thread that submits it.
 #include <futura/inline_executor.hpp>
 
 namespace futura {
@@ -18,7 +19,7 @@ void InlineExecutor::schedule(detail::TaskPtr task)
     const auto outcome = task.run();
     running_.fetch_sub(1, std::memory_order_relaxed);
     switch (outcome) {
-    case detail::TaskOutcome::succeeded:
+    case detail::TaskOutcome::completed:
         completed_.fetch_add(1, std::memory_order_relaxed);
         break;
     case detail::TaskOutcome::failed:

@@ -15,6 +15,7 @@
 #include <futura/detail/call_claims.hpp>
 #include <futura/detail/crash_report.hpp>
 #include <futura/detail/protocol.hpp>
+#include <futura/detail/remote_task.hpp>
 #include <futura/detail/scheduler.hpp>
 #include <futura/detail/worker.hpp>
 #include <futura/detail/worker_channel.hpp>
@@ -196,6 +197,7 @@ public:
 
     void schedule(detail::TaskPtr task)
     {
+        detail::RemoteTask* const remote = task->remote();
         {
             const std::lock_guard lock(mutex_);
             if (!broken_.empty()) {
@@ -204,9 +206,18 @@ public:
             if (shut_down_) {
                 throw ShutdownError();
             }
-            task->terminator = terminator_;
-            pending_.push_back(*task.release());
             ++submitted_;
+            if (remote == nullptr) {
+                ++failed_; // built without a wire form: fails below, never queued
+            } else {
+                remote->terminator = terminator_;
+                pending_.push_back(*task.release());
+            }
+        }
+        if (remote == nullptr) {
+            task.discard(std::make_exception_ptr(
+                std::invalid_argument(detail::untravelled_message("ProcessPoolExecutor"))));
+            return;
         }
         kick();
     }
@@ -253,7 +264,8 @@ public:
             throw InvalidStateError("futura::ProcessPoolExecutor::kill: the future has no state");
         }
         auto* task = dynamic_cast<detail::TaskBase*>(state);
-        if (task == nullptr || task->terminator != terminator_) {
+        if (task == nullptr || task->remote() == nullptr ||
+            task->remote()->terminator != terminator_) {
             throw std::invalid_argument("futura::ProcessPoolExecutor::kill: the future is not of "
                                         "a task of this pool");
         }
@@ -302,12 +314,7 @@ public:
     }
 
 private:
-    enum class Outcome
-    {
-        completed,
-        failed,
-        cancelled
-    };
+    using Outcome = detail::TaskOutcome;
 
     // ----- any thread -------------------------------------------------------------------------
 
@@ -357,10 +364,10 @@ private:
         bool encoded = false;
         std::exception_ptr error;
         try {
-            encoded = task->encode_call(call);
+            encoded = task->remote()->encode_call(call);
             if (!encoded) {
                 error = std::make_exception_ptr(
-                    std::invalid_argument(task->not_transferable_message()));
+                    std::invalid_argument(task->remote()->not_transferable_message()));
             }
         } catch (...) {
             error = std::current_exception();
@@ -538,7 +545,7 @@ private:
                 task = &pending_.front();
                 pending_.pop_front();
                 // Like Python, a task counts as running from when it is handed to a worker.
-                started = task->start();
+                started = task->remote()->start();
                 ++(started ? running_ : cancelled_);
             }
             if (started) {
@@ -665,7 +672,7 @@ private:
         ++worker.tasks_done;
         if (frame.kind == detail::FrameKind::value) {
             finish_task(Outcome::completed);
-            task->complete_from(reader);
+            task->remote()->complete_from(reader);
         } else {
             std::exception_ptr error;
             try {

@@ -1,3 +1,4 @@
+// The compiled part of futura::SharedDict: checks and messages shared by every instantiation.
 #include <futura/shared_dict.hpp>
 
 #include <stdexcept>

@@ -1,3 +1,4 @@
+// The compiled part of futura::SharedEvent: set, clear and wait on a flag in shared memory.
 #include <futura/shared_event.hpp>
 
 #include <atomic>

@@ -1,3 +1,4 @@
+// The compiled part of futura::SharedLock: a robust process-shared mutex.
 #include <futura/shared_lock.hpp>
 
 #include <pthread.h>

@@ -1,3 +1,4 @@
+// The compiled part of futura::SharedQueue: the ring and its waits, independent of the element.
 #include <futura/shared_queue.hpp>
 
 #include <atomic>

@@ -4,22 +4,19 @@
 #include <futura/current_worker.hpp>
 #include <futura/detail/continuation.hpp>
 #include <futura/detail/wait_context.hpp>
-#include <futura/thread_pool_asio.hpp>
 #include <futura/thread_pool_executor.hpp>
 
-#include <boost/asio/execution_context.hpp>
 #include <boost/intrusive/list.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <cassert>
-#include <cstdio>
 #include <exception>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <pthread.h>
 #include <thread>
-#include <typeinfo>
 #include <unistd.h>
 #include <vector>
 
@@ -126,7 +123,11 @@ public:
 
     [[nodiscard]] std::size_t max_workers() const noexcept { return max_workers_; }
 
-    [[nodiscard]] boost::asio::execution_context& asio_context() noexcept { return asio_context_; }
+    [[nodiscard]] void* asio_services(void* (*make)(), void (*destroy)(void*) noexcept)
+    {
+        std::call_once(asio_once_, [&] { asio_services_ = {make(), destroy}; });
+        return asio_services_.get();
+    }
 
     [[nodiscard]] ExecutorStats stats() const
     {
@@ -179,7 +180,7 @@ private:
             running_.store(true, std::memory_order_relaxed);
             const auto outcome = task->run();
             running_.store(false, std::memory_order_relaxed);
-            auto& counter = outcome == detail::TaskOutcome::succeeded ? completed_
+            auto& counter = outcome == detail::TaskOutcome::completed ? completed_
                             : outcome == detail::TaskOutcome::failed  ? failed_
                                                                       : cancelled_;
             counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -404,9 +405,11 @@ private:
 
     std::mutex join_mutex_; // serialises join_workers()
 
-    // Services (timers, sockets) of I/O objects built on get_executor(). Declared last: destroyed
-    // first, once the destructor has joined the workers, so no function of the pool still runs.
-    boost::asio::execution_context asio_context_;
+    // Services (timers, sockets) of I/O objects built on get_executor(), an Asio execution context
+    // made on first use (see asio_services). Declared last: destroyed first, once the destructor
+    // has joined the workers, so no function of the pool still runs.
+    std::once_flag asio_once_;
+    std::unique_ptr<void, void (*)(void*) noexcept> asio_services_{nullptr, nullptr};
 };
 
 thread_local ThreadPoolExecutor::Impl::Worker* ThreadPoolExecutor::Impl::this_thread_worker =
@@ -447,38 +450,14 @@ std::size_t ThreadPoolExecutor::do_max_workers() const noexcept { return impl_->
 
 ExecutorStats ThreadPoolExecutor::do_stats() const { return impl_->stats(); }
 
-ThreadPoolExecutor::AsioExecutor ThreadPoolExecutor::get_executor() noexcept
+void* ThreadPoolExecutor::asio_services(void* (*make)(), void (*destroy)(void*) noexcept)
 {
-    return AsioExecutor(*this);
-}
-
-boost::asio::execution_context& ThreadPoolExecutor::asio_context() noexcept
-{
-    return impl_->asio_context();
+    return impl_->asio_services(make, destroy);
 }
 
 bool ThreadPoolExecutor::runs_in_this_thread() const noexcept
 {
     return this_thread_pool == impl_.get();
 }
-
-namespace detail {
-
-void report_posted_exception(std::exception_ptr error) noexcept
-{
-    try {
-        std::rethrow_exception(std::move(error));
-    } catch (const std::exception& e) {
-        std::fprintf(stderr,
-                     "futura: a function run through ThreadPoolExecutor::get_executor() threw "
-                     "%s: %s\n",
-                     typeid(e).name(), e.what());
-    } catch (...) {
-        std::fprintf(stderr, "futura: a function run through ThreadPoolExecutor::get_executor() "
-                             "threw an exception not derived from std::exception\n");
-    }
-}
-
-} // namespace detail
 
 } // namespace futura

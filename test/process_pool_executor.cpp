@@ -1223,6 +1223,11 @@ void check_worker_answers_protocol_error(const std::vector<char>& bytes, std::st
 
 using namespace pp_test;
 
+namespace futura_test {
+// In untravelled_submit.cpp, which does not include the process transport.
+futura::Future<int> submit_without_transport(futura::Executor& executor, int x);
+} // namespace futura_test
+
 BOOST_AUTO_TEST_SUITE(process_pool_executor)
 
 // ---------------------------------------------------------------------------------------------
@@ -1388,6 +1393,25 @@ BOOST_AUTO_TEST_CASE(large_arguments_and_results_cross_the_channel_intact_when_s
         BOOST_TEST(all_doubled);
     }
     BOOST_TEST(pool.submit(triple, 4).result(should_happen) == 12); // small frames still work
+}
+
+BOOST_AUTO_TEST_CASE(a_task_submitted_where_the_transport_is_not_included_fails_saying_so)
+{
+    // Its task was built without a wire form (see "Layers" in doc/design.md): the future says
+    // which header the submitting file needs, and the pool goes on.
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    auto untravelled = ::futura_test::submit_without_transport(pool, 40);
+    const auto message = error_message<std::invalid_argument>(untravelled);
+    BOOST_REQUIRE_MESSAGE(message.has_value(), "not failed with std::invalid_argument");
+    BOOST_TEST(contains(*message, "<futura/process_pool_executor.hpp>"), *message);
+    BOOST_TEST(pool.submit(triple, 2).result(should_happen) == 6);
+    pool.shutdown();
+    BOOST_TEST(pool.stats().failed == 1U);
+    BOOST_TEST(pool.stats().submitted == 2U);
+
+    // The same call on a thread pool runs.
+    futura::ThreadPoolExecutor threads{{.max_workers = 1}};
+    BOOST_TEST(::futura_test::submit_without_transport(threads, 40).result(should_happen) == 42);
 }
 
 BOOST_AUTO_TEST_CASE(a_call_that_cannot_travel_fails_its_future_through_the_executor_interface)

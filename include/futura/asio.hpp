@@ -149,31 +149,17 @@ struct InitiateAsyncWait
     }
 };
 
-} // namespace detail
-
-template <class T>
-template <class CompletionToken>
-auto Future<T>::async_wait(CompletionToken&& token) const
+/// `Future<T>::async_wait`, found by argument-dependent lookup (see `AsioLayer`).
+template <class T, class CompletionToken>
+auto asio_async_wait(AsioLayer /*layer*/, const Future<T>& future, CompletionToken&& token)
 {
     static_assert(std::is_void_v<T> || std::is_default_constructible_v<T>,
                   "futura::Future::async_wait completes with (exception_ptr, T): T must be "
                   "default-constructible, for the error case");
-    return boost::asio::async_initiate<CompletionToken, detail::wait_signature<T>>(
-        detail::InitiateAsyncWait<T>{}, token, *this);
+    return boost::asio::async_initiate<CompletionToken, wait_signature<T>>(InitiateAsyncWait<T>{},
+                                                                           token, future);
 }
 
-template <class... ArgsAndToken>
-auto Executor::async_submit(ArgsAndToken&&... args_and_token)
-{
-    constexpr std::size_t count = sizeof...(ArgsAndToken);
-    static_assert(count >= 2, "futura::Executor::async_submit(f, args..., token)");
-    auto all = std::forward_as_tuple(std::forward<ArgsAndToken>(args_and_token)...);
-    auto future = [&]<std::size_t... I>(std::index_sequence<I...>)
-    {
-        return submit(std::get<I>(std::move(all))...);
-    }
-    (std::make_index_sequence<count - 1>{});
-    return future.async_wait(std::get<count - 1>(std::move(all)));
-}
+} // namespace detail
 
 } // namespace futura

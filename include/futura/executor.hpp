@@ -1,10 +1,11 @@
 // futura::Executor: the interface every executor offers.
 #pragma once
 
+#include <futura/detail/call_key.hpp>
 #include <futura/detail/deadline.hpp>
-#include <futura/detail/descriptor_budget.hpp>
 #include <futura/detail/element_result.hpp>
 #include <futura/detail/task.hpp>
+#include <futura/detail/task_kind.hpp>
 #include <futura/future.hpp>
 #include <futura/map.hpp>
 
@@ -154,35 +155,6 @@ decltype(auto) submitted(A&& arg)
     }
 }
 
-/// One argument of a call to a worker process, checked at compile time: when it cannot travel,
-/// the compiler's first lines name this class with the argument's position (counted from 0)
-/// and its type, before any instantiation notes.
-template <std::size_t Position, class Argument>
-struct ArgumentTravels
-{
-    static_assert(transferable_value<Argument>,
-                  "futura::ProcessPoolExecutor::submit: an argument cannot be sent to a worker "
-                  "process: the one whose position (from 0) and type 'ArgumentTravels<position, "
-                  "type>' names just above. Arguments must be futura::transferable (trivially "
-                  "copyable data without pointers, std::string, standard containers of such "
-                  "values, or classes with a Boost.Serialization serialize()); for text, declare "
-                  "the parameter std::string or std::string_view, not const char*");
-    static constexpr bool value = transferable_value<Argument>;
-};
-
-template <class... Args, std::size_t... Position>
-constexpr bool each_argument_travels(std::index_sequence<Position...> /*positions*/)
-{
-    return (ArgumentTravels<Position, Args>::value && ...);
-}
-
-/// Whether every argument of `submit(f, args...)`, as it is stored (`submitted_t`), can travel
-/// to a worker process; each one that cannot fails a static_assert of its own that names its
-/// position and type. For ProcessPoolExecutor::submit.
-template <class F, class... Args>
-inline constexpr bool arguments_travel =
-    each_argument_travels<submitted_t<F, Args, Args...>...>(std::index_sequence_for<Args...>{});
-
 /// Checks the `max_workers` option: none means `available_cpus()`.
 std::size_t checked_max_workers(const std::optional<int>& max_workers, const char* executor);
 
@@ -217,14 +189,17 @@ public:
     /// @throws ShutdownError after `shutdown()`; `BrokenExecutor` (a subclass) if broken.
     /// A C string (a string literal) is stored as a `std::string` when `f` takes one (Python's
     /// `pool.submit(f, "text")`): so it can travel to a worker process.
-    template <class F, class... Args>
-    requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+    ///
+    /// Where the process transport (`<futura/process_pool_executor.hpp>`) is included before the
+    /// call, the task can also travel to a worker process; elsewhere it cannot, and a process
+    /// pool reached through `Executor&` fails its future with `std::invalid_argument` saying so
+    /// (see "Layers" in doc/design.md). `Tasks` is that choice; leave it to its default.
+    template <class F, class... Args, class Tasks = detail::tasks_for<F>>
+        requires(std::invocable<std::decay_t<F>, std::decay_t<Args>...>)
     [[nodiscard]] Future<detail::submit_result_t<F, detail::submitted_t<F, Args, Args...>...>>
     submit(F&& f, Args&&... args)
     {
-        return submit_elements(
-            1, std::forward<F>(f),
-            detail::submitted<detail::submitted_t<F, Args, Args...>>(std::forward<Args>(args))...);
+        return submit_as<Tasks>(std::forward<F>(f), std::forward<Args>(args)...);
     }
 
     /// Calls `f(x)` for each `x` of `inputs` on the executor and returns the results in input
@@ -242,34 +217,54 @@ public:
     /// works with chunksize 1 works with any.
     /// @throws std::invalid_argument if `options.buffersize` is 0.
     /// @throws ShutdownError after `shutdown()`.
-    template <class F, std::ranges::input_range Range>
-    requires std::copy_constructible<std::decay_t<F>> &&
-        std::invocable<std::decay_t<F>, std::ranges::range_value_t<Range>>
-    [[nodiscard]] auto map(F&& f, Range&& inputs, MapOptions options = {}) -> MapResults<
+    template <class F, std::ranges::input_range Range, class Tasks = detail::tasks_for<F>>
+        requires(std::copy_constructible<std::decay_t<F>>&&
+                     std::invocable<std::decay_t<F>, std::ranges::range_value_t<Range>>)
+    [[nodiscard]] auto map(F&& f, Range&& inputs, MapOptions options = {})
+    {
+        return map_as<Tasks>(std::forward<F>(f), std::forward<Range>(inputs), options);
+    }
+
+    /// Like `map`, unpacking each input tuple into the arguments of `f` (Python's
+    /// `itertools.starmap` over an executor).
+    template <class F, std::ranges::input_range Range, class Tasks = detail::tasks_for<F>>
+        requires(std::copy_constructible<std::decay_t<F>>)
+    [[nodiscard]] auto starmap(F&& f, Range&& inputs, MapOptions options = {})
+    {
+        return map_as<Tasks>(detail::ApplyTuple<std::decay_t<F>>{std::forward<F>(f)},
+                             std::forward<Range>(inputs), options);
+    }
+
+protected:
+    /// `submit` building tasks of kind `Tasks` (detail/task_kind.hpp), for executors that know
+    /// which kind they need whatever the translation unit includes.
+    template <class Tasks, class F, class... Args>
+    Future<detail::submit_result_t<F, detail::submitted_t<F, Args, Args...>...>>
+    submit_as(F&& f, Args&&... args)
+    {
+        return submit_elements<Tasks>(
+            1, std::forward<F>(f),
+            detail::submitted<detail::submitted_t<F, Args, Args...>>(std::forward<Args>(args))...);
+    }
+
+    /// `map` building tasks of kind `Tasks`.
+    template <class Tasks, class F, class Range>
+    auto map_as(F&& f, Range&& inputs, MapOptions options) -> MapResults<
         detail::submit_result_t<detail::map_callable_t<F, std::ranges::range_value_t<Range>>,
                                 std::ranges::range_value_t<Range>>>
     {
         using Callable = detail::map_callable_t<F, std::ranges::range_value_t<Range>>;
         if constexpr (!std::is_same_v<Callable, std::decay_t<F>>) {
-            return map(Callable{std::forward<F>(f)}, std::forward<Range>(inputs), options);
+            return map_values<Tasks>(Callable{std::forward<F>(f)}, std::forward<Range>(inputs),
+                                     options);
         } else {
-            return map_values(std::forward<F>(f), std::forward<Range>(inputs), options);
+            return map_values<Tasks>(std::forward<F>(f), std::forward<Range>(inputs), options);
         }
-    }
-
-    /// Like `map`, unpacking each input tuple into the arguments of `f` (Python's
-    /// `itertools.starmap` over an executor).
-    template <class F, std::ranges::input_range Range>
-    requires std::copy_constructible<std::decay_t<F>>
-    [[nodiscard]] auto starmap(F&& f, Range&& inputs, MapOptions options = {})
-    {
-        return map(detail::ApplyTuple<std::decay_t<F>>{std::forward<F>(f)},
-                   std::forward<Range>(inputs), options);
     }
 
 private:
     /// `map` of a function that returns a value.
-    template <class F, class Range>
+    template <class Tasks, class F, class Range>
     [[nodiscard]] auto map_values(F&& f, Range&& inputs, MapOptions options)
         -> MapResults<detail::submit_result_t<F, std::ranges::range_value_t<Range>>>
     {
@@ -327,14 +322,14 @@ private:
                 if (feed->next == std::ranges::end(feed->view)) {
                     return std::nullopt;
                 }
-                Slot slot(submit(feed->f, feed->take()));
+                Slot slot(submit_as<Tasks>(feed->f, feed->take()));
                 ++feed->next;
                 return slot;
             };
         } else {
             feeder = [this, feed, chunksize]() -> std::optional<Slot> {
                 std::vector<Item> chunk;
-                detail::DescriptorBudget budget(do_share_threshold());
+                typename Tasks::chunk_budget budget(do_share_threshold());
                 while (chunk.size() < chunksize) {
                     std::optional<Item> item = std::exchange(feed->held, std::nullopt);
                     if (!item) {
@@ -357,8 +352,8 @@ private:
                 }
                 const auto size = chunk.size();
                 return Slot(typename MapResults<R>::Chunk{
-                    submit_elements(size, detail::MapChunk<std::decay_t<F>>{feed->f},
-                                    std::move(chunk)),
+                    submit_elements<Tasks>(size, detail::MapChunk<std::decay_t<F>>{feed->f},
+                                           std::move(chunk)),
                     size});
             };
         }
@@ -368,9 +363,21 @@ private:
 public:
     /// Asio: `submit(f, args...)`, then `async_wait(token)` on its future, the token last:
     /// `int r = co_await pool.async_submit(work, x, asio::use_awaitable);`.
-    /// Defined in `<futura/asio.hpp>`, which must be included to use it.
-    template <class... ArgsAndToken>
-    auto async_submit(ArgsAndToken&&... args_and_token);
+    /// Part of futura's Asio layer: include `<futura/asio.hpp>` to use it (without it, the
+    /// compiler says so).
+    template <class... ArgsAndToken, class Tasks = detail::tasks_for<ArgsAndToken...>>
+    auto async_submit(ArgsAndToken&&... args_and_token)
+    {
+        constexpr std::size_t count = sizeof...(ArgsAndToken);
+        static_assert(count >= 2, "futura::Executor::async_submit(f, args..., token)");
+        auto all = std::forward_as_tuple(std::forward<ArgsAndToken>(args_and_token)...);
+        auto future = [&]<std::size_t... I>(std::index_sequence<I...>)
+        {
+            return submit_as<Tasks>(std::get<I>(std::move(all))...);
+        }
+        (std::make_index_sequence<count - 1>{});
+        return future.async_wait(std::get<count - 1>(std::move(all)));
+    }
 
     /// Stops accepting work; optionally cancels pending work and waits for running work.
     /// Idempotent, and safe to call from any thread, including from a task of this executor
@@ -390,13 +397,13 @@ private:
     friend void detail::schedule_on(Executor& executor, detail::TaskPtr task);
 
     /// `submit` of a call that handles `elements` inputs (a map chunk), for duration estimates.
-    template <class F, class... Args>
+    template <class Tasks, class F, class... Args>
     Future<detail::submit_result_t<F, Args...>> submit_elements(std::size_t elements, F&& f,
                                                                 Args&&... args)
     {
         using R = detail::submit_result_t<F, Args...>;
         const detail::CallKey key = detail::call_key_of<std::decay_t<F>>(f);
-        auto* task = new detail::Task<R, std::decay_t<F>, std::decay_t<Args>...>(
+        auto* task = new typename Tasks::template task<R, std::decay_t<F>, std::decay_t<Args>...>(
             std::forward<F>(f), std::forward<Args>(args)...);
         task->call_key = key;
         task->call_elements = elements;

@@ -5,6 +5,7 @@
 #include <futura/detail/deadline.hpp>
 #include <futura/detail/shared_state.hpp>
 #include <futura/detail/state_ref.hpp>
+#include <futura/detail/task_kind.hpp>
 #include <futura/errors.hpp>
 
 #include <chrono>
@@ -54,7 +55,7 @@ concept continuation_takes_future = std::invocable<F, Future<T>>;
 template <class T>
 inline constexpr bool copyable_value = std::is_copy_constructible_v<T>;
 template <class T>
-requires requires { typename T::value_type; }
+    requires requires { typename T::value_type; }
 inline constexpr bool copyable_value<T> =
     std::is_copy_constructible_v<T> && copyable_value<typename T::value_type>;
 
@@ -63,6 +64,27 @@ inline constexpr bool copyable_value<T> =
 template <class F, class T>
 concept continuation_of = continuation_takes_value<F, T> || continuation_takes_nothing<F, T> ||
     continuation_takes_future<F, T>;
+
+/// What `Future::async_wait` and `Executor::async_submit` pass to find their definitions by
+/// argument-dependent lookup: `<futura/asio.hpp>` defines overloads taking `AsioLayer`, which
+/// win; the core's take `AsioLayerMissing` and only say what to include.
+struct AsioLayerMissing
+{};
+struct AsioLayer : AsioLayerMissing
+{};
+
+template <class... Ts>
+inline constexpr bool asio_layer_included = false;
+
+template <class T, class CompletionToken>
+void asio_async_wait(AsioLayerMissing /*layer*/, const Future<T>& /*future*/,
+                     CompletionToken&& /*token*/)
+{
+    static_assert(asio_layer_included<T, CompletionToken>,
+                  "futura::Future::async_wait and futura::Executor::async_submit are part of "
+                  "futura's Asio layer: #include <futura/asio.hpp> (before the code that calls "
+                  "them) to use them");
+}
 
 /// Prints an exception a done callback let escape, as Python's logging does; never throws.
 void report_callback_exception(std::exception_ptr error) noexcept;
@@ -192,8 +214,8 @@ public:
     /// An exception a callback throws is reported on stderr and otherwise ignored, so it cannot
     /// break the executor.
     template <class F>
-    requires std::invocable < std::decay_t<F>
-    &, Future < T >> || std::invocable<std::decay_t<F>&> void add_done_callback(F&& callback) const
+        requires(std::invocable<std::decay_t<F>&, Future<T>> || std::invocable<std::decay_t<F>&>)
+    void add_done_callback(F&& callback) const
     {
         state().add_callback(new CallbackNode<std::decay_t<F>>(std::forward<F>(callback)));
     }
@@ -204,9 +226,15 @@ public:
     /// `asio::use_future`. The handler runs through its associated executor, never inline in
     /// this call. Cancelling through the handler's cancellation slot completes the wait with
     /// `boost::system::system_error(asio::error::operation_aborted)` and cancels the task if it
-    /// has not started. Defined in `<futura/asio.hpp>`, which must be included to use it.
+    /// has not started. Part of futura's Asio layer: include `<futura/asio.hpp>` to use it
+    /// (without it, the compiler says so).
     template <class CompletionToken>
-    auto async_wait(CompletionToken&& token) const;
+    auto async_wait(CompletionToken&& token) const
+    {
+        // Found by argument-dependent lookup: the Asio layer's definition if it is included,
+        // else the core's, which fails with a message that says what to include.
+        return asio_async_wait(detail::AsioLayer{}, *this, std::forward<CompletionToken>(token));
+    }
 
     /// Runs `continuation` once this future is done and returns the future of its result.
     ///
@@ -235,9 +263,10 @@ public:
     /// Distinct objects: safe. Shared objects: safe; any number of threads may add
     /// continuations to the same future, also while it completes.
     /// @throws InvalidStateError if this future has no state.
-    /// Defined in `<futura/impl/then.hpp>`.
-    template <class F>
-    requires detail::continuation_of<std::decay_t<F>, T>
+    /// Defined in `<futura/impl/then.hpp>`. `Tasks`: whether the continuation can travel to a
+    /// worker process (as for `Executor::submit`); leave it to its default.
+    template <class F, class Tasks = detail::tasks_for<std::decay_t<F>>>
+        requires(detail::continuation_of<std::decay_t<F>, T>)
     [[nodiscard]] auto then(F&& continuation, ThenOptions options = {}) const;
 
     /// `co_await future` in any C++20 coroutine: suspends until done, then yields the value or
@@ -389,9 +418,8 @@ public:
     /// Completes the future with a value (no argument for `Promise<void>`).
     /// @throws InvalidStateError if the future is already done or cancelled.
     template <class... Args>
-    requires(std::is_void_v<T>
-                 ? sizeof...(Args) == 0
-                 : std::constructible_from<T, Args...>) void set_result(Args&&... args)
+        requires(std::is_void_v<T> ? sizeof...(Args) == 0 : std::constructible_from<T, Args...>)
+    void set_result(Args&&... args)
     {
         if (!checked()->try_set_value(std::forward<Args>(args)...)) {
             throw InvalidStateError("futura::Promise::set_result: the future is already done "

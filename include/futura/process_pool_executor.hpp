@@ -1,7 +1,7 @@
 // futura::ProcessPoolExecutor: a pool of worker processes behind the Executor interface.
 #pragma once
 
-#include <futura/detail/remote_call.hpp>
+#include <futura/detail/travelling_task.hpp>
 #include <futura/executor.hpp>
 #include <futura/initializer.hpp>
 
@@ -184,7 +184,7 @@ public:
 
     /// As `Executor::submit`, checking at compile time that the call can travel to a worker.
     template <class F, class... Args>
-    requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+        requires(std::invocable<std::decay_t<F>, std::decay_t<Args>...>)
     [[nodiscard]] auto submit(F&& f, Args&&... args)
     {
         // The arguments as submit stores them: a string literal for a std::string parameter
@@ -205,13 +205,13 @@ public:
                       "futura::ProcessPoolExecutor::submit: the result cannot be sent back from a "
                       "worker process: it must be futura::transferable, and not a view (return a "
                       "std::vector or a futura::SharedArray, not a std::span)");
-        return Executor::submit(std::forward<F>(f), std::forward<Args>(args)...);
+        return submit_as<detail::TravellingTasks>(std::forward<F>(f), std::forward<Args>(args)...);
     }
 
     /// As `Executor::map`, checking at compile time that the calls can travel to a worker.
     template <class F, std::ranges::input_range Range>
-    requires std::copy_constructible<std::decay_t<F>> &&
-        std::invocable<std::decay_t<F>, std::ranges::range_value_t<Range>>
+        requires(std::copy_constructible<std::decay_t<F>>&&
+                     std::invocable<std::decay_t<F>, std::ranges::range_value_t<Range>>)
     [[nodiscard]] auto map(F&& f, Range&& inputs, MapOptions options = {})
     {
         static_assert(detail::transferable_callable<std::decay_t<F>>,
@@ -222,10 +222,18 @@ public:
             detail::transferable_value<std::remove_cvref_t<std::ranges::range_value_t<Range>>>,
             "futura::ProcessPoolExecutor::map: the inputs cannot be sent to a worker process: "
             "they must be futura::transferable");
-        return Executor::map(std::forward<F>(f), std::forward<Range>(inputs), options);
+        return map_as<detail::TravellingTasks>(std::forward<F>(f), std::forward<Range>(inputs),
+                                               options);
     }
 
-    using Executor::starmap;
+    /// As `Executor::starmap`.
+    template <class F, std::ranges::input_range Range>
+        requires(std::copy_constructible<std::decay_t<F>>)
+    [[nodiscard]] auto starmap(F&& f, Range&& inputs, MapOptions options = {})
+    {
+        return Executor::starmap<F, Range, detail::TravellingTasks>(
+            std::forward<F>(f), std::forward<Range>(inputs), options);
+    }
 
     /// Sends SIGTERM to every worker and shuts the pool down without waiting (Python 3.14's
     /// `terminate_workers`): running tasks fail with `WorkerCrashed`, pending ones are cancelled.

@@ -50,9 +50,15 @@ struct SharedValueBlock
 ///
 /// @par Example
 /// @code
-/// void count(futura::SharedValue<long> hits, int n) { for (int i = 0; i < n; ++i)
-/// hits.fetch_add(1); } futura::SharedValue<long> hits; pool.submit(count, hits, 1000).result(); //
-/// hits.load() == 1000
+/// void count(futura::SharedValue<long> hits, int n)
+/// {
+///     for (int i = 0; i < n; ++i) {
+///         hits.fetch_add(1);
+///     }
+/// }
+///
+/// futura::SharedValue<long> hits;
+/// pool.submit(count, hits, 1000).result(); // hits.load() == 1000
 /// @endcode
 ///
 /// @par Thread safety
@@ -222,16 +228,15 @@ struct Codec<SharedValue<T>>
     template <class Archive>
     static void serialize(Archive& archive, SharedValue<T>& value)
     {
-        SegmentHandle handle;
-        if constexpr (Archive::is_saving::value) {
-            handle = attach_segment(boost_message_writer(), *value.segment_, value.block_,
-                                    sizeof(SharedValueBlock<T>));
-            archive& handle.index& handle.offset& handle.bytes;
-        } else {
-            archive& handle.index& handle.offset& handle.bytes;
-            value.adopt(
-                open_segment(boost_message_reader(), handle, alignof(SharedValueBlock<T>), true));
-        }
+        serialize_segment_handle(
+            archive,
+            [&](WireWriter& out) {
+                return attach_segment(out, *value.segment_, value.block_,
+                                      sizeof(SharedValueBlock<T>));
+            },
+            [&](WireReader& in, const SegmentHandle& handle) {
+                value.adopt(open_segment(in, handle, alignof(SharedValueBlock<T>), true));
+            });
     }
 };
 

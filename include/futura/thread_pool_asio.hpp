@@ -67,8 +67,8 @@ public:
 
     /// Runs `f()` on the pool (see the class description for when it runs at once).
     template <class F>
-    requires std::invocable < std::decay_t<F>
-    & > void execute(F&& f) const
+        requires(std::invocable<std::decay_t<F>&>)
+    void execute(F&& f) const
     {
         if (!never_ && pool_->runs_in_this_thread()) {
             std::decay_t<F> local(std::forward<F>(f));

@@ -5,10 +5,14 @@
 #include <futura/executor.hpp>
 #include <futura/initializer.hpp>
 
+#include <concepts>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <ranges>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 namespace boost::asio {
 class execution_context;
@@ -75,6 +79,33 @@ public:
     ThreadPoolExecutor(ThreadPoolExecutor&&) = delete;
     ThreadPoolExecutor& operator=(ThreadPoolExecutor&&) = delete;
 
+    /// As `Executor::submit`. A thread pool's tasks never leave the process, so they are built
+    /// without a wire form whatever the translation unit includes.
+    template <class F, class... Args>
+        requires(std::invocable<std::decay_t<F>, std::decay_t<Args>...>)
+    [[nodiscard]] auto submit(F&& f, Args&&... args)
+    {
+        return submit_as<detail::LocalTasks>(std::forward<F>(f), std::forward<Args>(args)...);
+    }
+
+    /// As `Executor::map`.
+    template <class F, std::ranges::input_range Range>
+        requires(std::copy_constructible<std::decay_t<F>>&&
+                     std::invocable<std::decay_t<F>, std::ranges::range_value_t<Range>>)
+    [[nodiscard]] auto map(F&& f, Range&& inputs, MapOptions options = {})
+    {
+        return map_as<detail::LocalTasks>(std::forward<F>(f), std::forward<Range>(inputs), options);
+    }
+
+    /// As `Executor::starmap`.
+    template <class F, std::ranges::input_range Range>
+        requires(std::copy_constructible<std::decay_t<F>>)
+    [[nodiscard]] auto starmap(F&& f, Range&& inputs, MapOptions options = {})
+    {
+        return Executor::starmap<F, Range, detail::LocalTasks>(
+            std::forward<F>(f), std::forward<Range>(inputs), options);
+    }
+
     /// The pool as an Asio executor (`asio::post`, `dispatch`, `defer`, `co_spawn`); defined in
     /// `<futura/thread_pool_asio.hpp>` (included by `<futura/asio.hpp>`).
     class AsioExecutor;
@@ -89,6 +120,10 @@ public:
 
 private:
     [[nodiscard]] boost::asio::execution_context& asio_context() noexcept;
+    // The pool's Asio services (timers, sockets of I/O objects built on get_executor()): made
+    // on first use by `make` (src/thread_pool_asio.cpp, the only part of the pool that knows
+    // Asio) and destroyed by `destroy` once the workers are joined.
+    [[nodiscard]] void* asio_services(void* (*make)(), void (*destroy)(void*) noexcept);
     [[nodiscard]] bool runs_in_this_thread() const noexcept;
 
     void schedule(detail::TaskPtr task) override;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <futura/detail/bounded_iarchive.hpp>
+#include <futura/detail/call_key.hpp>
 #include <futura/detail/segment.hpp>
 #include <futura/detail/wire.hpp>
 
@@ -42,13 +43,6 @@
 namespace futura {
 
 namespace detail {
-
-/// Whether `T` wraps a callable that travels by its own rules (see remote_call.hpp).
-template <class T>
-concept callable_wrapper = requires
-{
-    typename T::wrapped_callable;
-};
 
 /// Views that are trivially copyable but hold a pointer into the sender's memory: never sent
 /// as their bytes (a span travels by its own codec, as shared memory or a copy).
@@ -95,6 +89,23 @@ inline WireReader& boost_message_reader()
     return *boost_reader;
 }
 
+/// The one Boost.Serialization form of a shared-memory handle (SharedArray, MappedArray,
+/// SharedValue, the shared objects' blocks) inside a user type: saving attaches the segment to
+/// the message being written (`attach(writer)` returns its handle) and archives the handle;
+/// loading reads the handle and opens it from the message being read (`open(reader, handle)`).
+template <class Archive, class Attach, class Open>
+void serialize_segment_handle(Archive& archive, Attach&& attach, Open&& open)
+{
+    SegmentHandle handle;
+    if constexpr (Archive::is_saving::value) {
+        handle = attach(boost_message_writer());
+    }
+    handle.transfer(archive);
+    if constexpr (!Archive::is_saving::value) {
+        open(boost_message_reader(), handle);
+    }
+}
+
 /// Sets a thread's Boost message context for one value, and restores the outer one.
 template <class Wire>
 class BoostMessageScope
@@ -113,19 +124,26 @@ private:
     Wire* outer_;
 };
 
+template <class T>
+concept serializable_by_member = requires(T& t, boost::archive::binary_oarchive& out,
+                                          boost::archive::binary_iarchive& in, unsigned version)
+{
+    t.serialize(out, version);
+    t.serialize(in, version);
+};
+
+template <class T>
+concept serializable_by_function = requires(T& t, boost::archive::binary_oarchive& out,
+                                            boost::archive::binary_iarchive& in, unsigned version)
+{
+    serialize(out, t, version);
+    serialize(in, t, version);
+};
+
 /// A class with a Boost.Serialization `serialize` (member, or found by ADL).
 template <class T>
-concept has_serialize = std::is_class_v<T> && std::is_default_constructible_v<T> &&(
-    requires(T& t, boost::archive::binary_oarchive& out, boost::archive::binary_iarchive& in,
-             unsigned version) {
-        t.serialize(out, version);
-        t.serialize(in, version);
-    } ||
-    requires(T & t, boost::archive::binary_oarchive& out, boost::archive::binary_iarchive& in,
-             unsigned version) {
-        serialize(out, t, version);
-        serialize(in, t, version);
-    });
+concept has_serialize = (std::is_class_v<T> && std::is_default_constructible_v<T> &&
+                         (serializable_by_member<T> || serializable_by_function<T>));
 
 /// Encodes and decodes one type. Specialisations for the standard types futura encodes itself
 /// (fast, bounds-checked); Boost.Serialization for user types with `serialize`.
@@ -136,7 +154,7 @@ struct Codec
 };
 
 template <class T>
-requires trivially_transferable<T>
+    requires(trivially_transferable<T>)
 struct Codec<T>
 {
     static constexpr bool supported = true;
@@ -165,7 +183,8 @@ struct Codec<std::string>
 inline constexpr std::uint64_t shared_length_flag = std::uint64_t{1} << 63;
 
 template <class T, class Alloc>
-requires Codec<T>::supported struct Codec<std::vector<T, Alloc>>
+    requires(Codec<T>::supported)
+struct Codec<std::vector<T, Alloc>>
 {
     static constexpr bool supported = true;
     static void encode(WireWriter& out, const std::vector<T, Alloc>& values)
@@ -236,8 +255,9 @@ requires Codec<T>::supported struct Codec<std::vector<T, Alloc>>
 ///   could not reach the caller's memory.
 /// The decoded span stays valid while the call runs (the message keeps its memory alive).
 template <class T>
-requires trivially_transferable<std::remove_const_t<T>> &&
-    (!std::is_same_v<std::remove_const_t<T>, bool>)struct Codec<std::span<T>>
+    requires(trivially_transferable<std::remove_const_t<T>> &&
+             !std::is_same_v<std::remove_const_t<T>, bool>)
+struct Codec<std::span<T>>
 {
     static constexpr bool supported = true;
 
@@ -309,8 +329,8 @@ requires trivially_transferable<std::remove_const_t<T>> &&
 };
 
 template <class T, std::size_t N>
-requires(Codec<T>::supported &&
-         !trivially_transferable<std::array<T, N>>) struct Codec<std::array<T, N>>
+    requires(Codec<T>::supported && !trivially_transferable<std::array<T, N>>)
+struct Codec<std::array<T, N>>
 {
     static constexpr bool supported = true;
     static void encode(WireWriter& out, const std::array<T, N>& values)
@@ -330,7 +350,8 @@ requires(Codec<T>::supported &&
 };
 
 template <class T>
-requires Codec<T>::supported struct Codec<std::optional<T>>
+    requires(Codec<T>::supported)
+struct Codec<std::optional<T>>
 {
     static constexpr bool supported = true;
     static void encode(WireWriter& out, const std::optional<T>& value)
@@ -350,8 +371,8 @@ requires Codec<T>::supported struct Codec<std::optional<T>>
 };
 
 template <class... Ts>
-requires((Codec<Ts>::supported && ...) &&
-         !trivially_transferable<std::tuple<Ts...>>) struct Codec<std::tuple<Ts...>>
+    requires((Codec<Ts>::supported && ...) && !trivially_transferable<std::tuple<Ts...>>)
+struct Codec<std::tuple<Ts...>>
 {
     static constexpr bool supported = true;
     static void encode(WireWriter& out, const std::tuple<Ts...>& values)
@@ -365,8 +386,9 @@ requires((Codec<Ts>::supported && ...) &&
 };
 
 template <class A, class B>
-requires(Codec<A>::supported&& Codec<B>::supported &&
-         !trivially_transferable<std::pair<A, B>>) struct Codec<std::pair<A, B>>
+    requires((Codec<A>::supported) && Codec<B>::supported &&
+             !trivially_transferable<std::pair<A, B>>)
+struct Codec<std::pair<A, B>>
 {
     static constexpr bool supported = true;
     static void encode(WireWriter& out, const std::pair<A, B>& value)
@@ -410,7 +432,8 @@ public:
 
 /// Saves a user type through Boost.Serialization into a length-prefixed blob.
 template <class T>
-requires(!trivially_transferable<T> && (has_serialize<T> || boost_container<T>)) struct Codec<T>
+    requires(!trivially_transferable<T> && (has_serialize<T> || boost_container<T>))
+struct Codec<T>
 {
     static constexpr bool supported = true;
     static void encode(WireWriter& out, const T& value)

@@ -28,12 +28,18 @@ FUTURA_FUZZ_SOURCES=(
     src/detail/channel_key.cpp
     src/detail/protocol.cpp
     src/detail/remote_call.cpp
+    src/detail/remote_task.cpp
     src/detail/scheduler.cpp
     src/detail/segment.cpp
     src/detail/wire.cpp
     src/detail/worker_channel.cpp
     src/errors.cpp
     src/future.cpp
+    src/detail/completion_queue.cpp
+    src/detail/futex.cpp
+    src/detail/parker.cpp
+    src/detail/shared_state.cpp
+    src/detail/wait_context.cpp
     src/detail/shared_block.cpp
     src/detail/continuation.cpp
     src/executor.cpp

@@ -1,3 +1,4 @@
+// The bounded Boost binary input archive: collection sizes checked against the bytes left.
 #include <futura/detail/bounded_iarchive.hpp>
 
 #include <boost/archive/archive_exception.hpp>

@@ -1,3 +1,4 @@
+// The channel between a pool and a worker: frames and descriptors over a Unix stream socket.
 #include <futura/detail/channel.hpp>
 #include <futura/detail/protocol.hpp>
 #include <futura/detail/wire.hpp>

@@ -1,3 +1,4 @@
+// The frames between a ProcessPoolExecutor and its workers: headers, exceptions, checks.
 #include <futura/detail/protocol.hpp>
 #include <futura/errors.hpp>
 

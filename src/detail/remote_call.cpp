@@ -1,5 +1,6 @@
+// Calls in another process: the invoker registry, function addresses across ASLR, messages.
 #include <futura/detail/remote_call.hpp>
-#include <futura/detail/task.hpp>
+#include <futura/detail/remote_task.hpp>
 #include <futura/detail/wire.hpp>
 
 #include <boost/core/demangle.hpp>

@@ -1,3 +1,4 @@
+// Shared memory that travels between processes: memfd segments, mapped files, their handles.
 #include <futura/detail/segment.hpp>
 #include <futura/detail/worker.hpp>
 
@@ -324,10 +325,7 @@ SegmentHandle attach_segment(WireWriter& out, const Segment& segment, const void
 
 void encode_segment_view(WireWriter& out, const Segment& segment, const void* at, std::size_t bytes)
 {
-    const auto handle = attach_segment(out, segment, at, bytes);
-    out.u64(handle.index);
-    out.u64(handle.offset);
-    out.u64(handle.bytes);
+    attach_segment(out, segment, at, bytes).encode(out);
 }
 
 namespace {
@@ -386,11 +384,7 @@ SegmentView open_segment(WireReader& in, const SegmentHandle& handle, std::size_
 
 SegmentView decode_segment_view(WireReader& in, std::size_t alignment, bool writable)
 {
-    SegmentHandle handle;
-    handle.index = in.u64();
-    handle.offset = in.u64();
-    handle.bytes = in.u64();
-    return open_segment(in, handle, alignment, writable);
+    return open_segment(in, SegmentHandle::decode(in), alignment, writable);
 }
 
 void encode_copy_in_segment(WireWriter& out, const void* data, std::size_t bytes)

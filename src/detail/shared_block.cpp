@@ -1,3 +1,4 @@
+// The shared block under futura's server-less shared objects: creation, robust locks, handles.
 #include <futura/detail/protocol.hpp>
 #include <futura/detail/shared_block.hpp>
 #include <futura/errors.hpp>

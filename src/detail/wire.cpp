@@ -1,3 +1,4 @@
+// Reading and writing message bytes, bounds-checked, and the descriptors attached to them.
 #include <futura/detail/attachments.hpp>
 #include <futura/detail/wire.hpp>
 

@@ -10,7 +10,7 @@
 //     a SharedArray, and each of those decoders on every frame's payload;
 //   - parent side (from a worker, which may be compromised): WorkerChannel reads the frames and
 //     a listener does what ProcessPoolExecutor's handle_frame does with them
-//     (Scheduler::answered, CallClaims::release, TaskBase::complete_from of typed results,
+//     (Scheduler::answered, CallClaims::release, RemoteTask::complete_from of typed results,
 //     decode_exception with registered user exceptions), then the results are used as a
 //     program would use them: shared memory read and written, values read.
 // The contract: ProtocolError (a futura::Error) for anything hostile, never a crash, SIGBUS,
@@ -41,6 +41,7 @@
 #include <futura/detail/remote_call.hpp>
 #include <futura/detail/scheduler.hpp>
 #include <futura/detail/task.hpp>
+#include <futura/detail/travelling_task.hpp>
 #include <futura/detail/wire.hpp>
 #include <futura/detail/worker_channel.hpp>
 #include <futura/mapped_array.hpp>
@@ -590,7 +591,7 @@ template <class R>
 class TypedTask final : public SentTask
 {
 public:
-    TypedTask() : task_(new futura::detail::Task<R, Returns<R>>(Returns<R>{}))
+    TypedTask() : task_(new futura::detail::TravellingTask<R, Returns<R>>(Returns<R>{}))
     {
         // Task's constructor holds the executor's reference besides ours (the future's).
     }
@@ -646,7 +647,7 @@ public:
     }
 
 private:
-    futura::detail::Task<R, Returns<R>>* task_;
+    futura::detail::TravellingTask<R, Returns<R>>* task_;
 };
 
 std::unique_ptr<SentTask> make_task(ResultType type)
@@ -771,7 +772,7 @@ private:
         auto* task = static_cast<futura::detail::TaskBase*>(call.task);
         answered_.push_back(frame.kind == FrameKind::value);
         if (frame.kind == FrameKind::value) {
-            task->complete_from(reader);
+            task->remote()->complete_from(reader);
         } else {
             std::exception_ptr error;
             try {
@@ -807,7 +808,7 @@ private:
             return call;
         }
         auto& task = tasks_[next_++]->task();
-        if (!task.start()) {
+        if (!task.remote()->start()) {
             finding("a fresh task could not start");
         }
         call.task = &task;

@@ -2,11 +2,43 @@
 #pragma once
 
 #include <futura/detail/deadline.hpp>
+#include <futura/detail/futex.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <sched.h>
 
 namespace futura::detail {
+
+/// How long a thread about to sleep first spins. A futex sleep followed by a wake costs the waker
+/// a system call and the sleeper microseconds of scheduler latency; a result that arrives within
+/// this window costs neither.
+inline constexpr auto spin_window = std::chrono::microseconds(20);
+
+/// Spins until `done()` (then true) or the spin window passes (then false): first with pause,
+/// then with sched_yield. When the thread we wait for shares our CPU (on a 2-core machine it
+/// often does), a pure busy-wait would keep it off the CPU for the whole window, whereas
+/// yielding lets it run and deliver at once. On an otherwise idle CPU, yield returns immediately
+/// and the loop is a plain spin.
+template <class Done>
+bool spin_until(Done&& done) noexcept
+{
+    for (int i = 0; i < 32; ++i) {
+        if (done()) {
+            return true;
+        }
+        cpu_relax();
+    }
+    const auto until = Clock::now() + spin_window;
+    do {
+        sched_yield();
+        if (done()) {
+            return true;
+        }
+    } while (Clock::now() < until);
+    return false;
+}
 
 /// Like a binary semaphore owned by one sleeping thread: `unpark()` grants a permit (waking the
 /// thread if it sleeps), `park()` consumes one or sleeps until granted. Extra permits coalesce,

@@ -2,6 +2,7 @@
 // the worker-side code that decodes, runs and answers them.
 #pragma once
 
+#include <futura/detail/call_key.hpp>
 #include <futura/detail/element_result.hpp>
 #include <futura/detail/protocol.hpp>
 #include <futura/detail/wire.hpp>
@@ -43,9 +44,6 @@ inline constexpr bool is_reference_wrapper = false;
 template <class T>
 inline constexpr bool is_reference_wrapper<std::reference_wrapper<T>> = true;
 
-template <class F>
-concept function_pointer = std::is_pointer_v<F> && std::is_function_v<std::remove_pointer_t<F>>;
-
 /// A callable without state: a captureless lambda or an empty function object. Its type alone
 /// names the code, so nothing but the type id travels.
 template <class F>
@@ -54,8 +52,8 @@ concept stateless_callable = std::is_class_v<F> && std::is_empty_v<F> &&
 
 /// A callable that can be sent to a worker process.
 template <class F>
-concept transferable_callable = function_pointer<F> || stateless_callable<F> ||
-    (std::is_class_v<F>&& transferable<F>);
+concept transferable_callable = (function_pointer<F> || stateless_callable<F> ||
+                                 (std::is_class_v<F> && transferable<F>));
 
 /// A value argument or result that can be sent (not a reference in disguise).
 template <class T>
@@ -63,8 +61,8 @@ concept transferable_value = transferable<T> && !is_reference_wrapper<std::remov
 
 /// Whether `f(args...)` returning `R` can run in a worker process.
 template <class R, class F, class... Args>
-concept transferable_call = transferable_callable<F> &&(transferable_value<Args>&&...) &&
-                            transferable_value<R>&& transferable_result<R>;
+concept transferable_call = (transferable_callable<F> && (transferable_value<Args> && ...) &&
+                             transferable_value<R> && transferable_result<R>);
 
 template <class F>
 void encode_callable(WireWriter& out, const F& f)
@@ -91,8 +89,9 @@ F decode_callable(WireReader& in)
 
 /// A wrapper around a callable (map's chunks, starmap's tuples) travels as its callable does.
 template <class W>
-requires callable_wrapper<W> && transferable_callable<typename W::wrapped_callable> &&
-    (!stateless_callable<W>)struct Codec<W>
+    requires((callable_wrapper<W>)&&transferable_callable<typename W::wrapped_callable> &&
+             !stateless_callable<W>)
+struct Codec<W>
 {
     static constexpr bool supported = true;
     static void encode(WireWriter& out, const W& wrapper) { encode_callable(out, wrapper.f); }
@@ -101,7 +100,8 @@ requires callable_wrapper<W> && transferable_callable<typename W::wrapped_callab
 
 /// A map chunk's element outcome: its value, or its exception as encode_exception sends one.
 template <class R>
-requires Codec<R>::supported struct Codec<ElementResult<R>>
+    requires(Codec<R>::supported)
+struct Codec<ElementResult<R>>
 {
     static constexpr bool supported = true;
     static void encode(WireWriter& out, const ElementResult<R>& element)
@@ -124,7 +124,7 @@ requires Codec<R>::supported struct Codec<ElementResult<R>>
 
 /// The wire form of calls `F(Args...) -> R`: the invoker id, the callable, the arguments.
 template <class R, class F, class... Args>
-requires transferable_call<R, F, Args...>
+    requires(transferable_call<R, F, Args...>)
 struct RemoteCall
 {
     static void encode(WireWriter& out, const F& f, const Args&... args)

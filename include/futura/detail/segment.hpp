@@ -118,6 +118,31 @@ struct SegmentHandle
     std::uint64_t index = 0;
     std::uint64_t offset = 0;
     std::uint64_t bytes = 0;
+
+    /// The handle's one wire form, for every shared-memory type: its three numbers.
+    void encode(WireWriter& out) const
+    {
+        out.u64(index);
+        out.u64(offset);
+        out.u64(bytes);
+    }
+    static SegmentHandle decode(WireReader& in)
+    {
+        SegmentHandle handle;
+        handle.index = in.u64();
+        handle.offset = in.u64();
+        handle.bytes = in.u64();
+        return handle;
+    }
+
+    /// The same numbers in a Boost.Serialization archive (see serialize_segment_handle).
+    template <class Archive>
+    void transfer(Archive& archive)
+    {
+        // clang-format off
+        archive & index & offset & bytes;
+        // clang-format on
+    }
 };
 
 /// A view of part of a segment, as mapped from a handle.

@@ -36,9 +36,11 @@ struct AnyMember
 struct PointerFreeMember
 {
     template <class U>
-    requires(holds_no_pointers<U>()) operator U() const noexcept;
+        requires(holds_no_pointers<U>())
+    operator U() const noexcept;
     template <class U>
-    requires(!holds_no_pointers<U>()) operator U() const = delete;
+        requires(!holds_no_pointers<U>())
+    operator U() const = delete;
 };
 
 template <class T, class Member, std::size_t... Index>
@@ -198,22 +200,12 @@ protected:
     }
 
     /// Sends the elements as a handle to the same memory.
-    void encode_handle(WireWriter& out) const
-    {
-        const auto handle = attach(out);
-        out.u64(handle.index);
-        out.u64(handle.offset);
-        out.u64(handle.bytes);
-    }
+    void encode_handle(WireWriter& out) const { attach(out).encode(out); }
 
     /// Maps what `encode_handle` sent.
     void decode_handle(WireReader& in, bool writable)
     {
-        SegmentHandle handle;
-        handle.index = in.u64();
-        handle.offset = in.u64();
-        handle.bytes = in.u64();
-        open(in, handle, writable);
+        open(in, SegmentHandle::decode(in), writable);
     }
 
     /// Boost.Serialization of the handle, inside a user type sent to or from a worker: the
@@ -221,14 +213,9 @@ protected:
     template <class Archive>
     void serialize_handle(Archive& archive, bool writable)
     {
-        SegmentHandle handle;
-        if constexpr (Archive::is_saving::value) {
-            handle = attach(boost_message_writer());
-            archive& handle.index& handle.offset& handle.bytes;
-        } else {
-            archive& handle.index& handle.offset& handle.bytes;
-            open(boost_message_reader(), handle, writable);
-        }
+        serialize_segment_handle(
+            archive, [&](WireWriter& out) { return attach(out); },
+            [&](WireReader& in, const SegmentHandle& handle) { open(in, handle, writable); });
     }
 
     [[nodiscard]] const std::shared_ptr<Segment>& segment() const noexcept { return segment_; }

@@ -134,16 +134,14 @@ public:
     template <class Archive>
     void serialize(Archive& archive, std::uint64_t tag)
     {
-        SegmentHandle handle;
-        if constexpr (Archive::is_saving::value) {
-            handle = attach_segment(boost_message_writer(), *segment_, segment_->data(),
-                                    segment_->size());
-            archive& handle.index& handle.offset& handle.bytes;
-        } else {
-            archive& handle.index& handle.offset& handle.bytes;
-            *this = adopt(open_segment(boost_message_reader(), handle, alignof(SharedHeader), true),
-                          tag);
-        }
+        serialize_segment_handle(
+            archive,
+            [&](WireWriter& out) {
+                return attach_segment(out, *segment_, segment_->data(), segment_->size());
+            },
+            [&](WireReader& in, const SegmentHandle& handle) {
+                *this = adopt(open_segment(in, handle, alignof(SharedHeader), true), tag);
+            });
     }
 
 private:

@@ -3,15 +3,14 @@
 
 #include <futura/detail/continuation.hpp>
 #include <futura/detail/task.hpp>
+#include <futura/detail/task_kind.hpp>
 #include <futura/future.hpp>
 
 #include <coroutine>
 #include <exception>
 #include <functional>
 #include <optional>
-#include <string>
 #include <type_traits>
-#include <typeinfo>
 #include <utility>
 
 namespace futura::detail {
@@ -163,10 +162,10 @@ void forward_into(Target& target, const Future<U>& inner) noexcept
 /// dropped by whoever ends this state: `run` (it took this state out of pending), the thread
 /// that cancelled it (`on_cancel`), or the one that failed it for the antecedent.
 template <class U, class T, class F>
-class ContinuationTask final : public SharedState<U>,
-                               public TaskBase,
-                               public DoneCallback,
-                               public Deferred
+class ContinuationTask : public SharedState<U>,
+                         public TaskBase,
+                         public DoneCallback,
+                         public Deferred
 {
 public:
     using Call = continuation_call_t<F, T>;
@@ -237,7 +236,7 @@ public:
             this->release(); // cancelled while queued
             return TaskOutcome::cancelled;
         }
-        TaskOutcome outcome = TaskOutcome::succeeded;
+        TaskOutcome outcome = TaskOutcome::completed;
         try {
             if constexpr (flattens) {
                 auto inner = invoke();
@@ -284,62 +283,6 @@ public:
         this->release();
     }
 
-    bool start() noexcept override { return this->try_start(); }
-
-    bool encode_call(WireWriter& out) const override
-    {
-        // The call travels as `f(value)` (or `f()`), the antecedent's value as its argument.
-        if constexpr (!flattens && input == ContinuationInput::value) {
-            if constexpr (transferable_call<U, F, T>) {
-                RemoteCall<U, F, T>::encode(out, *call_, antecedent_->value());
-                return true;
-            }
-        } else if constexpr (!flattens && input == ContinuationInput::nothing) {
-            if constexpr (transferable_call<U, F>) {
-                RemoteCall<U, F>::encode(out, *call_);
-                return true;
-            }
-        }
-        (void)out;
-        return false;
-    }
-
-    [[nodiscard]] std::string not_transferable_message() const override
-    {
-        if constexpr (input == ContinuationInput::value) {
-            return detail::not_transferable_message(typeid(F), {&typeid(T)}, typeid(U));
-        } else if constexpr (input == ContinuationInput::nothing) {
-            return detail::not_transferable_message(typeid(F), {}, typeid(U));
-        } else {
-            return "futura::Future::then: a continuation that takes the whole future cannot run "
-                   "in another process (a future cannot travel); take the value instead";
-        }
-    }
-
-    void complete_from(WireReader& result) noexcept override
-    {
-        antecedent_ = {};
-        call_.reset();
-        if (!this->try_claim()) {
-            // Stopped while a worker ran it: drop the answer.
-        } else if constexpr (!flattens && transferable_value<U>) {
-            if constexpr (std::is_void_v<U>) {
-                this->publish();
-            } else {
-                try {
-                    this->emplace_and_publish(Codec<U>::decode(result));
-                } catch (...) {
-                    this->publish_exception(std::current_exception());
-                }
-            }
-        } else {
-            (void)result;
-            this->publish_exception(std::make_exception_ptr(
-                InvalidStateError("futura: a result that cannot travel came from a worker")));
-        }
-        this->release();
-    }
-
     [[nodiscard]] Origin continuation_origin() const noexcept override
     {
         return flattens ? inner_origin_ : continue_on;
@@ -350,6 +293,16 @@ public:
     void adopt_origin(Origin origin) noexcept { inner_origin_ = origin; }
 
 protected:
+    // For `TravellingContinuation`, which sends the call to a worker process instead of running
+    // it here.
+    [[nodiscard]] const F& callable() const noexcept { return *call_; }
+    [[nodiscard]] SharedState<T>& antecedent() const noexcept { return *antecedent_.get(); }
+    void drop_call() noexcept
+    {
+        antecedent_ = {};
+        call_.reset();
+    }
+
     void on_cancel() noexcept override
     {
         // Cancelling the antecedent may cancel its own antecedent, and so on up a chain: through
@@ -430,8 +383,10 @@ public:
     {
         // Nothing of this awaiter may be touched once `then` has returned (or even inside it):
         // the coroutine may already run again, on another thread, and destroy it.
-        (void)future_.then([coroutine](const Future<T>& /*done*/) { coroutine.resume(); },
-                           {.executor = executor_, .cancel_antecedent = false});
+        // A resumption never travels: local tasks, wherever this is instantiated.
+        auto resume = [coroutine](const Future<T>& /*done*/) { coroutine.resume(); };
+        (void)future_.template then<decltype(resume), LocalTasks>(
+            std::move(resume), {.executor = executor_, .cancel_antecedent = false});
     }
 
     T await_resume()
@@ -454,16 +409,16 @@ private:
 namespace futura {
 
 template <class T>
-template <class F>
-requires detail::continuation_of<std::decay_t<F>, T>
+template <class F, class Tasks>
+    requires(detail::continuation_of<std::decay_t<F>, T>)
 auto Future<T>::then(F&& continuation, ThenOptions options) const
 {
     using G = std::decay_t<F>;
     using U = detail::then_result_t<G, T>;
     auto& antecedent = state();
     antecedent.add_ref();
-    auto* task = new detail::ContinuationTask<U, T, G>(std::forward<F>(continuation),
-                                                       detail::StateRef<T>(&antecedent), options);
+    auto* task = new typename Tasks::template continuation<U, T, G>(
+        std::forward<F>(continuation), detail::StateRef<T>(&antecedent), options);
     auto result = detail::make_future(detail::StateRef<U>(task)); // adopts the first reference
     task->add_ref();                                              // the callback's
     antecedent.add_callback(static_cast<detail::DoneCallback*>(task));

@@ -1,0 +1,189 @@
+// Tasks that can travel to a worker process: the core's tasks plus their wire form, and the
+// task kind that makes `submit`, `map` and `then` build them in every translation unit that
+// includes the process transport (see detail/task_kind.hpp).
+#pragma once
+
+#include <futura/detail/descriptor_budget.hpp>
+#include <futura/detail/remote_call.hpp>
+#include <futura/detail/remote_task.hpp>
+#include <futura/detail/task.hpp>
+#include <futura/detail/wire.hpp>
+#include <futura/executor.hpp>
+#include <futura/future.hpp>
+
+#include <cstddef>
+#include <exception>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+
+namespace futura::detail {
+
+/// Completes `state` (a task's, running) from a worker's answer: the encoded value of an `R`.
+template <class R>
+void complete_from_answer(SharedState<R>& state, WireReader& result) noexcept
+{
+    if (!state.try_claim()) {
+        // Cancelled while its worker ran it (ProcessPoolExecutor::kill): drop the answer.
+    } else if constexpr (transferable_value<R>) {
+        if constexpr (std::is_void_v<R>) {
+            state.publish();
+        } else {
+            try {
+                state.emplace_and_publish(Codec<R>::decode(result));
+            } catch (...) {
+                state.publish_exception(std::current_exception());
+            }
+        }
+    } else {
+        (void)result;
+        state.publish_exception(std::make_exception_ptr(
+            InvalidStateError("futura: a result that cannot travel came from a worker")));
+    }
+}
+
+/// A `Task` with its wire form: what `submit` builds where the process transport is included.
+template <class R, class F, class... Args>
+class TravellingTask final : public Task<R, F, Args...>, public RemoteTask
+{
+public:
+    using Task<R, F, Args...>::Task;
+
+    [[nodiscard]] RemoteTask* remote() noexcept override { return this; }
+
+    bool start() noexcept override { return this->try_start(); }
+
+    bool encode_call(WireWriter& out) const override
+    {
+        if constexpr (transferable_call<R, F, Args...>) {
+            std::apply(
+                [&](const F& f, const Args&... args) {
+                    RemoteCall<R, F, Args...>::encode(out, f, args...);
+                },
+                this->call());
+            return true;
+        } else {
+            (void)out;
+            return false;
+        }
+    }
+
+    [[nodiscard]] std::string not_transferable_message() const override
+    {
+        return detail::not_transferable_message(typeid(F), {&typeid(Args)...}, typeid(R));
+    }
+
+    void complete_from(WireReader& result) noexcept override
+    {
+        this->destroy_call();
+        complete_from_answer<R>(*this, result);
+        this->release();
+    }
+};
+
+/// A `then` continuation with its wire form: the call travels as `f(value)` (or `f()`), the
+/// antecedent's value as its argument.
+template <class U, class T, class F>
+class TravellingContinuation final : public ContinuationTask<U, T, F>, public RemoteTask
+{
+    using Base = ContinuationTask<U, T, F>;
+
+public:
+    using Base::Base;
+
+    [[nodiscard]] RemoteTask* remote() noexcept override { return this; }
+
+    bool start() noexcept override { return this->try_start(); }
+
+    bool encode_call(WireWriter& out) const override
+    {
+        if constexpr (!Base::flattens && Base::input == ContinuationInput::value) {
+            if constexpr (transferable_call<U, F, T>) {
+                RemoteCall<U, F, T>::encode(out, this->callable(), this->antecedent().value());
+                return true;
+            }
+        } else if constexpr (!Base::flattens && Base::input == ContinuationInput::nothing) {
+            if constexpr (transferable_call<U, F>) {
+                RemoteCall<U, F>::encode(out, this->callable());
+                return true;
+            }
+        }
+        (void)out;
+        return false;
+    }
+
+    [[nodiscard]] std::string not_transferable_message() const override
+    {
+        if constexpr (Base::input == ContinuationInput::value) {
+            return detail::not_transferable_message(typeid(F), {&typeid(T)}, typeid(U));
+        } else if constexpr (Base::input == ContinuationInput::nothing) {
+            return detail::not_transferable_message(typeid(F), {}, typeid(U));
+        } else {
+            return "futura::Future::then: a continuation that takes the whole future cannot run "
+                   "in another process (a future cannot travel); take the value instead";
+        }
+    }
+
+    void complete_from(WireReader& result) noexcept override
+    {
+        this->drop_call();
+        if constexpr (!Base::flattens) {
+            complete_from_answer<U>(*this, result);
+        } else if (this->try_claim()) {
+            (void)result;
+            this->publish_exception(std::make_exception_ptr(
+                InvalidStateError("futura: a result that cannot travel came from a worker")));
+        }
+        this->release();
+    }
+};
+
+/// Tasks that can travel: what `submit`, `map` and `then` build wherever this header is
+/// included, and what `ProcessPoolExecutor` always builds. A map chunk is cut where one more
+/// input would make its message carry more descriptors than one message can.
+struct TravellingTasks
+{
+    template <class R, class F, class... Args>
+    using task = TravellingTask<R, F, Args...>;
+    template <class U, class T, class F>
+    using continuation = TravellingContinuation<U, T, F>;
+    using chunk_budget = DescriptorBudget;
+};
+
+/// Found by `tasks_for` (argument-dependent lookup) once this header is included; the `int`
+/// makes it a better match than the core's `LocalTasks` overload.
+template <class Probe>
+TravellingTasks task_kind(Probe /*probe*/, int);
+
+/// One argument of a call to a worker process, checked at compile time: when it cannot travel,
+/// the compiler's first lines name this class with the argument's position (counted from 0)
+/// and its type, before any instantiation notes.
+template <std::size_t Position, class Argument>
+struct ArgumentTravels
+{
+    static_assert(transferable_value<Argument>,
+                  "futura::ProcessPoolExecutor::submit: an argument cannot be sent to a worker "
+                  "process: the one whose position (from 0) and type 'ArgumentTravels<position, "
+                  "type>' names just above. Arguments must be futura::transferable (trivially "
+                  "copyable data without pointers, std::string, standard containers of such "
+                  "values, or classes with a Boost.Serialization serialize()); for text, declare "
+                  "the parameter std::string or std::string_view, not const char*");
+    static constexpr bool value = transferable_value<Argument>;
+};
+
+template <class... Args, std::size_t... Position>
+constexpr bool each_argument_travels(std::index_sequence<Position...> /*positions*/)
+{
+    return (ArgumentTravels<Position, Args>::value && ...);
+}
+
+/// Whether every argument of `submit(f, args...)`, as it is stored (`submitted_t`), can travel
+/// to a worker process; each one that cannot fails a static_assert of its own that names its
+/// position and type. For ProcessPoolExecutor::submit.
+template <class F, class... Args>
+inline constexpr bool arguments_travel =
+    each_argument_travels<submitted_t<F, Args, Args...>...>(std::index_sequence_for<Args...>{});
+
+} // namespace futura::detail
