@@ -10,6 +10,8 @@
 #include <futura/process_pool_executor.hpp>
 #include <futura/shared_array.hpp>
 #include <futura/shared_value.hpp>
+#include <futura/shared_vector.hpp>
+#include <futura/thread_pool_executor.hpp>
 #include <futura/transferable.hpp>
 
 #include <boost/archive/text_oarchive.hpp>
@@ -1106,6 +1108,167 @@ BOOST_AUTO_TEST_CASE(dump_writes_existing_data_to_a_mapped_file_in_one_call)
     BOOST_TEST(a[0] == 435.0);                  // 0 + 1 + ... + 29
     BOOST_TEST(b[49] == 30.0 * 2970.0 + 435.0); // row 99: 2970 ... 2999
     fs::remove(path);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- issue 13: SharedVector --------------------------------------------------------------------
+
+namespace {
+
+using futura::SharedVector;
+
+// Runs in a worker: appends to the caller's vector and changes an element it already had.
+void append_squares(SharedVector<std::int64_t> values, int count)
+{
+    values[0] = -1;
+    for (int i = 0; i < count; ++i) {
+        values.push_back(std::int64_t{i} * i);
+    }
+}
+
+SharedVector<int> make_vector(int n)
+{
+    SharedVector<int> values;
+    for (int i = 0; i < n; ++i) {
+        values.push_back(i);
+    }
+    return values;
+}
+
+std::size_t push_until_full(SharedVector<int> values)
+{
+    try {
+        for (;;) {
+            values.push_back(7);
+        }
+    } catch (const futura::SharedVectorFull&) {
+        return values.size();
+    }
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(shared_vector)
+
+BOOST_AUTO_TEST_CASE(grows_like_a_vector_without_moving_its_elements)
+{
+    SharedVector<std::int64_t> values;
+    BOOST_TEST(values.empty());
+    values.push_back(1);
+    const auto* first = values.data();
+    for (std::int64_t i = 2; i <= 100'000; ++i) {
+        values.push_back(i);
+    }
+    BOOST_TEST(values.size() == 100'000U);
+    BOOST_TEST(values.capacity() >= values.size());
+    BOOST_TEST(values.data() == first); // reserved room: growth never moves the elements
+    BOOST_TEST(values.front() == 1);
+    BOOST_TEST(values.back() == 100'000);
+    BOOST_TEST(std::accumulate(values.begin(), values.end(), std::int64_t{0}) ==
+               std::int64_t{100'000} * 100'001 / 2);
+    values.resize(10);
+    BOOST_TEST(values.size() == 10U);
+    values.resize(12, 5);
+    BOOST_TEST(values[11] == 5);
+    values.pop_back();
+    BOOST_TEST(values.size() == 11U);
+    values.emplace_back(9);
+    values.append(std::vector<std::int64_t>{1, 2, 3});
+    BOOST_TEST(values.size() == 15U);
+    BOOST_TEST(values[14] == 3);
+    values.shrink_to_fit();
+    BOOST_TEST(values.capacity() >= values.size());
+    BOOST_TEST(values[14] == 3);
+    values.clear();
+    BOOST_TEST(values.empty());
+
+    const SharedVector<int> listed{1, 2, 3};
+    const SharedVector<int> filled(4, 7);
+    const SharedVector<int> ranged(std::views::iota(0, 5));
+    BOOST_TEST(listed.size() == 3U);
+    BOOST_TEST(filled[3] == 7);
+    BOOST_TEST(ranged[4] == 4);
+    const std::span<const int> view = ranged; // a contiguous range, as a SharedArray
+    BOOST_TEST(view.size() == 5U);
+}
+
+BOOST_AUTO_TEST_CASE(copies_are_handles_to_the_same_vector)
+{
+    const SharedVector<int> values{1, 2};
+    auto copy = values;
+    copy.push_back(3);
+    copy[0] = 10;
+    BOOST_TEST(values.size() == 3U);
+    BOOST_TEST(values[0] == 10);
+    BOOST_TEST(values.shares_memory_with(copy));
+    BOOST_TEST(!values.shares_memory_with(SharedVector<int>{1, 2}));
+}
+
+BOOST_AUTO_TEST_CASE(bad_input_gets_named_errors)
+{
+    SharedVector<int> values({1, 2, 3}, {.max_size = 4});
+    BOOST_CHECK_THROW((void)values.at(3), std::out_of_range);
+    values.push_back(4);
+    BOOST_CHECK_THROW(values.push_back(5), futura::SharedVectorFull);
+    BOOST_TEST(values.size() == 4U); // nothing changed
+    BOOST_CHECK_THROW(values.resize(5), futura::SharedVectorFull);
+    BOOST_CHECK_THROW(values.reserve(5), futura::SharedVectorFull);
+    BOOST_CHECK_THROW(values.append(std::vector<int>{1}), futura::SharedVectorFull);
+    values.clear();
+    BOOST_CHECK_THROW(values.pop_back(), std::out_of_range);
+    BOOST_CHECK_THROW((void)values.front(), std::out_of_range);
+    BOOST_CHECK_THROW((void)values.back(), std::out_of_range);
+    BOOST_CHECK_THROW(SharedVector<int>(futura::SharedVectorOptions{
+                          .max_size = std::numeric_limits<std::size_t>::max() / 8}),
+                      std::invalid_argument);
+    try {
+        values.resize(100);
+    } catch (const futura::SharedVectorFull& e) {
+        BOOST_TEST(std::string(e.what()).find("max_size is 4") != std::string::npos, e.what());
+    }
+}
+
+BOOST_AUTO_TEST_CASE(travels_as_a_handle_and_a_mismatched_handle_is_a_protocol_error)
+{
+    const SharedVector<int> values{1, 2, 3};
+    Message message;
+    message.put(values);
+    auto received = message.get<SharedVector<int>>();
+    received.push_back(4);
+    BOOST_TEST(values.size() == 4U);
+    BOOST_TEST(values[3] == 4);
+
+    Message wrong;
+    wrong.put(values);
+    BOOST_CHECK_THROW((void)wrong.get<SharedVector<std::int64_t>>(), ProtocolError);
+}
+
+BOOST_AUTO_TEST_CASE(a_process_task_appends_and_the_caller_sees_every_write)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    const SharedVector<std::int64_t> values{5};
+    pool.submit(append_squares, values, 10'000).result();
+    BOOST_TEST(values.size() == 10'001U);
+    BOOST_TEST(values[0] == -1);
+    BOOST_TEST(values[10'000] == std::int64_t{9'999} * 9'999);
+
+    const auto made = pool.submit(make_vector, 1000).result(); // made in the worker
+    BOOST_TEST(made.size() == 1000U);
+    BOOST_TEST(made[999] == 999);
+
+    const SharedVector<int> small({}, {.max_size = 100});
+    BOOST_TEST(pool.submit(push_until_full, small).result() == 100U); // SharedVectorFull there
+    BOOST_TEST(small.size() == 100U);
+}
+
+BOOST_AUTO_TEST_CASE(a_thread_task_shares_it_by_reference)
+{
+    futura::ThreadPoolExecutor pool{{.max_workers = 1}};
+    const SharedVector<std::int64_t> values{5};
+    pool.submit(append_squares, values, 100).result();
+    BOOST_TEST(values.size() == 101U);
+    BOOST_TEST(values[0] == -1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
