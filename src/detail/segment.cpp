@@ -410,20 +410,16 @@ SegmentView decode_segment_view(WireReader& in, std::size_t alignment, bool writ
     return open_segment(in, handle, alignment, writable);
 }
 
-void encode_copy_in_segment(WireWriter& out, const void* data, std::size_t bytes)
+UniqueFd new_memory_file(std::size_t bytes) { return new_memfd(bytes); }
+
+void write_memory_file(int fd, const void* data, std::size_t bytes)
 {
-    if (out.counting_descriptors()) {
-        out.u64(out.fresh_descriptor(-1)); // only counting (map chunks): make no segment
-        return;
-    }
-    auto fd = new_memfd(bytes);
     // write(), not a mapping: the kernel allocates each page as it copies into it, with no page
     // faults and no SIGBUS (out of memory is ENOSPC/ENOMEM here).
     const auto* from = static_cast<const char*>(data);
     std::size_t done = 0;
     while (done < bytes) {
-        const auto written =
-            ::pwrite(fd.get(), from + done, bytes - done, static_cast<off_t>(done));
+        const auto written = ::pwrite(fd, from + done, bytes - done, static_cast<off_t>(done));
         if (written < 0 && errno == EINTR) {
             continue;
         }
@@ -432,6 +428,18 @@ void encode_copy_in_segment(WireWriter& out, const void* data, std::size_t bytes
         }
         done += static_cast<std::size_t>(written);
     }
+}
+
+void seal_memory_file(int fd, bool snapshot) { seal_size(fd, snapshot ? F_SEAL_WRITE : 0); }
+
+void encode_copy_in_segment(WireWriter& out, const void* data, std::size_t bytes)
+{
+    if (out.counting_descriptors()) {
+        out.u64(out.fresh_descriptor(-1)); // only counting (map chunks): make no segment
+        return;
+    }
+    auto fd = new_memfd(bytes);
+    write_memory_file(fd.get(), data, bytes);
     // A snapshot: the receiver cannot change what it was sent.
     seal_size(fd.get(), F_SEAL_WRITE);
     // Fresh: `fd` closes on return, and a later copy in this message may get its number.

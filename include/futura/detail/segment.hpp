@@ -171,6 +171,18 @@ SegmentView decode_segment_view(WireReader& in, std::size_t alignment, bool writ
 /// @throws SharedMemoryExhausted if the system cannot provide the memory.
 void encode_copy_in_segment(WireWriter& out, const void* data, std::size_t bytes);
 
+/// A fresh anonymous memory file of `bytes` bytes (not backed yet, size not sealed).
+/// @throws SharedMemoryExhausted if the system cannot provide it.
+UniqueFd new_memory_file(std::size_t bytes);
+
+/// Writes `bytes` bytes at `data` at the start of the memory file `fd` (no page faults: the
+/// kernel backs each page as it copies into it).
+/// @throws SharedMemoryExhausted if the system runs out of memory meanwhile.
+void write_memory_file(int fd, const void* data, std::size_t bytes);
+
+/// Seals a memory file's size for good, and its contents too if it is a `snapshot`.
+void seal_memory_file(int fd, bool snapshot);
+
 /// The descriptor of a segment `encode_copy_in_segment` sent, checked to hold `bytes` bytes.
 /// @throws ProtocolError if the message is malformed.
 UniqueFd take_copy_segment(WireReader& in, std::size_t bytes);

@@ -15,6 +15,8 @@
 
 namespace futura::detail {
 
+class SegmentCache;
+
 /// The public `futura::ProtocolError`, by the name futura's own code has always used.
 using ProtocolError = futura::ProtocolError;
 
@@ -88,6 +90,16 @@ public:
     [[nodiscard]] std::size_t share_threshold() const noexcept { return share_threshold_; }
     void share_threshold(std::size_t bytes) noexcept { share_threshold_ = bytes; }
 
+    /// Where automatic sharing takes warm segments from (null: a fresh one each time), and for
+    /// which receiver (a segment is reused only for the process it was first sent to).
+    [[nodiscard]] SegmentCache* segment_cache() const noexcept { return segment_cache_; }
+    [[nodiscard]] std::uint64_t segment_owner() const noexcept { return segment_owner_; }
+    void segment_cache(SegmentCache* cache, std::uint64_t owner) noexcept
+    {
+        segment_cache_ = cache;
+        segment_owner_ = owner;
+    }
+
 private:
     void forget_foreign_descriptors() noexcept;
 
@@ -95,6 +107,8 @@ private:
     std::vector<char>* buffer_;
     Attachments* attachments_ = nullptr;
     std::size_t share_threshold_ = 0;
+    SegmentCache* segment_cache_ = nullptr;
+    std::uint64_t segment_owner_ = 0;
     bool counting_ = false;
 };
 

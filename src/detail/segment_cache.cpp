@@ -1,0 +1,203 @@
+#include <futura/detail/segment.hpp>
+#include <futura/detail/segment_cache.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <fcntl.h>
+#include <limits>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace futura::detail {
+
+namespace {
+
+constexpr std::size_t flag_page = 4096;
+
+std::atomic<std::uint64_t> copies_into{0};
+std::atomic<std::uint64_t> copies_out{0};
+
+// The release flag is one byte, read and written with pread/pwrite: neither side needs the
+// other's last page mapped, and a receiver that vanished simply never sets it.
+bool released(int fd, std::size_t flag_at) noexcept
+{
+    char flag = 0;
+    return ::pread(fd, &flag, 1, static_cast<off_t>(flag_at)) == 1 && flag == 1;
+}
+
+void set_flag(int fd, std::size_t flag_at, char value) noexcept
+{
+    ssize_t n = 0;
+    do {
+        n = ::pwrite(fd, &value, 1, static_cast<off_t>(flag_at));
+    } while (n < 0 && errno == EINTR);
+}
+
+std::size_t whole_pages(std::size_t bytes) noexcept
+{
+    return (bytes + flag_page - 1) / flag_page * flag_page;
+}
+
+} // namespace
+
+SegmentCache::Filled SegmentCache::fill(const void* data, std::size_t bytes, std::uint64_t owner)
+{
+    copies_into.fetch_add(1, std::memory_order_relaxed);
+    const auto room = whole_pages(bytes);
+    if (room > limit_ || room > std::numeric_limits<std::size_t>::max() / 2) {
+        // Larger than the whole cache: a one-off snapshot, as without a cache.
+        auto fd = new_memory_file(bytes);
+        write_memory_file(fd.get(), data, bytes);
+        seal_memory_file(fd.get(), true);
+        const std::lock_guard lock(mutex_);
+        ++fresh_;
+        return {std::move(fd), 0};
+    }
+    Entry entry;
+    {
+        const std::lock_guard lock(mutex_);
+        // The smallest released segment of this receiver that holds the data without wasting
+        // more than its size again: warm pages, and the rest stays available.
+        auto best = entries_.end();
+        for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+            const auto data_room = it->size - flag_page;
+            if (it->owner == owner && data_room >= bytes && data_room <= 2 * room &&
+                (best == entries_.end() || it->size < best->size) &&
+                released(it->fd.get(), data_room)) {
+                best = it;
+            }
+        }
+        if (best != entries_.end()) {
+            entry = std::move(*best);
+            entries_.erase(best);
+            held_ -= entry.size;
+            ++warm_;
+        } else {
+            ++fresh_;
+        }
+    }
+    if (!entry.fd) {
+        entry.size = room + flag_page;
+        entry.fd = new_memory_file(entry.size);
+        seal_memory_file(entry.fd.get(), false); // its size, not its contents: it is reused
+        entry.owner = owner;
+    }
+    write_memory_file(entry.fd.get(), data, bytes);
+    const auto flag_at = entry.size - flag_page;
+    set_flag(entry.fd.get(), flag_at, 0); // in flight until its receiver says otherwise
+    Filled filled{UniqueFd::duplicate(entry.fd.get()), flag_at};
+    entry.used = Clock::now();
+    const std::lock_guard lock(mutex_);
+    // Room for it within the limit: the least recently used go first.
+    while (held_ + entry.size > limit_ && !entries_.empty()) {
+        const auto oldest =
+            std::min_element(entries_.begin(), entries_.end(),
+                             [](const Entry& a, const Entry& b) { return a.used < b.used; });
+        held_ -= oldest->size;
+        entries_.erase(oldest);
+    }
+    held_ += entry.size;
+    entries_.push_back(std::move(entry));
+    return filled;
+}
+
+void SegmentCache::trim(Clock::duration idle)
+{
+    std::vector<Entry> dropped; // closed outside the lock
+    const auto now = Clock::now();
+    const std::lock_guard lock(mutex_);
+    for (auto it = entries_.begin(); it != entries_.end();) {
+        if (now - it->used >= idle) {
+            held_ -= it->size;
+            dropped.push_back(std::move(*it));
+            it = entries_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+void SegmentCache::forget(std::uint64_t owner)
+{
+    const std::lock_guard lock(mutex_);
+    std::erase_if(entries_, [&](const Entry& entry) {
+        if (entry.owner == owner) {
+            held_ -= entry.size;
+            return true;
+        }
+        return false;
+    });
+}
+
+std::size_t SegmentCache::held_bytes() const
+{
+    const std::lock_guard lock(mutex_);
+    return held_;
+}
+
+std::size_t SegmentCache::warm_fills() const
+{
+    const std::lock_guard lock(mutex_);
+    return warm_;
+}
+
+std::size_t SegmentCache::fresh_fills() const
+{
+    const std::lock_guard lock(mutex_);
+    return fresh_;
+}
+
+void encode_in_cached_segment(WireWriter& out, const void* data, std::size_t bytes)
+{
+    if (out.counting_descriptors()) {
+        out.u64(out.fresh_descriptor(-1)); // only counting (map chunks): make no segment
+        out.u64(0);
+        return;
+    }
+    if (out.segment_cache() == nullptr) {
+        copies_into.fetch_add(1, std::memory_order_relaxed);
+        auto fd = new_memory_file(bytes);
+        write_memory_file(fd.get(), data, bytes);
+        seal_memory_file(fd.get(), true); // a snapshot: the receiver cannot change it
+        out.u64(out.fresh_descriptor(fd.get()));
+        out.u64(0);
+        return;
+    }
+    const auto filled = out.segment_cache()->fill(data, bytes, out.segment_owner());
+    out.u64(out.fresh_descriptor(filled.fd.get()));
+    out.u64(filled.release_flag);
+}
+
+ReceivedSegment take_cached_segment(WireReader& in, std::size_t bytes)
+{
+    ReceivedSegment received;
+    received.fd = take_copy_segment(in, bytes); // checked to hold `bytes`
+    received.release_flag = in.u64();
+    if (received.release_flag != 0) {
+        struct stat status
+        {};
+        if (received.release_flag < bytes || ::fstat(received.fd.get(), &status) != 0 ||
+            received.release_flag >= static_cast<std::uint64_t>(status.st_size)) {
+            WireReader::fail("a shared vector's release flag is outside its segment");
+        }
+    }
+    return received;
+}
+
+void read_cached_segment(const ReceivedSegment& segment, void* to, std::size_t bytes)
+{
+    copies_out.fetch_add(1, std::memory_order_relaxed);
+    read_copy_segment(segment.fd, to, bytes);
+    if (segment.release_flag != 0) {
+        set_flag(segment.fd.get(), static_cast<std::size_t>(segment.release_flag), 1);
+    }
+}
+
+LargeCopyCounters large_copy_counters() noexcept
+{
+    return {copies_into.load(std::memory_order_relaxed),
+            copies_out.load(std::memory_order_relaxed)};
+}
+
+} // namespace futura::detail
