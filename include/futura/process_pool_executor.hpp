@@ -50,7 +50,7 @@ struct ProcessPoolOptions
     /// worker, keeps for automatic sharing to write the next large vector into (a repeated
     /// transfer then writes into warm pages instead of faulting in fresh ones). Given back once
     /// unused for a second; a vector larger than this travels in a fresh segment. 0: none.
-    std::size_t segment_cache_bytes = std::size_t{512} << 20;
+    std::size_t segment_cache_bytes = std::size_t{256} << 20;
     /// A task running longer than this has its worker killed and fails with `TimeoutError`; the
     /// worker is replaced. None: no limit.
     std::optional<std::chrono::duration<double>> task_timeout = std::nullopt;

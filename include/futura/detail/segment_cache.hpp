@@ -61,10 +61,21 @@ public:
     [[nodiscard]] std::size_t fresh_fills() const;
 
 private:
+    /// A cached segment, and this process's writable mapping of it once it is reused: writing
+    /// into warm mapped pages is a plain memcpy, several times faster than pwrite (measured on
+    /// 400 MB: 56 ms against 100-190 ms).
     struct Entry
     {
+        Entry() noexcept = default;
+        Entry(Entry&& other) noexcept;
+        Entry& operator=(Entry&& other) noexcept;
+        Entry(const Entry&) = delete;
+        Entry& operator=(const Entry&) = delete;
+        ~Entry();
+
         UniqueFd fd;
-        std::size_t size = 0; // of the file: data room, then a page holding the release flag
+        void* mapping = nullptr; // of the data room, made at the first reuse
+        std::size_t size = 0;    // of the file: data room, then a page holding the release flag
         std::uint64_t owner = 0;
         Clock::time_point used;
     };

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -89,6 +90,15 @@ public:
     /// in the message (ProcessPoolOptions::share_threshold); 0 means never.
     [[nodiscard]] std::size_t share_threshold() const noexcept { return share_threshold_; }
     void share_threshold(std::size_t bytes) noexcept { share_threshold_ = bytes; }
+
+    /// Keeps `owner` alive until the message has been sent (with its attachments): a worker's
+    /// large result is then freed after its answer is on its way, not before.
+    void keep_until_sent(std::shared_ptr<const void> owner)
+    {
+        if (attachments_ != nullptr) {
+            attachments_->keep_alive.push_back(std::move(owner));
+        }
+    }
 
     /// Where automatic sharing takes warm segments from (null: a fresh one each time), and for
     /// which receiver (a segment is reused only for the process it was first sent to).
