@@ -124,6 +124,12 @@ VectorBlock VectorBlock::decode(WireReader& in, std::size_t element_size, std::u
     if (block.header().tag != tag || block.header().max_size != block.max_size_) {
         WireReader::fail("a shared vector's handle names a vector of another element type");
     }
+    // The elements in use are about to be touched: map their pages in one call rather than a
+    // fault per page (a loop such as `x *= 2` would otherwise fault on each: 150 ms on 400 MB
+    // instead of 15). The rest of the room stays address space.
+    const auto in_use = std::min<std::uint64_t>(block.header().size.load(std::memory_order_acquire),
+                                                block.max_size_);
+    prefault(block.data(), static_cast<std::size_t>(in_use) * element_size);
     return block;
 }
 
