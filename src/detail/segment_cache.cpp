@@ -236,15 +236,23 @@ void encode_in_cached_segment(WireWriter& out, const void* data, std::size_t byt
 ReceivedSegment take_cached_segment(WireReader& in, std::size_t bytes)
 {
     ReceivedSegment received;
-    received.fd = take_copy_segment(in, bytes); // checked to hold `bytes`
+    // Taken out of the message, not duplicated: the segment is this value's alone, and once
+    // copied out of (and released) it need not live until the call is over (400 MB less held
+    // by a worker while its task runs).
+    received.fd = in.take_descriptor(in.u64());
     received.release_flag = in.u64();
-    if (received.release_flag != 0) {
-        struct stat status
-        {};
-        if (received.release_flag < bytes || ::fstat(received.fd.get(), &status) != 0 ||
-            received.release_flag >= static_cast<std::uint64_t>(status.st_size)) {
-            WireReader::fail("a shared vector's release flag is outside its segment");
-        }
+    struct stat status
+    {};
+    if (::fstat(received.fd.get(), &status) != 0 || !S_ISREG(status.st_mode)) {
+        WireReader::fail("a shared memory handle is not a file");
+    }
+    const auto size = static_cast<std::uint64_t>(status.st_size);
+    if (bytes > size) {
+        WireReader::fail("a shared memory handle reaches past the end of its segment");
+    }
+    if (received.release_flag != 0 &&
+        (received.release_flag < bytes || received.release_flag >= size)) {
+        WireReader::fail("a shared vector's release flag is outside its segment");
     }
     return received;
 }

@@ -196,6 +196,12 @@ public:
     /// @throws ProtocolError if there is none there (never sent).
     UniqueFd descriptor(std::uint64_t index);
 
+    /// The descriptor the sender attached at `index` itself, taken out of the message: for a
+    /// value that alone refers to it (a copy in a fresh segment), so that the memory can go as
+    /// soon as the value is done with it rather than when the message goes.
+    /// @throws ProtocolError if there is none there (never sent, or taken already).
+    UniqueFd take_descriptor(std::uint64_t index);
+
     /// Keeps `owner` alive for as long as the message is in use (e.g. until the call that
     /// decoded a span into shared memory returns). Without attachments (in-process decoding),
     /// @throws ProtocolError: nothing could keep the memory alive.
