@@ -77,6 +77,23 @@ double mean(std::span<const double> values)
 }
 // [automatic-end]
 
+// [shared-vector]
+// Runs in a worker process: appends to the caller's vector. A SharedVector travels as a handle,
+// so what the worker appends is in the caller's vector when the task is done.
+void collect_primes(futura::SharedVector<std::int64_t> primes, std::int64_t below)
+{
+    for (std::int64_t n = 2; n < below; ++n) {
+        bool prime = true;
+        for (std::int64_t d = 2; d * d <= n && prime; ++d) {
+            prime = n % d != 0;
+        }
+        if (prime) {
+            primes.push_back(n); // grows in place: nothing is copied, nothing moves
+        }
+    }
+}
+// [shared-vector-end]
+
 } // namespace
 
 int main()
@@ -155,6 +172,15 @@ int main()
         check(louder.size() == samples.size() && louder.back() == 2.0F,
               "a large vector goes and comes back");
         check(average == 2.0, "a span of ordinary memory is copied to the worker");
+    }
+
+    {
+        // [shared-vector-call]
+        futura::SharedVector<std::int64_t> primes; // empty; may grow to the machine's memory
+        pool.submit(collect_primes, primes, 100'000).result();
+        std::cout << primes.size() << " primes, the last " << primes.back() << "\n"; // 9592, 99991
+        // [shared-vector-call-end]
+        check(primes.size() == 9592 && primes.back() == 99991, "a worker appends to a vector");
     }
 
     if (failed_checks != 0) {

@@ -17,6 +17,7 @@
 #include <futura/detail/protocol.hpp>
 #include <futura/detail/remote_task.hpp>
 #include <futura/detail/scheduler.hpp>
+#include <futura/detail/segment_cache.hpp>
 #include <futura/detail/worker.hpp>
 #include <futura/detail/worker_channel.hpp>
 #include <futura/detail/worker_launch.hpp>
@@ -171,7 +172,8 @@ public:
         launch_ = {.method = options_.start_method,
                    .environment = detail::worker_environment(options_, max_workers_),
                    .working_directory = options_.working_directory,
-                   .share_threshold = options_.share_threshold};
+                   .share_threshold = options_.share_threshold,
+                   .segment_cache_bytes = options_.segment_cache_bytes};
         terminator_ = new Terminator(this);
         io_thread_ = std::thread([this] {
             detail::forbid_blocking(
@@ -361,6 +363,7 @@ private:
         detail::WireWriter call(out);
         call.attach(attachments);
         call.share_threshold(options_.share_threshold);
+        call.segment_cache(&segment_cache_, number);
         bool encoded = false;
         std::exception_ptr error;
         try {
@@ -377,6 +380,9 @@ private:
             finish_task(Outcome::failed);
             task->discard(error);
             return std::nullopt;
+        }
+        if (segment_cache_.held_bytes() != 0) {
+            trim_segments_when_idle();
         }
         const auto id = worker->claims.offer();
         detail::finish_frame(out, start, detail::FrameKind::call, id,
@@ -918,6 +924,18 @@ private:
         draining_ = true;
     }
 
+    /// Gives the cached segments back once none has been used for `segment_idle`: a pool
+    /// that is not sending large vectors holds no warm memory for long.
+    void trim_segments_when_idle()
+    {
+        cache_timer_.expires_after(detail::segment_idle);
+        cache_timer_.async_wait([this](const boost::system::error_code& error) {
+            if (!error) {
+                segment_cache_.trim(detail::segment_idle);
+            }
+        });
+    }
+
     void finish_shutdown_if_idle()
     {
         if (waiting() > 0) {
@@ -929,6 +947,8 @@ private:
             }
         }
         if (workers_.empty()) {
+            cache_timer_.cancel(); // a pending trim would keep the I/O thread alive
+            segment_cache_.trim({});
             work_.reset(); // the I/O thread ends once nothing is left to do
         }
     }
@@ -972,6 +992,9 @@ private:
     static constexpr std::size_t max_start_kills = 3;
     std::size_t start_kills_ = 0;
     std::atomic<bool> kick_posted_{false};
+    // Warm segments for large arguments (issue 13), given back once unused for segment_idle.
+    detail::SegmentCache segment_cache_{options_.segment_cache_bytes};
+    asio::steady_timer cache_timer_{io_};
 
     std::thread io_thread_;
 };

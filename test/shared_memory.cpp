@@ -6,10 +6,13 @@
 // The helper program is named on the command line, after `--`:
 //   test_shared_memory -- path/to/holding_parent
 #include <futura/detail/segment.hpp>
+#include <futura/detail/segment_cache.hpp>
 #include <futura/mapped_array.hpp>
 #include <futura/process_pool_executor.hpp>
 #include <futura/shared_array.hpp>
 #include <futura/shared_value.hpp>
+#include <futura/shared_vector.hpp>
+#include <futura/thread_pool_executor.hpp>
 #include <futura/transferable.hpp>
 
 #include <boost/archive/text_oarchive.hpp>
@@ -61,6 +64,13 @@ public:
     {
         writer_.attach(attachments_);
         writer_.share_threshold(share_threshold);
+    }
+
+    /// Automatic sharing writes into `cache`'s segments, for receiver `owner`.
+    Message& cache(futura::detail::SegmentCache& cache, std::uint64_t owner)
+    {
+        writer_.segment_cache(&cache, owner);
+        return *this;
     }
 
     template <class T>
@@ -874,7 +884,8 @@ BOOST_AUTO_TEST_CASE(a_parent_killed_holding_segments_leaves_nothing_behind)
         BOOST_TEST(eventually([&] { return process_gone(worker); }),
                    "worker " << worker << " survived");
     }
-    BOOST_TEST(eventually([&] { return shmem_kb() < shmem_holding - 100'000; }),
+    // ... and the warm segments of both caches (64 MiB each) with them: 256 MiB in all.
+    BOOST_TEST(eventually([&] { return shmem_kb() < shmem_holding - 200'000; }),
                "Shmem is still " << shmem_kb() << " kB (" << shmem_holding << " while held)");
     BOOST_TEST(entries_of("/dev/shm") == shm_before);
     BOOST_TEST(temp.files().empty());
@@ -1106,6 +1117,286 @@ BOOST_AUTO_TEST_CASE(dump_writes_existing_data_to_a_mapped_file_in_one_call)
     BOOST_TEST(a[0] == 435.0);                  // 0 + 1 + ... + 29
     BOOST_TEST(b[49] == 30.0 * 2970.0 + 435.0); // row 99: 2970 ... 2999
     fs::remove(path);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- issue 13: SharedVector --------------------------------------------------------------------
+
+namespace {
+
+using futura::SharedVector;
+
+// Runs in a worker: appends to the caller's vector and changes an element it already had.
+void append_squares(SharedVector<std::int64_t> values, int count)
+{
+    values[0] = -1;
+    for (int i = 0; i < count; ++i) {
+        values.push_back(std::int64_t{i} * i);
+    }
+}
+
+SharedVector<int> make_vector(int n)
+{
+    SharedVector<int> values;
+    for (int i = 0; i < n; ++i) {
+        values.push_back(i);
+    }
+    return values;
+}
+
+std::size_t push_until_full(SharedVector<int> values)
+{
+    try {
+        for (;;) {
+            values.push_back(7);
+        }
+    } catch (const futura::SharedVectorFull&) {
+        return values.size();
+    }
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(shared_vector)
+
+BOOST_AUTO_TEST_CASE(grows_like_a_vector_without_moving_its_elements)
+{
+    SharedVector<std::int64_t> values;
+    BOOST_TEST(values.empty());
+    values.push_back(1);
+    const auto* first = values.data();
+    for (std::int64_t i = 2; i <= 100'000; ++i) {
+        values.push_back(i);
+    }
+    BOOST_TEST(values.size() == 100'000U);
+    BOOST_TEST(values.capacity() >= values.size());
+    BOOST_TEST(values.data() == first); // reserved room: growth never moves the elements
+    BOOST_TEST(values.front() == 1);
+    BOOST_TEST(values.back() == 100'000);
+    BOOST_TEST(std::accumulate(values.begin(), values.end(), std::int64_t{0}) ==
+               std::int64_t{100'000} * 100'001 / 2);
+    values.resize(10);
+    BOOST_TEST(values.size() == 10U);
+    values.resize(12, 5);
+    BOOST_TEST(values[11] == 5);
+    values.pop_back();
+    BOOST_TEST(values.size() == 11U);
+    values.emplace_back(9);
+    values.append(std::vector<std::int64_t>{1, 2, 3});
+    BOOST_TEST(values.size() == 15U);
+    BOOST_TEST(values[14] == 3);
+    values.shrink_to_fit();
+    BOOST_TEST(values.capacity() >= values.size());
+    BOOST_TEST(values[14] == 3);
+    values.clear();
+    BOOST_TEST(values.empty());
+
+    const SharedVector<int> listed{1, 2, 3};
+    const SharedVector<int> filled(4, 7);
+    const SharedVector<int> ranged(std::views::iota(0, 5));
+    BOOST_TEST(listed.size() == 3U);
+    BOOST_TEST(filled[3] == 7);
+    BOOST_TEST(ranged[4] == 4);
+    const std::span<const int> view = ranged; // a contiguous range, as a SharedArray
+    BOOST_TEST(view.size() == 5U);
+}
+
+BOOST_AUTO_TEST_CASE(copies_are_handles_to_the_same_vector)
+{
+    const SharedVector<int> values{1, 2};
+    auto copy = values;
+    copy.push_back(3);
+    copy[0] = 10;
+    BOOST_TEST(values.size() == 3U);
+    BOOST_TEST(values[0] == 10);
+    BOOST_TEST(values.shares_memory_with(copy));
+    BOOST_TEST(!values.shares_memory_with(SharedVector<int>{1, 2}));
+}
+
+BOOST_AUTO_TEST_CASE(bad_input_gets_named_errors)
+{
+    SharedVector<int> values({1, 2, 3}, {.max_size = 4});
+    BOOST_CHECK_THROW((void)values.at(3), std::out_of_range);
+    values.push_back(4);
+    BOOST_CHECK_THROW(values.push_back(5), futura::SharedVectorFull);
+    BOOST_TEST(values.size() == 4U); // nothing changed
+    BOOST_CHECK_THROW(values.resize(5), futura::SharedVectorFull);
+    BOOST_CHECK_THROW(values.reserve(5), futura::SharedVectorFull);
+    BOOST_CHECK_THROW(values.append(std::vector<int>{1}), futura::SharedVectorFull);
+    values.clear();
+    BOOST_CHECK_THROW(values.pop_back(), std::out_of_range);
+    BOOST_CHECK_THROW((void)values.front(), std::out_of_range);
+    BOOST_CHECK_THROW((void)values.back(), std::out_of_range);
+    BOOST_CHECK_THROW(SharedVector<int>(futura::SharedVectorOptions{
+                          .max_size = std::numeric_limits<std::size_t>::max() / 8}),
+                      std::invalid_argument);
+    try {
+        values.resize(100);
+    } catch (const futura::SharedVectorFull& e) {
+        BOOST_TEST(std::string(e.what()).find("max_size is 4") != std::string::npos, e.what());
+    }
+}
+
+BOOST_AUTO_TEST_CASE(travels_as_a_handle_and_a_mismatched_handle_is_a_protocol_error)
+{
+    const SharedVector<int> values{1, 2, 3};
+    Message message;
+    message.put(values);
+    auto received = message.get<SharedVector<int>>();
+    received.push_back(4);
+    BOOST_TEST(values.size() == 4U);
+    BOOST_TEST(values[3] == 4);
+
+    Message wrong;
+    wrong.put(values);
+    BOOST_CHECK_THROW((void)wrong.get<SharedVector<std::int64_t>>(), ProtocolError);
+}
+
+BOOST_AUTO_TEST_CASE(a_process_task_appends_and_the_caller_sees_every_write)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    const SharedVector<std::int64_t> values{5};
+    pool.submit(append_squares, values, 10'000).result();
+    BOOST_TEST(values.size() == 10'001U);
+    BOOST_TEST(values[0] == -1);
+    BOOST_TEST(values[10'000] == std::int64_t{9'999} * 9'999);
+
+    const auto made = pool.submit(make_vector, 1000).result(); // made in the worker
+    BOOST_TEST(made.size() == 1000U);
+    BOOST_TEST(made[999] == 999);
+
+    const SharedVector<int> small({}, {.max_size = 100});
+    BOOST_TEST(pool.submit(push_until_full, small).result() == 100U); // SharedVectorFull there
+    BOOST_TEST(small.size() == 100U);
+}
+
+BOOST_AUTO_TEST_CASE(a_thread_task_shares_it_by_reference)
+{
+    futura::ThreadPoolExecutor pool{{.max_workers = 1}};
+    const SharedVector<std::int64_t> values{5};
+    pool.submit(append_squares, values, 100).result();
+    BOOST_TEST(values.size() == 101U);
+    BOOST_TEST(values[0] == -1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- issue 13: the segment cache and the copies of large vectors -------------------------------
+
+namespace {
+
+using futura::detail::SegmentCache;
+
+void die_by_sigkill() { ::raise(SIGKILL); }
+
+std::size_t open_descriptors()
+{
+    std::size_t count = 0;
+    for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/self/fd")) {
+        ++count;
+    }
+    return count;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(segment_cache)
+
+BOOST_AUTO_TEST_CASE(a_segment_released_by_its_receiver_is_written_into_again)
+{
+    SegmentCache cache(std::size_t{64} << 20);
+    std::vector<std::int64_t> values(1'000'000, 3); // 8 MB
+    for (int round = 0; round < 3; ++round) {
+        Message message(1 << 20);
+        message.cache(cache, 1).put(values);
+        BOOST_TEST(message.get<std::vector<std::int64_t>>() == values); // and released
+        values[0] = round;
+    }
+    BOOST_TEST(cache.fresh_fills() == 1U);
+    BOOST_TEST(cache.warm_fills() == 2U);
+    BOOST_TEST(cache.held_bytes() >= values.size() * sizeof(std::int64_t));
+}
+
+BOOST_AUTO_TEST_CASE(a_segment_still_in_flight_or_of_another_receiver_is_not_reused)
+{
+    SegmentCache cache(std::size_t{64} << 20);
+    const std::vector<std::int64_t> values(1'000'000, 3);
+    Message unread(1 << 20);
+    unread.cache(cache, 1).put(values); // never read: its receiver still holds it
+    Message second(1 << 20);
+    second.cache(cache, 1).put(values);
+    BOOST_TEST(second.get<std::vector<std::int64_t>>() == values);
+    Message other(1 << 20);
+    other.cache(cache, 2).put(values); // released, but sent to another receiver
+    BOOST_TEST(other.get<std::vector<std::int64_t>>() == values);
+    BOOST_TEST(cache.fresh_fills() == 3U);
+    BOOST_TEST(cache.warm_fills() == 0U);
+}
+
+BOOST_AUTO_TEST_CASE(the_limit_bounds_what_is_held_and_trim_gives_it_back)
+{
+    SegmentCache cache(std::size_t{10} << 20);
+    const std::vector<std::int64_t> big(2'000'000, 1); // 16 MB: more than the whole cache
+    Message message(1 << 20);
+    message.cache(cache, 1).put(big);
+    BOOST_TEST(message.get<std::vector<std::int64_t>>() == big);
+    BOOST_TEST(cache.held_bytes() == 0U);
+    for (int i = 0; i < 3; ++i) { // 3 × 4 MB unreleased: the oldest goes
+        Message small(1 << 20);
+        small.cache(cache, 1).put(std::vector<std::int64_t>(500'000, 2));
+    }
+    BOOST_TEST(cache.held_bytes() <= std::size_t{10} << 20);
+    BOOST_TEST(cache.held_bytes() > 0U);
+    cache.trim({});
+    BOOST_TEST(cache.held_bytes() == 0U);
+}
+
+BOOST_AUTO_TEST_CASE(a_bad_release_flag_is_a_protocol_error)
+{
+    SegmentCache cache(std::size_t{64} << 20);
+    Message message(1 << 20);
+    message.cache(cache, 1).put(std::vector<std::int64_t>(1'000'000, 3));
+    // The flag's offset is the message's last field: point it past the segment's end.
+    auto& bytes = message.buffer();
+    const std::uint64_t past_the_end = std::uint64_t{1} << 40;
+    std::memcpy(bytes.data() + bytes.size() - sizeof past_the_end, &past_the_end,
+                sizeof past_the_end);
+    BOOST_CHECK_THROW((void)message.get<std::vector<std::int64_t>>(), ProtocolError);
+}
+
+BOOST_AUTO_TEST_CASE(a_moved_vector_is_copied_once_each_way_and_repeats_write_into_warm_pages)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    const auto before = futura::detail::large_copy_counters();
+    for (int round = 0; round < 3; ++round) {
+        std::vector<std::int64_t> values(3'000'000, round); // 24 MB
+        const auto result = pool.submit(doubled, std::move(values)).result();
+        BOOST_TEST(result[2'999'999] == 2 * round);
+    }
+    const auto after = futura::detail::large_copy_counters();
+    // In this process: into a segment once per call, out of one once per result; nothing else
+    // (the argument moved into the task is not copied, and no message buffer holds the data).
+    BOOST_TEST(after.into_segment - before.into_segment == 3U);
+    BOOST_TEST(after.out_of_segment - before.out_of_segment == 3U);
+}
+
+BOOST_AUTO_TEST_CASE(workers_killed_holding_warm_segments_leave_no_descriptor_or_file)
+{
+    const auto descriptors_before = open_descriptors();
+    const auto shm_before = entries_of("/dev/shm");
+    {
+        futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+        const std::vector<std::int64_t> values(3'000'000, 1);
+        for (int round = 0; round < 2; ++round) { // both caches warm
+            BOOST_TEST(pool.submit(doubled, values).result()[0] == 2);
+        }
+        BOOST_CHECK_THROW(pool.submit(die_by_sigkill).result(), futura::WorkerCrashed);
+        BOOST_TEST(pool.submit(doubled, values).result()[0] == 2); // a new worker
+        pool.kill_workers();
+    }
+    BOOST_TEST(open_descriptors() == descriptors_before);
+    BOOST_TEST(entries_of("/dev/shm") == shm_before);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -15,6 +15,9 @@ the worker pool is started and warmed up with one trivial task first.
   joblib         joblib.Parallel (loky) with its automatic memmapping (max_nbytes='1M'): the
                  array is dumped to a memory-mapped file the worker maps read-only; the worker
                  returns `a * 2`, pickled back.
+  pool_map_list  W6b, the posts' own case: a Python list of ints, `multiprocessing.Pool(1).map`
+                 of a doubling function over it (the list pickled in chunks to the worker and
+                 the doubled values pickled back).
 
 Runs under /usr/bin/python3 (Debian's python3-numpy and python3-joblib).
 
@@ -49,6 +52,11 @@ def double_in_shared_memory(name, n):
         del view
     finally:
         segment.close()
+
+
+def double(x):
+    """The work of Pool.map: one element."""
+    return 2 * x
 
 
 def check(array, n):
@@ -99,13 +107,28 @@ def run_joblib(n):
     return seconds
 
 
+def run_pool_map_list(n):
+    from multiprocessing import Pool
+
+    data = list(range(n))
+    with Pool(1) as pool:
+        pool.apply(noop)
+        start = time.perf_counter()
+        result = pool.map(double, data)
+        seconds = time.perf_counter() - start
+    if len(result) != n or result[-1] != 2 * (n - 1) or result[n // 2] != 2 * (n // 2):
+        sys.exit("wrong result")
+    return seconds
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--variant", required=True, choices=["pickle", "shared_memory", "joblib"])
+    parser.add_argument("--variant", required=True, choices=["pickle", "shared_memory", "joblib", "pool_map_list"])
     parser.add_argument("--mb", type=int, default=400, help="array size in MB (10^6 bytes)")
     args = parser.parse_args()
     n = args.mb * 1_000_000 // 8
-    run = {"pickle": run_pickle, "shared_memory": run_shared_memory, "joblib": run_joblib}
+    run = {"pickle": run_pickle, "shared_memory": run_shared_memory, "joblib": run_joblib,
+           "pool_map_list": run_pool_map_list}
     print(f"seconds={run[args.variant](n)}", flush=True)
 
 

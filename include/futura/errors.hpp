@@ -191,6 +191,14 @@ public:
     using Error::Error;
 };
 
+/// A `SharedVector` would grow beyond the `max_size` it was made with (std::vector's
+/// `length_error`, but named: the limit is the vector's own, not the address space's).
+class SharedVectorFull : public Error
+{
+public:
+    using Error::Error;
+};
+
 /// A `SharedQueue::put` with a timeout found the queue full until the timeout (Python's
 /// `queue.Full`).
 class QueueFull : public TimeoutError

@@ -22,6 +22,7 @@
 #include <futura/shared_queue.hpp>
 #include <futura/shared_string.hpp>
 #include <futura/shared_value.hpp>
+#include <futura/shared_vector.hpp>
 #include <futura/thread_pool_asio.hpp>
 #include <futura/thread_pool_executor.hpp>
 #include <futura/transferable.hpp>

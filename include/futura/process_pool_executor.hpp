@@ -125,6 +125,11 @@ struct ProcessPoolOptions
     /// result) of at least this many bytes travels in shared memory instead of through the
     /// channel (joblib's `max_nbytes`). 0: never.
     std::size_t share_threshold = std::size_t{1} << 20;
+    /// Bytes of shared memory segments whose pages are already backed that the pool, and each
+    /// worker, keeps for automatic sharing to write the next large vector into (a repeated
+    /// transfer then writes into warm pages instead of faulting in fresh ones). Given back once
+    /// unused for a second; a vector larger than this travels in a fresh segment. 0: none.
+    std::size_t segment_cache_bytes = std::size_t{256} << 20;
     /// A task running longer than this has its worker killed and fails with `TimeoutError`; the
     /// worker is replaced. None: no limit.
     std::optional<std::chrono::duration<double>> task_timeout = std::nullopt;

@@ -4,6 +4,7 @@
 #include <futura/detail/bounded_iarchive.hpp>
 #include <futura/detail/call_key.hpp>
 #include <futura/detail/segment.hpp>
+#include <futura/detail/segment_cache.hpp>
 #include <futura/detail/wire.hpp>
 
 #include <boost/archive/binary_iarchive.hpp>
@@ -194,7 +195,8 @@ struct Codec<std::vector<T, Alloc>>
             // One comparison on the hot path: a threshold of 0 wraps to the largest size_t.
             if (out.share_threshold() - 1 < bytes) [[unlikely]] {
                 out.u64(values.size() | shared_length_flag);
-                encode_copy_in_segment(out, values.data(), bytes);
+                // Straight from the vector into a (warm, if cached) segment: no message buffer.
+                encode_in_cached_segment(out, values.data(), bytes);
                 return;
             }
             out.u64(values.size());
@@ -218,11 +220,12 @@ struct Codec<std::vector<T, Alloc>>
                     WireReader::fail("a shared vector's length is impossibly large");
                 }
                 const auto bytes = static_cast<std::size_t>(n) * sizeof(T);
-                const auto segment = take_copy_segment(in, bytes); // checked before allocating
+                const auto segment = take_cached_segment(in, bytes); // checked before allocating
                 values.reserve(static_cast<std::size_t>(n));
                 prefault(values.data(), bytes);
                 values.resize(static_cast<std::size_t>(n));
-                read_copy_segment(segment, values.data(), bytes);
+                // One copy, out of the segment straight into the vector's own storage.
+                read_cached_segment(segment, values.data(), bytes);
                 return values;
             }
             if (length > in.remaining() / sizeof(T)) {

@@ -31,6 +31,7 @@ FUTURA_FUZZ_SOURCES=(
     src/detail/remote_task.cpp
     src/detail/scheduler.cpp
     src/detail/segment.cpp
+    src/detail/segment_cache.cpp
     src/detail/wire.cpp
     src/detail/worker_channel.cpp
     src/errors.cpp

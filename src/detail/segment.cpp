@@ -20,6 +20,21 @@
 
 namespace futura::detail {
 
+std::uint64_t machine_memory_bytes() noexcept
+{
+    struct sysinfo machine
+    {};
+    if (::sysinfo(&machine) != 0) {
+        return std::numeric_limits<std::uint64_t>::max();
+    }
+    // In units, to stay clear of overflow: totalram counts mem_unit-byte units.
+    const std::uint64_t unit = machine.mem_unit == 0 ? 1 : machine.mem_unit;
+    const std::uint64_t units = std::uint64_t{machine.totalram} + machine.totalswap;
+    return units > std::numeric_limits<std::uint64_t>::max() / unit
+               ? std::numeric_limits<std::uint64_t>::max()
+               : units * unit;
+}
+
 namespace {
 
 // Every live segment of this process by the address its data starts at, so that a span into one
@@ -56,21 +71,11 @@ UniqueFd new_memfd(std::size_t bytes)
 {
     // The kernel's internal tmpfs has no size limit: a request beyond the machine's memory would
     // only end in the OOM killer. Refuse it here, with the sizes in the message.
-    struct sysinfo machine
-    {};
-    if (::sysinfo(&machine) == 0) {
-        // In units, to stay clear of overflow: totalram counts mem_unit-byte units.
-        const std::uint64_t unit = machine.mem_unit == 0 ? 1 : machine.mem_unit;
-        const std::uint64_t units = std::uint64_t{machine.totalram} + machine.totalswap;
-        const auto memory = units > std::numeric_limits<std::uint64_t>::max() / unit
-                                ? std::numeric_limits<std::uint64_t>::max()
-                                : units * unit;
-        if (bytes > memory) {
-            throw SharedMemoryExhausted(
-                "futura: cannot get " + std::to_string(bytes) +
-                " bytes of shared memory: more than this machine's memory and swap (" +
-                std::to_string(memory) + " bytes)");
-        }
+    if (const auto memory = machine_memory_bytes(); bytes > memory) {
+        throw SharedMemoryExhausted("futura: cannot get " + std::to_string(bytes) +
+                                    " bytes of shared memory: more than this machine's memory "
+                                    "and swap (" +
+                                    std::to_string(memory) + " bytes)");
     }
     UniqueFd fd(::memfd_create("futura", MFD_CLOEXEC | MFD_ALLOW_SEALING));
     if (!fd) {
@@ -189,6 +194,47 @@ std::shared_ptr<Segment> Segment::create(std::size_t bytes)
     seal_size(fd.get(), 0);
     // The creator is about to fill it: mapping every page now is cheaper than a fault per page.
     return mapped(std::move(fd), 0, bytes, SegmentAccess::read_write, true);
+}
+
+std::shared_ptr<Segment> Segment::create_sparse(std::size_t bytes, std::size_t backed)
+{
+    auto fd = new_memfd(bytes);
+    seal_size(fd.get(), 0);
+    auto segment = mapped(std::move(fd), 0, bytes, SegmentAccess::read_write, false);
+    segment->back(0, backed);
+    return segment;
+}
+
+std::shared_ptr<Segment> Segment::map_sparse(UniqueFd fd, std::size_t bytes)
+{
+    return mapped(std::move(fd), 0, bytes, SegmentAccess::read_write, false);
+}
+
+void Segment::back(std::size_t offset, std::size_t bytes) const
+{
+    if (bytes == 0) {
+        return;
+    }
+    int result = 0;
+    do {
+        result = ::fallocate(fd_.get(), 0, static_cast<off_t>(file_offset_ + offset),
+                             static_cast<off_t>(bytes));
+    } while (result != 0 && errno == EINTR);
+    if (result != 0 && errno != EOPNOTSUPP) {
+        exhausted(bytes, "fallocate", errno);
+    }
+}
+
+void Segment::release(std::size_t offset, std::size_t bytes) const noexcept
+{
+    const auto page = page_size();
+    const auto first = (offset + page - 1) / page * page;
+    const auto last = (offset + bytes) / page * page;
+    if (last > first) {
+        (void)::fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                          static_cast<off_t>(file_offset_ + first),
+                          static_cast<off_t>(last - first));
+    }
 }
 
 std::shared_ptr<Segment> Segment::map(UniqueFd fd, std::uint64_t offset, std::size_t bytes,
@@ -387,20 +433,16 @@ SegmentView decode_segment_view(WireReader& in, std::size_t alignment, bool writ
     return open_segment(in, SegmentHandle::decode(in), alignment, writable);
 }
 
-void encode_copy_in_segment(WireWriter& out, const void* data, std::size_t bytes)
+UniqueFd new_memory_file(std::size_t bytes) { return new_memfd(bytes); }
+
+void write_memory_file(int fd, const void* data, std::size_t bytes)
 {
-    if (out.counting_descriptors()) {
-        out.u64(out.fresh_descriptor(-1)); // only counting (map chunks): make no segment
-        return;
-    }
-    auto fd = new_memfd(bytes);
     // write(), not a mapping: the kernel allocates each page as it copies into it, with no page
     // faults and no SIGBUS (out of memory is ENOSPC/ENOMEM here).
     const auto* from = static_cast<const char*>(data);
     std::size_t done = 0;
     while (done < bytes) {
-        const auto written =
-            ::pwrite(fd.get(), from + done, bytes - done, static_cast<off_t>(done));
+        const auto written = ::pwrite(fd, from + done, bytes - done, static_cast<off_t>(done));
         if (written < 0 && errno == EINTR) {
             continue;
         }
@@ -409,6 +451,18 @@ void encode_copy_in_segment(WireWriter& out, const void* data, std::size_t bytes
         }
         done += static_cast<std::size_t>(written);
     }
+}
+
+void seal_memory_file(int fd, bool snapshot) { seal_size(fd, snapshot ? F_SEAL_WRITE : 0); }
+
+void encode_copy_in_segment(WireWriter& out, const void* data, std::size_t bytes)
+{
+    if (out.counting_descriptors()) {
+        out.u64(out.fresh_descriptor(-1)); // only counting (map chunks): make no segment
+        return;
+    }
+    auto fd = new_memfd(bytes);
+    write_memory_file(fd.get(), data, bytes);
     // A snapshot: the receiver cannot change what it was sent.
     seal_size(fd.get(), F_SEAL_WRITE);
     // Fresh: `fd` closes on return, and a later copy in this message may get its number.

@@ -93,6 +93,15 @@ UniqueFd WireReader::descriptor(std::uint64_t index)
     return UniqueFd::duplicate(attachments_->descriptors[static_cast<std::size_t>(index)].get());
 }
 
+UniqueFd WireReader::take_descriptor(std::uint64_t index)
+{
+    if (attachments_ == nullptr || index >= attachments_->descriptors.size() ||
+        !attachments_->descriptors[index]) {
+        fail("it names a file descriptor that did not come with it");
+    }
+    return std::move(attachments_->descriptors[static_cast<std::size_t>(index)]);
+}
+
 void WireReader::keep_alive(std::shared_ptr<const void> owner)
 {
     if (attachments_ == nullptr) {

@@ -8,6 +8,7 @@
 #include <futura/detail/element_result.hpp>
 #include <futura/detail/protocol.hpp>
 #include <futura/detail/remote_call.hpp>
+#include <futura/detail/segment_cache.hpp>
 #include <futura/detail/worker.hpp>
 
 #include <boost/stacktrace.hpp>
@@ -24,6 +25,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <optional>
+#include <poll.h>
 #include <sstream>
 #include <string>
 #include <sys/prctl.h>
@@ -79,8 +81,9 @@ std::string current_trace()
 class WorkerLoop
 {
 public:
-    WorkerLoop(int fd, bool forked, std::size_t share_threshold)
-        : fd_(fd), forked_(forked), share_threshold_(share_threshold)
+    WorkerLoop(int fd, bool forked, std::size_t share_threshold, std::size_t segment_cache_bytes)
+        : fd_(fd), forked_(forked), share_threshold_(share_threshold),
+          segment_cache_(segment_cache_bytes)
     {}
 
     [[noreturn]] void run()
@@ -106,6 +109,7 @@ public:
                 }
                 handle(*frame, attachments);
             }
+            wait_for_input();
             ssize_t n = 0;
             try {
                 n = inbox_.receive(fd_, /*nonblocking=*/false);
@@ -119,6 +123,23 @@ public:
     }
 
 private:
+    /// Waits for the parent's next bytes; warm segments held meanwhile are given back once the
+    /// worker has been idle for segment_idle.
+    void wait_for_input()
+    {
+        while (segment_cache_.held_bytes() != 0) {
+            pollfd ready{fd_, POLLIN, 0};
+            const auto waited = ::poll(
+                &ready, 1,
+                static_cast<int>(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(segment_idle).count()));
+            if (waited != 0) {
+                return; // input, or an error the receive will report
+            }
+            segment_cache_.trim(segment_idle);
+        }
+    }
+
     /// Nothing can be trusted past corrupted bytes: say why and leave.
     [[noreturn]] static void bad_message(const std::exception& e)
     {
@@ -161,6 +182,7 @@ private:
         WireWriter result(out);
         result.attach(result_attachments);
         result.share_threshold(share_threshold_);
+        result.segment_cache(&segment_cache_, 0);
         // The answer starts with the call's own run time, for the parent's estimates: it leaves
         // out the channel and the wake-ups, which the parent's clock would include.
         const auto run_time_at = out.size();
@@ -220,6 +242,7 @@ private:
     int fd_;
     bool forked_;
     std::size_t share_threshold_;
+    SegmentCache segment_cache_; // warm segments for large results
     FrameInbox inbox_;
     FrameOutbox outbox_;
     std::optional<CallClaims> claims_; // from the parent's first frame
@@ -229,7 +252,7 @@ private:
 
 bool main_is_wrapped() noexcept { return wrapped.load(std::memory_order_relaxed); }
 
-void run_worker(int fd, bool forked, std::size_t share_threshold)
+void run_worker(int fd, bool forked, std::size_t share_threshold, std::size_t segment_cache_bytes)
 {
     // Ctrl-C reaches the whole foreground process group; the parent decides what happens to
     // running work, so workers ignore it.
@@ -239,12 +262,13 @@ void run_worker(int fd, bool forked, std::size_t share_threshold)
     ::unsetenv(worker_channel_variable);
     ::unsetenv(worker_key_variable);
     ::unsetenv(worker_share_threshold_variable);
+    ::unsetenv(worker_segment_cache_variable);
     // The channel is this process's alone: a program a task starts must not inherit it.
     (void)::fcntl(fd, F_SETFD, FD_CLOEXEC);
     forked_worker.store(forked, std::memory_order_relaxed);
     record_throw_sites.store(true, std::memory_order_relaxed);
     element_trace = &current_trace; // a map chunk's failed elements carry their stacks too
-    WorkerLoop(fd, forked, share_threshold).run();
+    WorkerLoop(fd, forked, share_threshold, segment_cache_bytes).run();
 }
 
 } // namespace futura::detail
@@ -298,9 +322,10 @@ extern "C" int __wrap_main(int argc, char** argv, char** envp) // NOLINT: the li
         }
         futura::detail::adopt_channel_key(*key);
         const char* threshold = std::getenv(futura::detail::worker_share_threshold_variable);
+        const char* cache = std::getenv(futura::detail::worker_segment_cache_variable);
         futura::detail::run_worker(std::atoi(channel), /*forked=*/false,
-                                   threshold != nullptr ? std::strtoull(threshold, nullptr, 10)
-                                                        : 0);
+                                   threshold != nullptr ? std::strtoull(threshold, nullptr, 10) : 0,
+                                   cache != nullptr ? std::strtoull(cache, nullptr, 10) : 0);
     }
     return __real_main(argc, argv, envp);
 }

@@ -135,7 +135,8 @@ pid_t fork_worker(const WorkerLaunch& launch, int channel, int err)
         const auto equals = variable.find('=');
         ::setenv(variable.substr(0, equals).c_str(), variable.substr(equals + 1).c_str(), 1);
     }
-    run_worker(worker_channel_fd, /*forked=*/true, launch.share_threshold);
+    run_worker(worker_channel_fd, /*forked=*/true, launch.share_threshold,
+               launch.segment_cache_bytes);
 }
 
 } // namespace
@@ -165,6 +166,7 @@ std::vector<std::string> worker_environment(const ProcessPoolOptions& options,
     variables[worker_channel_variable] = std::to_string(worker_channel_fd);
     variables[worker_key_variable] = key_text(channel_key());
     variables[worker_share_threshold_variable] = std::to_string(options.share_threshold);
+    variables[worker_segment_cache_variable] = std::to_string(options.segment_cache_bytes);
     std::vector<std::string> environment;
     environment.reserve(variables.size());
     for (const auto& [name, value] : variables) {

@@ -6,6 +6,7 @@
 #include <futura/mapped_array.hpp>
 #include <futura/shared_array.hpp>
 #include <futura/shared_value.hpp>
+#include <futura/shared_vector.hpp>
 
 #include <string>
 
@@ -71,6 +72,10 @@ void use_shared_memory(const futura::MappedArray<const int>& read_only)
     // A pointer one level down, in a SharedValue: refused too.
     futura::SharedValue<Cell> cell;
     (void)cell;
+#elif FUTURA_COMPILE_FAIL_CASE == 6
+    // A vector in shared memory holds plain bytes too: "T must be trivially copyable".
+    futura::SharedVector<std::string> names;
+    (void)names;
 #else
     // The control: the same uses, allowed.
     futura::SharedArray<int> numbers(3);
@@ -81,6 +86,8 @@ void use_shared_memory(const futura::MappedArray<const int>& read_only)
     particles[0].name_index = cell.load().id;
     futura::SharedArray<TaggedParticle> tagged(2);
     tagged[0].tag = particles[0].name_index;
+    futura::SharedVector<PlainParticle> grown;
+    grown.push_back(particles[0]);
 #endif
     (void)read_only;
 }

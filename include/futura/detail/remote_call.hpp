@@ -15,6 +15,7 @@
 #include <type_traits>
 #include <typeinfo>
 #include <utility>
+#include <vector>
 
 namespace futura::detail {
 
@@ -122,6 +123,13 @@ struct Codec<ElementResult<R>>
     }
 };
 
+/// A std::vector of plain bytes (what automatic sharing sends in a segment).
+template <class T>
+inline constexpr bool is_contiguous_vector = false;
+template <class T, class A>
+inline constexpr bool is_contiguous_vector<std::vector<T, A>> =
+    trivially_transferable<T> && !std::is_same_v<T, bool>;
+
 /// The wire form of calls `F(Args...) -> R`: the invoker id, the callable, the arguments.
 template <class R, class F, class... Args>
     requires(transferable_call<R, F, Args...>)
@@ -141,6 +149,13 @@ struct RemoteCall
         std::tuple<Args...> args{Codec<Args>::decode(call)...};
         if constexpr (std::is_void_v<R>) {
             std::apply(f, std::move(args));
+        } else if constexpr (is_contiguous_vector<R>) {
+            auto value = std::apply(f, std::move(args));
+            Codec<R>::encode(result, value);
+            if (value.size() * sizeof(typename R::value_type) >= prefault_threshold) {
+                // Freeing 400 MB takes 60 ms: after the answer is sent, not before.
+                result.keep_until_sent(std::make_shared<R>(std::move(value)));
+            }
         } else {
             Codec<R>::encode(result, std::apply(f, std::move(args)));
         }

@@ -45,6 +45,25 @@ public:
     static std::shared_ptr<Segment> map(UniqueFd fd, std::uint64_t offset, std::size_t bytes,
                                         SegmentAccess access);
 
+    /// Fresh anonymous shared memory of `bytes` (> 0) bytes of which only the first `backed`
+    /// are backed up front (`back` adds more); mapped whole, without touching a page, so that
+    /// its address never changes as it is backed (SharedVector grows in place).
+    /// @throws as `create`.
+    static std::shared_ptr<Segment> create_sparse(std::size_t bytes, std::size_t backed);
+
+    /// Maps all `bytes` bytes of the memory file `fd` read-write without touching a page (a
+    /// SharedVector's reserved room received from another process).
+    /// @throws std::system_error if the mapping fails.
+    static std::shared_ptr<Segment> map_sparse(UniqueFd fd, std::size_t bytes);
+
+    /// Backs [offset, offset + bytes) of this segment's file now (fallocate), so that a first
+    /// touch there is never SIGBUS. @throws SharedMemoryExhausted if the system cannot.
+    void back(std::size_t offset, std::size_t bytes) const;
+
+    /// Gives back the memory of [offset, offset + bytes) (page-aligned inside): it reads as
+    /// zeros again, and is no longer backed.
+    void release(std::size_t offset, std::size_t bytes) const noexcept;
+
     /// The live segment of this process whose mapping holds all of [at, at + bytes), or null.
     static std::shared_ptr<Segment> containing(const void* at, std::size_t bytes);
 
@@ -177,9 +196,24 @@ SegmentView decode_segment_view(WireReader& in, std::size_t alignment, bool writ
 /// @throws SharedMemoryExhausted if the system cannot provide the memory.
 void encode_copy_in_segment(WireWriter& out, const void* data, std::size_t bytes);
 
+/// A fresh anonymous memory file of `bytes` bytes (not backed yet, size not sealed).
+/// @throws SharedMemoryExhausted if the system cannot provide it.
+UniqueFd new_memory_file(std::size_t bytes);
+
+/// Writes `bytes` bytes at `data` at the start of the memory file `fd` (no page faults: the
+/// kernel backs each page as it copies into it).
+/// @throws SharedMemoryExhausted if the system runs out of memory meanwhile.
+void write_memory_file(int fd, const void* data, std::size_t bytes);
+
+/// Seals a memory file's size for good, and its contents too if it is a `snapshot`.
+void seal_memory_file(int fd, bool snapshot);
+
 /// The descriptor of a segment `encode_copy_in_segment` sent, checked to hold `bytes` bytes.
 /// @throws ProtocolError if the message is malformed.
 UniqueFd take_copy_segment(WireReader& in, std::size_t bytes);
+
+/// The machine's memory and swap, in bytes (the most a segment may be).
+[[nodiscard]] std::uint64_t machine_memory_bytes() noexcept;
 
 /// Fresh memory of at least this many bytes that a decoder is about to fill is prefaulted first.
 inline constexpr std::size_t prefault_threshold = std::size_t{1} << 20;

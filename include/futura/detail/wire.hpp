@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -14,6 +15,8 @@
 #include <vector>
 
 namespace futura::detail {
+
+class SegmentCache;
 
 /// The public `futura::ProtocolError`, by the name futura's own code has always used.
 using ProtocolError = futura::ProtocolError;
@@ -88,6 +91,25 @@ public:
     [[nodiscard]] std::size_t share_threshold() const noexcept { return share_threshold_; }
     void share_threshold(std::size_t bytes) noexcept { share_threshold_ = bytes; }
 
+    /// Keeps `owner` alive until the message has been sent (with its attachments): a worker's
+    /// large result is then freed after its answer is on its way, not before.
+    void keep_until_sent(std::shared_ptr<const void> owner)
+    {
+        if (attachments_ != nullptr) {
+            attachments_->keep_alive.push_back(std::move(owner));
+        }
+    }
+
+    /// Where automatic sharing takes warm segments from (null: a fresh one each time), and for
+    /// which receiver (a segment is reused only for the process it was first sent to).
+    [[nodiscard]] SegmentCache* segment_cache() const noexcept { return segment_cache_; }
+    [[nodiscard]] std::uint64_t segment_owner() const noexcept { return segment_owner_; }
+    void segment_cache(SegmentCache* cache, std::uint64_t owner) noexcept
+    {
+        segment_cache_ = cache;
+        segment_owner_ = owner;
+    }
+
 private:
     void forget_foreign_descriptors() noexcept;
 
@@ -95,6 +117,8 @@ private:
     std::vector<char>* buffer_;
     Attachments* attachments_ = nullptr;
     std::size_t share_threshold_ = 0;
+    SegmentCache* segment_cache_ = nullptr;
+    std::uint64_t segment_owner_ = 0;
     bool counting_ = false;
 };
 
@@ -171,6 +195,12 @@ public:
     /// handles in one message may name the same index).
     /// @throws ProtocolError if there is none there (never sent).
     UniqueFd descriptor(std::uint64_t index);
+
+    /// The descriptor the sender attached at `index` itself, taken out of the message: for a
+    /// value that alone refers to it (a copy in a fresh segment), so that the memory can go as
+    /// soon as the value is done with it rather than when the message goes.
+    /// @throws ProtocolError if there is none there (never sent, or taken already).
+    UniqueFd take_descriptor(std::uint64_t index);
 
     /// Keeps `owner` alive for as long as the message is in use (e.g. until the call that
     /// decoded a span into shared memory returns). Without attachments (in-process decoding),

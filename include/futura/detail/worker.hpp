@@ -12,6 +12,8 @@ inline constexpr const char* worker_channel_variable = "FUTURA_WORKER_CHANNEL";
 inline constexpr const char* worker_key_variable = "FUTURA_WORKER_KEY";
 /// The pool's share_threshold, for the results a started worker sends back.
 inline constexpr const char* worker_share_threshold_variable = "FUTURA_WORKER_SHARE_THRESHOLD";
+/// The pool's segment_cache_bytes, for the warm segments a worker keeps for its results.
+inline constexpr const char* worker_segment_cache_variable = "FUTURA_WORKER_SEGMENT_CACHE";
 
 /// Whether this program's `main` is wrapped by futura (linked with `-Wl,--wrap=main`), i.e.
 /// whether a copy of it started as a worker would run the worker loop instead of `main`.
@@ -20,7 +22,9 @@ inline constexpr const char* worker_share_threshold_variable = "FUTURA_WORKER_SH
 /// Runs the worker loop on the channel `fd` until the parent closes it; never returns.
 /// A `forked` worker (a fork of the parent, no exec) leaves with `_exit`: the atexit handlers
 /// and static destructors in its memory are the parent's, not its own to run.
-/// Results of at least `share_threshold` contiguous bytes go back in shared memory (0: never).
-[[noreturn]] void run_worker(int fd, bool forked, std::size_t share_threshold);
+/// Results of at least `share_threshold` contiguous bytes go back in shared memory (0: never),
+/// written into warm segments it keeps, up to `segment_cache_bytes`.
+[[noreturn]] void run_worker(int fd, bool forked, std::size_t share_threshold,
+                             std::size_t segment_cache_bytes);
 
 } // namespace futura::detail

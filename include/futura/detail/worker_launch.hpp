@@ -28,6 +28,7 @@ struct WorkerLaunch
     std::vector<std::string> environment; ///< for spawn (a forked worker sets it itself)
     std::string working_directory;        ///< empty: the parent's
     std::size_t share_threshold = 0;
+    std::size_t segment_cache_bytes = 0;
 };
 
 /// Starts a worker whose channel is `channel` and whose stderr is `err` (both closed in the
