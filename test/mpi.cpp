@@ -11,7 +11,6 @@
 #include <futura/mpi.hpp>
 
 #include <boost/mpi/exception.hpp>
-#include <boost/mpi/exception.hpp>
 #include <boost/mp11/list.hpp>
 #include <boost/test/unit_test.hpp>
 
@@ -138,7 +137,9 @@ BOOST_AUTO_TEST_CASE(basics)
 {
     futura::MpiPoolExecutor pool;
     BOOST_TEST(pool.pre_started());
-    BOOST_TEST(pool.max_workers() == 2U);
+    int world = 0;
+    MPI_Comm_size(MPI_COMM_WORLD, &world);
+    BOOST_TEST(pool.max_workers() == static_cast<std::size_t>(world - 1));
     BOOST_TEST(pool.submit(square, 9).result() == 81);
     // The work is done on the other ranks, never here.
     std::vector<int> ranks;
@@ -175,6 +176,7 @@ BOOST_AUTO_TEST_CASE(shutdown_cancels_futures)
     for (int i = 0; i < 20; ++i) {
         futures.push_back(pool.submit(sleep_ms, 50));
     }
+    (void)futures.front().result(); // the workers are up and busy
     pool.shutdown({.wait = true, .cancel_futures = true});
     std::size_t cancelled = 0;
     std::size_t ran = 0;
@@ -297,11 +299,11 @@ BOOST_AUTO_TEST_CASE(pieces_reassemble_over_mpi)
     }
     m::seal(message);
     const auto copy = message;
-    auto out = m::send(MPI_COMM_SELF, 0, m::Tag::call, std::move(message), 7);
-    BOOST_TEST(out.requests.size() == (108U + 6U) / 7U);
+    auto out = m::send(MPI_COMM_SELF, 0, m::Tag::call, std::move(message), 9);
+    BOOST_TEST(out.requests.size() == (108U + 8U) / 9U);
     std::optional<m::Incoming> in;
     while (!in) {
-        in = m::try_receive(MPI_COMM_SELF, MPI_ANY_SOURCE, 7);
+        in = m::try_receive(MPI_COMM_SELF, MPI_ANY_SOURCE, 9);
     }
     while (!m::sent(out)) {
     }

@@ -29,7 +29,7 @@ void seal(std::vector<char>& message)
 
 std::vector<std::pair<std::size_t, std::size_t>> pieces(std::size_t total, std::size_t limit)
 {
-    limit = std::clamp<std::size_t>(limit, 1, INT_MAX);
+    limit = std::clamp<std::size_t>(limit, header_size, INT_MAX); // the first has the header
     std::vector<std::pair<std::size_t, std::size_t>> result;
     std::size_t at = 0;
     do {

@@ -350,8 +350,11 @@ private:
                 const std::lock_guard guard(lock());
                 std::erase_if(outgoing_, [](Outgoing& out) { return sent(out); });
             }
+            // Only once every worker has said hello and finished its initializer: nothing of
+            // this executor may reach a pre-started worker after its goodbye (the next
+            // executor would take it for its own).
             if (draining_ && !said_goodbye && waiting() == 0 && scheduler_.all_answered() &&
-                initializing_ == 0) {
+                initializing_ == 0 && unheard_ == 0) {
                 const Tag farewell =
                     setup_.ownership == Ownership::spawned ? Tag::exit : Tag::goodbye;
                 for (const auto& worker : workers_) {
@@ -360,9 +363,8 @@ private:
                     post(worker.rank, farewell, std::move(message));
                 }
                 said_goodbye = true;
-                // Those that never said hello must still: a ready message may be on its way.
             }
-            if (said_goodbye && outgoing_.empty() && unheard_ == 0) {
+            if (said_goodbye && outgoing_.empty()) {
                 return;
             }
             if (active) {
@@ -452,7 +454,7 @@ private:
                        ", here " + build_ + "); every rank must run the same executable");
             return;
         }
-        if (setup_.initializer != nullptr) {
+        if (setup_.initializer != nullptr && broken_reason_.empty()) {
             auto message = begin_message();
             WireWriter call(message);
             encode_function_address(call,
