@@ -119,16 +119,19 @@ std::optional<Incoming> try_receive(MPI_Comm comm, int source, std::size_t piece
 
 void Backoff::pause()
 {
-    // About 2 ms of yielding after the last activity (a reply to a short call comes within
-    // that), then sleeps of 50 us doubling to 1 ms: an idle pool costs little CPU.
-    constexpr std::size_t spin_rounds = 2000;
-    if (idle_rounds_ < spin_rounds) {
-        ++idle_rounds_;
+    constexpr auto spin_for = std::chrono::milliseconds(1);
+    constexpr auto first_sleep = std::chrono::microseconds(20);
+    const auto now = std::chrono::steady_clock::now();
+    if (!idle_since_) {
+        idle_since_ = now;
+        sleep_ = first_sleep;
+    }
+    if (now - *idle_since_ < spin_for) {
         std::this_thread::yield();
         return;
     }
-    const std::size_t doublings = std::min<std::size_t>(idle_rounds_++ - spin_rounds, 4);
-    std::this_thread::sleep_for(std::chrono::microseconds(50) * (std::size_t{1} << doublings));
+    std::this_thread::sleep_for(sleep_);
+    sleep_ = std::min(sleep_ * 2, longest_sleep_);
 }
 
 } // namespace futura::detail::mpi

@@ -320,7 +320,9 @@ private:
 
     void run_loop()
     {
-        Backoff backoff;
+        // Short sleeps: the root waits for answers while work is in flight, and every
+        // microsecond it sleeps past one is a worker left idle.
+        Backoff backoff(std::chrono::microseconds(100));
         bool said_goodbye = false;
         for (;;) {
             bool active = false;

@@ -92,7 +92,9 @@ void run(MPI_Comm comm, int root, const Incoming& in)
 
 bool serve(MPI_Comm comm, int root, bool until_exit)
 {
-    Backoff backoff;
+    // An idle worker sleeps up to a millisecond between polls: cheap while the pool is idle;
+    // the root sends calls ahead while a worker is busy, so a loaded pool rarely waits on it.
+    Backoff backoff(std::chrono::milliseconds(1));
     for (;;) {
         std::optional<Incoming> in;
         try {

@@ -4,6 +4,7 @@
 
 #include <mpi.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -80,16 +81,22 @@ struct Incoming
 std::optional<Incoming> try_receive(MPI_Comm comm, int source,
                                     std::size_t piece_limit = default_piece_limit);
 
-/// Polls without burning a core when nothing happens for a while: spins (yielding) shortly after
-/// activity, then sleeps for growing intervals up to a millisecond.
+/// Polls without burning a core when nothing happens for a while: yields for a millisecond
+/// after the last activity (an answer to a short call comes within that), then sleeps for
+/// intervals doubling from 20 us up to `longest_sleep`.
 class Backoff
 {
 public:
-    void reset() noexcept { idle_rounds_ = 0; }
+    explicit Backoff(std::chrono::microseconds longest_sleep) noexcept
+        : longest_sleep_(longest_sleep)
+    {}
+    void reset() noexcept { idle_since_.reset(); }
     void pause();
 
 private:
-    std::size_t idle_rounds_ = 0;
+    std::chrono::microseconds longest_sleep_;
+    std::chrono::microseconds sleep_{0};
+    std::optional<std::chrono::steady_clock::time_point> idle_since_;
 };
 
 } // namespace futura::detail::mpi
