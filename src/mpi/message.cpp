@@ -117,7 +117,7 @@ std::optional<Incoming> try_receive(MPI_Comm comm, int source, std::size_t piece
     return in;
 }
 
-void Backoff::pause()
+void Backoff::pause(bool may_spin)
 {
     constexpr auto spin_for = std::chrono::milliseconds(1);
     constexpr auto first_sleep = std::chrono::microseconds(20);
@@ -126,7 +126,7 @@ void Backoff::pause()
         idle_since_ = now;
         sleep_ = first_sleep;
     }
-    if (now - *idle_since_ < spin_for) {
+    if (may_spin && now - *idle_since_ < spin_for) {
         std::this_thread::yield();
         return;
     }

@@ -13,6 +13,7 @@
 
 #include <boost/intrusive/list.hpp>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -376,7 +377,7 @@ private:
                                    unheard_ > 0 || initializing_ > 0 || draining_;
             if (in_flight) {
                 if (!active) {
-                    backoff.pause();
+                    backoff.pause(answer_is_urgent());
                 }
                 continue;
             }
@@ -384,6 +385,18 @@ private:
             wake_.wait(guard, [&] { return kicked_; });
             backoff.reset();
         }
+    }
+
+    /// Whether a worker may soon wait for the root: one runs its last call (nothing queued
+    /// behind it), so its answer should be picked up, and the next call sent, at once. While
+    /// every worker has a call queued behind the running one, the root sleeps between polls
+    /// instead of yielding: on a machine with as many cores as workers, a yielding root takes
+    /// CPU time from them.
+    [[nodiscard]] bool answer_is_urgent() const
+    {
+        return std::any_of(workers_.begin(), workers_.end(), [&](const Worker& worker) {
+            return worker.ready && scheduler_.unanswered(worker.number).size() <= 1;
+        }) || unheard_ > 0 || initializing_ > 0;
     }
 
     void handle(Incoming& in)

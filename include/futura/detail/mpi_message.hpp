@@ -91,7 +91,8 @@ public:
         : longest_sleep_(longest_sleep)
     {}
     void reset() noexcept { idle_since_.reset(); }
-    void pause();
+    /// Waits a little: yields while the last activity is recent and `may_spin`, else sleeps.
+    void pause(bool may_spin = true);
 
 private:
     std::chrono::microseconds longest_sleep_;
