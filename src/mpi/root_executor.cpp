@@ -14,6 +14,8 @@
 #include <boost/intrusive/list.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -97,6 +99,7 @@ public:
             pending_.push_back(*task.release());
             ++submitted_;
             kicked_ = true;
+            kicked_flag_.store(true, std::memory_order_release);
         }
         wake_.notify_one();
     }
@@ -108,6 +111,7 @@ public:
             const std::lock_guard guard(mutex_);
             shut_down_ = true;
             kicked_ = true;
+            kicked_flag_.store(true, std::memory_order_release);
             if (options.cancel_futures) {
                 cancelled.swap(pending_);
                 cancelled_ += cancelled.size();
@@ -343,6 +347,7 @@ private:
                 const std::lock_guard guard(mutex_);
                 draining_ = shut_down_;
                 kicked_ = false;
+                kicked_flag_.store(false, std::memory_order_relaxed);
             }
             if (broken_reason_.empty()) {
                 scheduler_.dispatch(*this);
@@ -380,6 +385,14 @@ private:
                     backoff.pause(answer_is_urgent());
                 }
                 continue;
+            }
+            // Nothing in flight: a caller that waits for one result at a time submits the next
+            // right after it, so look for that a little before sleeping on the condition
+            // variable (waking this thread from it costs more than the whole MPI round trip).
+            const auto idle_since = std::chrono::steady_clock::now();
+            while (!kicked_flag_.load(std::memory_order_acquire) &&
+                   std::chrono::steady_clock::now() - idle_since < std::chrono::microseconds(200)) {
+                std::this_thread::yield();
             }
             std::unique_lock guard(mutex_);
             wake_.wait(guard, [&] { return kicked_; });
@@ -557,6 +570,7 @@ private:
     mutable std::mutex mutex_; // guards everything from here to join_mutex_
     std::condition_variable wake_;
     bool kicked_ = false;
+    std::atomic<bool> kicked_flag_{false}; // kicked_, for a look without the lock
     TaskQueue pending_;
     bool shut_down_ = false;
     std::string broken_;
