@@ -9,8 +9,6 @@
 // automatic chunks over N inputs, submit→result round trip (p50, p99), and the speedup on a
 // uniform and a heavy-tailed shape of CPU-bound tasks (MpiPoolExecutor against
 // ProcessPoolExecutor with as many workers). The table goes to stdout, `result` lines to stderr.
-#include "harness.hpp"
-
 #include <futura/futura.hpp>
 #include <futura/mpi.hpp>
 
@@ -22,6 +20,8 @@
 #include <map>
 #include <numbers>
 #include <numeric>
+
+#include "harness.hpp"
 
 using namespace futura_bench;
 
@@ -203,8 +203,7 @@ void print_table(const Settings& s, std::size_t workers, const std::vector<Row>&
         {"rt_p99", "submit→result round trip, p99", "µs", false},
         {"w3_speedup_uniform", "speedup, uniform: 20 × 50 ms", "×", true},
         {"w3_speedup_heavy_tail",
-         "speedup, heavy-tailed: 400, log-normal, median 2 ms, σ 1.5, at most 200 ms", "×",
-         true},
+         "speedup, heavy-tailed: 400, log-normal, median 2 ms, σ 1.5, at most 200 ms", "×", true},
     };
     std::cout << "Workers: " << workers << " (MPI ranks besides the root; as many for "
               << "mpi4py.futures and the process pool). Medians of " << s.reps

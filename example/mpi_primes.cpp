@@ -48,8 +48,8 @@ int main()
     for (int count : pool.map(count_primes, ranges)) {
         total += count;
     }
-    std::printf("%d primes below %d, counted on %zu %s workers\n", total, limit,
-                pool.max_workers(), pool.pre_started() ? "pre-started" : "spawned");
+    std::printf("%d primes below %d, counted on %zu %s workers\n", total, limit, pool.max_workers(),
+                pool.pre_started() ? "pre-started" : "spawned");
     // [map-end]
     return total == 148'933 ? 0 : 1;
 }

@@ -10,8 +10,8 @@
 #include <futura/futura.hpp>
 #include <futura/mpi.hpp>
 
-#include <boost/mpi/exception.hpp>
 #include <boost/mp11/list.hpp>
+#include <boost/mpi/exception.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
@@ -39,9 +39,12 @@ struct Unregistered : std::runtime_error
 
 int fails_unregistered(int) { throw Unregistered("custom failure"); }
 
-int rank_of_worker() { return std::atoi(std::getenv("OMPI_COMM_WORLD_RANK") != nullptr
-                                            ? std::getenv("OMPI_COMM_WORLD_RANK")
-                                            : "-1"); }
+int rank_of_worker()
+{
+    return std::atoi(std::getenv("OMPI_COMM_WORLD_RANK") != nullptr
+                         ? std::getenv("OMPI_COMM_WORLD_RANK")
+                         : "-1");
+}
 
 int sleep_ms(int ms)
 {
@@ -165,8 +168,8 @@ BOOST_AUTO_TEST_CASE(remote_error_names_host_and_rank)
     const std::string text = remote_error_text(pool);
     BOOST_TEST(text.find("custom failure") != std::string::npos);
     BOOST_TEST(text.find("on host") != std::string::npos);
-    BOOST_TEST((text.find("rank 1") != std::string::npos ||
-                text.find("rank 2") != std::string::npos));
+    BOOST_TEST(
+        (text.find("rank 1") != std::string::npos || text.find("rank 2") != std::string::npos));
 }
 
 BOOST_AUTO_TEST_CASE(shutdown_cancels_futures)
@@ -251,8 +254,7 @@ BOOST_AUTO_TEST_CASE(node_local_handle_through_executor_is_refused)
         (void)f.result();
         BOOST_FAIL("a SharedArray went to another rank");
     } catch (const std::invalid_argument& e) {
-        BOOST_TEST(std::string(e.what()).find("memory or files of this node") !=
-                   std::string::npos);
+        BOOST_TEST(std::string(e.what()).find("memory or files of this node") != std::string::npos);
     }
     BOOST_TEST(pool.submit(square, 4).result() == 16); // the pool is fine
 }

@@ -6,10 +6,9 @@
 #include <futura/detail/remote_call.hpp>
 #include <futura/executor.hpp>
 
-#include <mpi.h>
-
 #include <cstddef>
 #include <memory>
+#include <mpi.h>
 #include <optional>
 #include <ranges>
 #include <type_traits>

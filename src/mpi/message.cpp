@@ -51,9 +51,8 @@ Outgoing send(MPI_Comm comm, int destination, Tag tag, std::vector<char> message
         MPI_Request request = MPI_REQUEST_NULL;
         // Pieces of one message go in order: MPI does not let a message overtake an earlier
         // one between the same two ranks with the same tag.
-        BOOST_MPI_CHECK_RESULT(MPI_Isend, (bytes->data() + offset, static_cast<int>(size),
-                                           MPI_BYTE, destination, static_cast<int>(tag), comm,
-                                           &request));
+        BOOST_MPI_CHECK_RESULT(MPI_Isend, (bytes->data() + offset, static_cast<int>(size), MPI_BYTE,
+                                           destination, static_cast<int>(tag), comm, &request));
         out.requests.push_back(request);
     }
     out.bytes = std::move(bytes);
@@ -72,8 +71,8 @@ void send_blocking(MPI_Comm comm, int destination, Tag tag, std::vector<char> me
                    std::size_t piece_limit)
 {
     Outgoing out = send(comm, destination, tag, std::move(message), piece_limit);
-    BOOST_MPI_CHECK_RESULT(MPI_Waitall, (static_cast<int>(out.requests.size()),
-                                         out.requests.data(), MPI_STATUSES_IGNORE));
+    BOOST_MPI_CHECK_RESULT(MPI_Waitall, (static_cast<int>(out.requests.size()), out.requests.data(),
+                                         MPI_STATUSES_IGNORE));
 }
 
 std::optional<Incoming> try_receive(MPI_Comm comm, int source, std::size_t piece_limit)
@@ -91,8 +90,8 @@ std::optional<Incoming> try_receive(MPI_Comm comm, int source, std::size_t piece
     in.source = status.MPI_SOURCE;
     in.tag = static_cast<Tag>(status.MPI_TAG);
     in.bytes.resize(static_cast<std::size_t>(count));
-    BOOST_MPI_CHECK_RESULT(MPI_Mrecv, (in.bytes.data(), count, MPI_BYTE, &handle,
-                                       MPI_STATUS_IGNORE));
+    BOOST_MPI_CHECK_RESULT(MPI_Mrecv,
+                           (in.bytes.data(), count, MPI_BYTE, &handle, MPI_STATUS_IGNORE));
     if (in.bytes.size() < header_size) {
         throw ProtocolError("futura: an MPI message is shorter than its header");
     }

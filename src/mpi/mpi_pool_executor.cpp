@@ -59,8 +59,8 @@ detail::mpi::RootSetup spawn_workers(std::optional<int> count, void (*initialize
     char* argv[] = {argument.data(), nullptr};
     std::vector<int> errors(static_cast<std::size_t>(n), MPI_SUCCESS);
     MPI_Comm intercomm = MPI_COMM_NULL;
-    const int spawned = MPI_Comm_spawn(path.c_str(), argv, n, MPI_INFO_NULL, 0, self, &intercomm,
-                                       errors.data());
+    const int spawned =
+        MPI_Comm_spawn(path.c_str(), argv, n, MPI_INFO_NULL, 0, self, &intercomm, errors.data());
     MPI_Comm_free(&self);
     if (spawned != MPI_SUCCESS) {
         throw boost::mpi::exception("MPI_Comm_spawn", spawned);
@@ -111,8 +111,8 @@ MpiPoolExecutor::MpiPoolExecutor(MpiPoolOptions options)
 {
     std::optional<int> count;
     if (options.max_workers) {
-        count = static_cast<int>(detail::checked_max_workers(options.max_workers,
-                                                             "MpiPoolExecutor"));
+        count =
+            static_cast<int>(detail::checked_max_workers(options.max_workers, "MpiPoolExecutor"));
     }
     detail::mpi::ensure_initialized();
     bool pre_started = options.workers == MpiWorkers::pre_started;

@@ -130,6 +130,11 @@ public:
 
     [[nodiscard]] std::size_t max_workers() const noexcept { return setup_.worker_ranks.size(); }
 
+    [[nodiscard]] bool on_progress_thread() const noexcept
+    {
+        return std::this_thread::get_id() == progress_thread_.get_id();
+    }
+
     [[nodiscard]] ExecutorStats stats() const
     {
         const std::lock_guard guard(mutex_);
@@ -407,9 +412,12 @@ private:
     /// CPU time from them.
     [[nodiscard]] bool answer_is_urgent() const
     {
-        return std::any_of(workers_.begin(), workers_.end(), [&](const Worker& worker) {
-            return worker.ready && scheduler_.unanswered(worker.number).size() <= 1;
-        }) || unheard_ > 0 || initializing_ > 0;
+        return std::any_of(workers_.begin(), workers_.end(),
+                           [&](const Worker& worker) {
+                               return worker.ready &&
+                                      scheduler_.unanswered(worker.number).size() <= 1;
+                           }) ||
+               unheard_ > 0 || initializing_ > 0;
     }
 
     void handle(Incoming& in)
@@ -601,7 +609,16 @@ private:
 
 RootExecutor::RootExecutor(RootSetup setup) : impl_(std::make_unique<Impl>(std::move(setup))) {}
 
-RootExecutor::~RootExecutor() = default;
+RootExecutor::~RootExecutor()
+{
+    if (impl_->on_progress_thread()) {
+        // The last owner went inside a done callback, on the thread that the destructor would
+        // join: as the process pool does, shut down without waiting and let a thread of its
+        // own finish the job and free it.
+        impl_->shutdown({.wait = false, .cancel_futures = false});
+        std::thread([impl = std::move(impl_)]() mutable { impl.reset(); }).detach();
+    }
+}
 
 void RootExecutor::schedule(TaskPtr task) { impl_->schedule(std::move(task)); }
 

@@ -80,10 +80,10 @@ void run(MPI_Comm comm, int root, const Incoming& in)
         message.resize(run_time_at + sizeof(std::uint64_t)); // drop a partly encoded result
         encode_exception(result, std::current_exception(), {});
     }
-    const auto nanoseconds = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
-                                                             began)
-            .count());
+    const auto nanoseconds =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::steady_clock::now() - began)
+                                       .count());
     std::memcpy(message.data() + run_time_at, &nanoseconds, sizeof nanoseconds);
     answer(comm, root, tag, std::move(message));
 }

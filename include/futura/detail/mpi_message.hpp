@@ -2,12 +2,11 @@
 // exceed what one MPI message can count (an `int` of bytes), sent as consecutive pieces.
 #pragma once
 
-#include <mpi.h>
-
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mpi.h>
 #include <optional>
 #include <string>
 #include <utility>
@@ -24,7 +23,7 @@ enum class Tag : int
     call = 3,       ///< run a task: its id, then TaskBase::encode_call's bytes
     goodbye = 4,    ///< the pool is done with the worker (a pre-started one waits for the next)
     exit = 5,       ///< leave the worker loop
-    // worker -> root
+              // worker -> root
     ready = 10,             ///< host name, pid, build identity
     value = 11,             ///< id, run time in nanoseconds, the encoded result
     exception = 12,         ///< id, run time, what encode_exception wrote

@@ -5,10 +5,9 @@
 #include <futura/detail/task.hpp>
 #include <futura/executor.hpp>
 
-#include <mpi.h>
-
 #include <cstddef>
 #include <memory>
+#include <mpi.h>
 #include <optional>
 #include <string>
 #include <vector>

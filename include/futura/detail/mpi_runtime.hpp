@@ -3,9 +3,8 @@
 // loop that ranks serving a root run.
 #pragma once
 
-#include <mpi.h>
-
 #include <cstddef>
+#include <mpi.h>
 #include <mutex>
 #include <optional>
 #include <string>
