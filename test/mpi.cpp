@@ -140,6 +140,7 @@ BOOST_AUTO_TEST_CASE(basics)
 {
     futura::MpiPoolExecutor pool;
     BOOST_TEST(pool.pre_started());
+    BOOST_TEST(pool.stats().submitted == 0U);
     int world = 0;
     MPI_Comm_size(MPI_COMM_WORLD, &world);
     BOOST_TEST(pool.max_workers() == static_cast<std::size_t>(world - 1));
@@ -196,6 +197,10 @@ BOOST_AUTO_TEST_CASE(shutdown_cancels_futures)
     BOOST_CHECK_THROW((void)pool.submit(square, 1), futura::ShutdownError);
     const auto stats = pool.stats();
     BOOST_TEST(stats.submitted == stats.completed + stats.failed + stats.cancelled);
+    BOOST_TEST(stats.cancelled == cancelled);
+    BOOST_TEST(stats.queued == 0U);
+    BOOST_TEST(stats.running == 0U);
+    BOOST_TEST(stats.workers_alive == 0U);
 }
 
 BOOST_AUTO_TEST_CASE(raii_waits_for_work)

@@ -378,6 +378,8 @@ private:
                 said_goodbye = true;
             }
             if (said_goodbye && outgoing_.empty()) {
+                const std::lock_guard guard(mutex_);
+                alive_ = 0; // they serve this executor no more
                 return;
             }
             if (active) {
