@@ -54,7 +54,11 @@ class RootExecutor::Impl final : public SchedulerHost
 public:
     explicit Impl(RootSetup setup)
         : setup_(std::move(setup)),
-          scheduler_({.max_workers = std::max<std::size_t>(setup_.worker_ranks.size(), 1)})
+          // Calls sent ahead are never taken back here (try_revoke): send ahead only a short
+          // batch of short calls, so that a short call rarely waits behind a long one while
+          // another worker idles (the process pool sends 1 ms ahead and takes back).
+          scheduler_({.max_workers = std::max<std::size_t>(setup_.worker_ranks.size(), 1),
+                      .send_ahead = std::chrono::microseconds(200)})
     {
         for (const int rank : setup_.worker_ranks) {
             Worker worker;
