@@ -57,7 +57,7 @@ LOG_SPAN = 25.0
 
 # The benchmarks that scripts/bench records, in the order of doc/benchmarks.md.
 BENCHMARKS = ("thread_pool", "process_pool", "asio", "shared_memory", "shared_containers",
-              "compose")
+              "compose", "mpi")
 
 # ---------------------------------------------------------------------------------------------
 # What a section holds.
@@ -700,6 +700,20 @@ CHARTS: list[Chart] = [
             ("fan", "fan-out/fan-in, when_all(group).then(sum) (tasks/s)"),
         )
     ]),
+    Chart("mpi", "futura::MpiPoolExecutor against mpi4py.futures.MPIPoolExecutor", [
+        Panel("mpi", ("submit_rate",), "submit, N = {n} trivial tasks", "tasks/s", "higher",
+              value_format=per_second("tasks/s")),
+        Panel("mpi", ("map_rate",), "map, N = {n} inputs", "inputs/s", "higher",
+              value_format=per_second("inputs/s")),
+        Panel("mpi", ("rt_p50", "rt_p99"), "submit one task, wait for its result, again", "µs",
+              "lower", series=("p50", "p99"), value_format=unit_format("µs")),
+        Panel("mpi", ("w3_speedup_uniform",), "speedup, uniform: {n} tasks of 50 ms",
+              "speedup over one process", "higher", ideal=ideal_speedup, log=False,
+              value_format=lambda value: f"{value:.2f}×"),
+        Panel("mpi", ("w3_speedup_heavy_tail",), "speedup, heavy-tailed: {n} tasks, log-normal "
+              "(median 2 ms, at most 200 ms)", "speedup over one process", "higher",
+              ideal=ideal_speedup, log=False, value_format=lambda value: f"{value:.2f}×"),
+    ]),
     # The README's headline for processes: a round trip and a large transfer, against Python.
     Chart("processes", "futura::ProcessPoolExecutor against Python's process pools", [
         Panel("process_pool", ("w5_p50",), "round trip of one small task (W5, p50)", "µs",
@@ -719,6 +733,7 @@ SECTION_CHARTS = {
     "shared_containers": ["shared_containers"],
     "compose": ["compose"],
     "build_cost": [],  # a table only
+    "mpi": ["mpi"],
 }
 
 

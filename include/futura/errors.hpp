@@ -223,4 +223,14 @@ public:
     using Error::Error;
 };
 
+// ----- futura::mpi ---------------------------------------------------------------------------
+
+/// An `MpiPoolExecutor` or `MpiCommExecutor` is broken: a worker rank runs another build of the
+/// program, its initializer threw, or MPI failed.
+class BrokenMpiPool : public BrokenExecutor
+{
+public:
+    using BrokenExecutor::BrokenExecutor;
+};
+
 } // namespace futura

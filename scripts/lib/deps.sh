@@ -22,6 +22,9 @@ FUTURA_PACKAGES=(
     clang
     lld
     libclang-rt-14-dev
+    openmpi-bin    # futura::mpi: mpiexec for its tests and benchmark
+    libopenmpi-dev # (Boost.MPI itself comes with libboost1.81-all-dev)
+    python3-mpi4py # the benchmark's peer (mpi4py.futures)
 )
 
 # futura_install_packages PACKAGE...

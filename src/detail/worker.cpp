@@ -40,6 +40,7 @@ namespace futura::detail {
 namespace {
 
 std::atomic<bool> wrapped{false};
+std::atomic<BeforeMainHook> before_main_hook{nullptr};
 std::atomic<bool> forked_worker{false};
 
 /// Where the latest exception of this thread was thrown, recorded by the `__cxa_throw` below
@@ -252,6 +253,11 @@ private:
 
 bool main_is_wrapped() noexcept { return wrapped.load(std::memory_order_relaxed); }
 
+void set_before_main_hook(BeforeMainHook hook) noexcept
+{
+    before_main_hook.store(hook, std::memory_order_release);
+}
+
 void run_worker(int fd, bool forked, std::size_t share_threshold, std::size_t segment_cache_bytes)
 {
     // Ctrl-C reaches the whole foreground process group; the parent decides what happens to
@@ -326,6 +332,9 @@ extern "C" int __wrap_main(int argc, char** argv, char** envp) // NOLINT: the li
         futura::detail::run_worker(std::atoi(channel), /*forked=*/false,
                                    threshold != nullptr ? std::strtoull(threshold, nullptr, 10) : 0,
                                    cache != nullptr ? std::strtoull(cache, nullptr, 10) : 0);
+    }
+    if (const auto hook = futura::detail::before_main_hook.load(std::memory_order_acquire)) {
+        hook(argc, argv);
     }
     return __real_main(argc, argv, envp);
 }

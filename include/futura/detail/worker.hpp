@@ -27,4 +27,13 @@ inline constexpr const char* worker_segment_cache_variable = "FUTURA_WORKER_SEGM
 [[noreturn]] void run_worker(int fd, bool forked, std::size_t share_threshold,
                              std::size_t segment_cache_bytes);
 
+/// Code that the wrapped `main` runs first, after static initialisation, in a process that is
+/// not a process-pool worker: another futura library with workers of its own (futura::mpi)
+/// registers it during static initialisation, so that a copy of the program started as one of
+/// its workers serves there and never reaches `main`. It returns to let `main` run.
+using BeforeMainHook = void (*)(int argc, char** argv);
+
+/// Registers `hook` (one at most: a second registration replaces the first).
+void set_before_main_hook(BeforeMainHook hook) noexcept;
+
 } // namespace futura::detail

@@ -1,0 +1,642 @@
+// The root of an MPI executor. One progress thread per executor owns the scheduler (the process
+// pool's, through SchedulerHost) and every MPI call the executor makes; other threads only queue
+// tasks and wake it. It polls MPI (there is no way to wait for a message and a condition
+// variable at once) with a backoff, and sleeps on the condition variable when nothing is in
+// flight.
+#include <futura/detail/blocking.hpp>
+#include <futura/detail/mpi_message.hpp>
+#include <futura/detail/mpi_root_executor.hpp>
+#include <futura/detail/mpi_runtime.hpp>
+#include <futura/detail/protocol.hpp>
+#include <futura/detail/scheduler.hpp>
+#include <futura/errors.hpp>
+
+#include <boost/intrusive/list.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <list>
+#include <mutex>
+#include <span>
+#include <stdexcept>
+#include <thread>
+
+namespace futura::detail::mpi {
+
+namespace {
+
+using TaskQueue = boost::intrusive::list<TaskBase, boost::intrusive::constant_time_size<true>>;
+
+enum class Outcome
+{
+    completed,
+    failed,
+    cancelled
+};
+
+} // namespace
+
+class RootExecutor::Impl final : public SchedulerHost
+{
+    struct Worker
+    {
+        int rank = 0;
+        std::size_t number = 0; // the scheduler's
+        std::string host;
+        std::uint64_t pid = 0;
+        bool ready = false; // said hello, same build, initializer done
+    };
+
+public:
+    explicit Impl(RootSetup setup)
+        : setup_(std::move(setup)),
+          // Calls sent ahead are never taken back here (try_revoke): send ahead only a short
+          // batch of short calls, so that a short call rarely waits behind a long one while
+          // another worker idles (the process pool sends 1 ms ahead and takes back).
+          scheduler_({.max_workers = std::max<std::size_t>(setup_.worker_ranks.size(), 1),
+                      .send_ahead = std::chrono::microseconds(200)})
+    {
+        for (const int rank : setup_.worker_ranks) {
+            Worker worker;
+            worker.rank = rank;
+            worker.number = scheduler_.add_worker();
+            workers_.push_back(std::move(worker));
+        }
+        progress_thread_ = std::thread([this] { progress(); });
+    }
+
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
+
+    ~Impl()
+    {
+        shutdown({.wait = true, .cancel_futures = false});
+        if (progress_thread_.joinable()) {
+            progress_thread_.join();
+        }
+        if (mpi_failed_) {
+            return; // the communicator is unusable: freeing or disconnecting it could hang
+        }
+        const std::lock_guard guard(lock());
+        if (setup_.ownership == Ownership::spawned) {
+            MPI_Comm_free(&setup_.comm);
+            MPI_Comm_disconnect(&setup_.intercomm); // waits for the workers to let go too
+        } else if (setup_.ownership == Ownership::pre_started) {
+            release_pre_started();
+        }
+    }
+
+    void schedule(TaskPtr task)
+    {
+        {
+            const std::lock_guard guard(mutex_);
+            if (!broken_.empty()) {
+                throw BrokenMpiPool(broken_);
+            }
+            if (shut_down_) {
+                throw ShutdownError();
+            }
+            pending_.push_back(*task.release());
+            ++submitted_;
+            kicked_ = true;
+            kicked_flag_.store(true, std::memory_order_release);
+        }
+        wake_.notify_one();
+    }
+
+    void shutdown(const ShutdownOptions& options)
+    {
+        TaskQueue cancelled;
+        {
+            const std::lock_guard guard(mutex_);
+            shut_down_ = true;
+            kicked_ = true;
+            kicked_flag_.store(true, std::memory_order_release);
+            if (options.cancel_futures) {
+                cancelled.swap(pending_);
+                cancelled_ += cancelled.size();
+            }
+        }
+        wake_.notify_one();
+        cancelled.clear_and_dispose([](TaskBase* task) { task->discard(nullptr); });
+        if (options.wait && std::this_thread::get_id() != progress_thread_.get_id()) {
+            // A done callback runs on the progress thread: it cannot wait for itself.
+            const std::lock_guard join_guard(join_mutex_);
+            if (progress_thread_.joinable()) {
+                progress_thread_.join();
+            }
+        }
+    }
+
+    [[nodiscard]] std::size_t max_workers() const noexcept { return setup_.worker_ranks.size(); }
+
+    [[nodiscard]] bool on_progress_thread() const noexcept
+    {
+        return std::this_thread::get_id() == progress_thread_.get_id();
+    }
+
+    [[nodiscard]] ExecutorStats stats() const
+    {
+        const std::lock_guard guard(mutex_);
+        ExecutorStats stats;
+        stats.submitted = submitted_;
+        stats.queued = pending_.size() + waiting_again_count_;
+        stats.running = running_;
+        stats.completed = completed_;
+        stats.failed = failed_;
+        stats.cancelled = cancelled_;
+        stats.workers_alive = alive_;
+        return stats;
+    }
+
+    [[nodiscard]] std::size_t auto_chunksize(std::optional<std::size_t> total, CallKey key) const
+    {
+        return scheduler_.chunk_size(key, total);
+    }
+
+    // ----- progress thread only: the scheduler's host ----------------------------------------
+
+    [[nodiscard]] std::size_t waiting() const override
+    {
+        const std::lock_guard guard(mutex_);
+        return waiting_again_.size() + pending_.size();
+    }
+
+    std::optional<CallInfo> peek_waiting() override
+    {
+        if (!waiting_again_.empty()) {
+            return info_of(*waiting_again_.front());
+        }
+        const std::lock_guard guard(mutex_);
+        if (pending_.empty()) {
+            return std::nullopt;
+        }
+        return info_of(pending_.front());
+    }
+
+    std::optional<SentCall> send_next(std::size_t number) override
+    {
+        Worker* worker = find_worker(number);
+        TaskBase* task = worker != nullptr ? next_task() : nullptr;
+        if (task == nullptr) {
+            return std::nullopt;
+        }
+        const std::uint64_t id = ++last_id_;
+        auto message = begin_message();
+        WireWriter call(message);
+        call.u64(id);
+        // No attachments: nothing that names this node's memory or files can travel, and
+        // contiguous data goes inside the message (share_threshold 0).
+        bool encoded = false;
+        std::exception_ptr error;
+        try {
+            encoded = task->encode_call(call);
+            if (!encoded) {
+                error = std::make_exception_ptr(
+                    std::invalid_argument(task->not_transferable_message()));
+            }
+        } catch (const ProtocolError& e) {
+            error = std::make_exception_ptr(std::invalid_argument(
+                std::string("futura::") + setup_.executor_name +
+                ": a task's argument refers to memory or files of this node (SharedArray, "
+                "MappedArray, SharedValue, a shared container or a mutable std::span), which "
+                "other hosts cannot reach; pass the data by value (a std::vector) instead (" +
+                e.what() + ")"));
+        } catch (...) {
+            error = std::current_exception();
+        }
+        if (!encoded || error) {
+            finish_task(Outcome::failed);
+            task->discard(error);
+            return std::nullopt;
+        }
+        seal(message);
+        post(worker->rank, Tag::call, std::move(message));
+        return SentCall{task, id, info_of(*task)};
+    }
+
+    // A call sent to a rank is never taken back (that would take a round trip of its own): the
+    // scheduler then sends ahead only what is safe.
+    bool try_revoke(std::size_t, const SentCall&) override { return false; }
+
+    void wait_again(std::vector<SentCall> calls) override
+    {
+        for (auto it = calls.rbegin(); it != calls.rend(); ++it) {
+            waiting_again_.push_front(static_cast<TaskBase*>(it->task));
+        }
+        const std::lock_guard guard(mutex_);
+        waiting_again_count_ = waiting_again_.size();
+    }
+
+    bool start_worker() override { return false; } // every worker exists from the start
+
+private:
+    static CallInfo info_of(const TaskBase& task) noexcept
+    {
+        return {task.call_key, task.call_elements};
+    }
+
+    Worker* find_worker(std::size_t number)
+    {
+        for (auto& worker : workers_) {
+            if (worker.number == number) {
+                return &worker;
+            }
+        }
+        return nullptr;
+    }
+
+    Worker* worker_of_rank(int rank)
+    {
+        for (auto& worker : workers_) {
+            if (worker.rank == rank) {
+                return &worker;
+            }
+        }
+        return nullptr;
+    }
+
+    [[nodiscard]] std::string where(const Worker& worker) const
+    {
+        return "rank " + std::to_string(worker.rank) + " on host " +
+               (worker.host.empty() ? std::string("?") : worker.host) + " (pid " +
+               std::to_string(worker.pid) + ")";
+    }
+
+    void post(int rank, Tag tag, std::vector<char> message)
+    {
+        const std::lock_guard guard(lock());
+        outgoing_.push_back(send(setup_.comm, rank, tag, std::move(message)));
+    }
+
+    TaskBase* next_task()
+    {
+        if (!waiting_again_.empty()) {
+            auto* task = waiting_again_.front();
+            waiting_again_.pop_front();
+            const std::lock_guard guard(mutex_);
+            waiting_again_count_ = waiting_again_.size();
+            return task;
+        }
+        for (;;) {
+            TaskBase* task = nullptr;
+            bool started = false;
+            {
+                const std::lock_guard guard(mutex_);
+                if (pending_.empty()) {
+                    return nullptr;
+                }
+                task = &pending_.front();
+                pending_.pop_front();
+                started = task->start();
+                ++(started ? running_ : cancelled_);
+            }
+            if (started) {
+                return task;
+            }
+            task->discard(nullptr);
+        }
+    }
+
+    void finish_task(Outcome outcome)
+    {
+        const std::lock_guard guard(mutex_);
+        --running_;
+        ++(outcome == Outcome::completed ? completed_
+           : outcome == Outcome::failed  ? failed_
+                                         : cancelled_);
+    }
+
+    void progress()
+    {
+        forbid_blocking("futura: a done callback of an MPI executor's future waits for a future "
+                        "that is not done; callbacks run on the executor's progress thread, "
+                        "which delivers every result, so the wait would never end. Wait in "
+                        "another thread, or chain the work with another callback");
+        try {
+            for (const auto& worker : workers_) {
+                auto hello = begin_message();
+                seal(hello);
+                post(worker.rank, Tag::hello, std::move(hello));
+            }
+            run_loop();
+        } catch (const std::exception& e) {
+            // MPI failed (or a worker's bytes made no sense): the communicator cannot be trusted.
+            fail_everything(std::string("futura::") + setup_.executor_name +
+                            ": MPI failed: " + e.what());
+            mpi_failed_ = true;
+        }
+    }
+
+    void run_loop()
+    {
+        // Short sleeps: the root waits for answers while work is in flight, and every
+        // microsecond it sleeps past one is a worker left idle.
+        Backoff backoff(std::chrono::microseconds(100));
+        bool said_goodbye = false;
+        for (;;) {
+            bool active = false;
+            for (;;) {
+                std::optional<Incoming> in;
+                {
+                    const std::lock_guard guard(lock());
+                    in = try_receive(setup_.comm, MPI_ANY_SOURCE);
+                }
+                if (!in) {
+                    break;
+                }
+                handle(*in);
+                active = true;
+            }
+            {
+                const std::lock_guard guard(mutex_);
+                draining_ = shut_down_;
+                kicked_ = false;
+                kicked_flag_.store(false, std::memory_order_relaxed);
+            }
+            if (broken_reason_.empty()) {
+                scheduler_.dispatch(*this);
+            } else {
+                fail_waiting(std::make_exception_ptr(BrokenMpiPool(broken_reason_)));
+            }
+            {
+                const std::lock_guard guard(lock());
+                std::erase_if(outgoing_, [](Outgoing& out) { return sent(out); });
+            }
+            // Only once every worker has said hello and finished its initializer: nothing of
+            // this executor may reach a pre-started worker after its goodbye (the next
+            // executor would take it for its own).
+            if (draining_ && !said_goodbye && waiting() == 0 && scheduler_.all_answered() &&
+                initializing_ == 0 && unheard_ == 0) {
+                const Tag farewell =
+                    setup_.ownership == Ownership::spawned ? Tag::exit : Tag::goodbye;
+                for (const auto& worker : workers_) {
+                    auto message = begin_message();
+                    seal(message);
+                    post(worker.rank, farewell, std::move(message));
+                }
+                said_goodbye = true;
+            }
+            if (said_goodbye && outgoing_.empty()) {
+                const std::lock_guard guard(mutex_);
+                alive_ = 0; // they serve this executor no more
+                return;
+            }
+            if (active) {
+                backoff.reset();
+            }
+            const bool in_flight = !scheduler_.all_answered() || !outgoing_.empty() ||
+                                   unheard_ > 0 || initializing_ > 0 || draining_;
+            if (in_flight) {
+                if (!active) {
+                    backoff.pause(answer_is_urgent());
+                }
+                continue;
+            }
+            // Nothing in flight: a caller that waits for one result at a time submits the next
+            // right after it, so look for that a little before sleeping on the condition
+            // variable (waking this thread from it costs more than the whole MPI round trip).
+            const auto idle_since = std::chrono::steady_clock::now();
+            while (!kicked_flag_.load(std::memory_order_acquire) &&
+                   std::chrono::steady_clock::now() - idle_since < std::chrono::microseconds(200)) {
+                std::this_thread::yield();
+            }
+            std::unique_lock guard(mutex_);
+            wake_.wait(guard, [&] { return kicked_; });
+            backoff.reset();
+        }
+    }
+
+    /// Whether a worker may soon wait for the root: one runs its last call (nothing queued
+    /// behind it), so its answer should be picked up, and the next call sent, at once. While
+    /// every worker has a call queued behind the running one, the root sleeps between polls
+    /// instead of yielding: on a machine with as many cores as workers, a yielding root takes
+    /// CPU time from them.
+    [[nodiscard]] bool answer_is_urgent() const
+    {
+        return std::any_of(workers_.begin(), workers_.end(),
+                           [&](const Worker& worker) {
+                               return worker.ready &&
+                                      scheduler_.unanswered(worker.number).size() <= 1;
+                           }) ||
+               unheard_ > 0 || initializing_ > 0;
+    }
+
+    void handle(Incoming& in)
+    {
+        Worker* worker = worker_of_rank(in.source);
+        if (worker == nullptr) {
+            throw ProtocolError("futura: a message came from rank " + std::to_string(in.source) +
+                                ", which is not a worker of this executor");
+        }
+        WireReader reader(std::span<const char>(in.bytes).subspan(in.body_offset()));
+        switch (in.tag) {
+        case Tag::ready:
+            on_ready(*worker, reader);
+            return;
+        case Tag::initialize_failed: {
+            --initializing_;
+            (void)reader.u64(); // id
+            (void)reader.u64(); // run time
+            std::string why;
+            try {
+                std::rethrow_exception(decode_exception(reader));
+            } catch (const std::exception& e) {
+                why = e.what();
+            }
+            break_pool("the initializer failed on " + where(*worker) + ": " + why);
+            return;
+        }
+        case Tag::value:
+        case Tag::exception:
+            break;
+        default:
+            throw ProtocolError("futura: a worker rank sent a message meant for workers");
+        }
+        const std::uint64_t id = reader.u64();
+        const double seconds = static_cast<double>(reader.u64()) / 1e9;
+        if (id == 0) { // the initializer ran
+            --initializing_;
+            mark_ready(*worker);
+            return;
+        }
+        const auto call = scheduler_.answered(worker->number, id, seconds);
+        auto* task = static_cast<TaskBase*>(call.task);
+        if (in.tag == Tag::value) {
+            finish_task(Outcome::completed);
+            task->complete_from(reader);
+            return;
+        }
+        std::exception_ptr error;
+        try {
+            error = decode_exception(reader);
+            std::rethrow_exception(error);
+        } catch (const RemoteError& e) {
+            error = std::make_exception_ptr(RemoteError(
+                e.type_name(), e.message() + " [on " + where(*worker) + "]", e.stack_trace()));
+        } catch (...) {
+            error = std::current_exception();
+        }
+        finish_task(Outcome::failed);
+        task->discard(error);
+    }
+
+    void on_ready(Worker& worker, WireReader& reader)
+    {
+        --unheard_;
+        worker.host = std::string(reader.string());
+        worker.pid = reader.u64();
+        const std::string build(reader.string());
+        if (build != build_) {
+            break_pool(where(worker) + " runs another build of the program (build id " + build +
+                       ", here " + build_ + "); every rank must run the same executable");
+            return;
+        }
+        if (setup_.initializer != nullptr && broken_reason_.empty()) {
+            auto message = begin_message();
+            WireWriter call(message);
+            encode_function_address(call,
+                                    reinterpret_cast<const void*>(setup_.initializer)); // NOLINT
+            seal(message);
+            ++initializing_;
+            post(worker.rank, Tag::initialize, std::move(message));
+            return;
+        }
+        mark_ready(worker);
+    }
+
+    void mark_ready(Worker& worker)
+    {
+        if (!broken_reason_.empty()) {
+            return;
+        }
+        worker.ready = true;
+        scheduler_.worker_ready(worker.number);
+        const std::lock_guard guard(mutex_);
+        ++alive_;
+    }
+
+    void fail_waiting(const std::exception_ptr& error)
+    {
+        while (!waiting_again_.empty()) {
+            auto* task = waiting_again_.front();
+            waiting_again_.pop_front();
+            finish_task(Outcome::failed);
+            task->discard(error);
+        }
+        TaskQueue pending;
+        {
+            const std::lock_guard guard(mutex_);
+            waiting_again_count_ = 0;
+            pending.swap(pending_);
+            failed_ += pending.size();
+        }
+        pending.clear_and_dispose([&](TaskBase* task) { task->discard(error); });
+    }
+
+    /// The executor cannot go on: refuse new work, fail what waits; calls already sent are
+    /// answered as usual, then the workers are let go.
+    void break_pool(const std::string& why)
+    {
+        if (broken_reason_.empty()) {
+            broken_reason_ = std::string("futura::") + setup_.executor_name + ": " + why +
+                             "; the executor is not usable anymore";
+        }
+        {
+            const std::lock_guard guard(mutex_);
+            if (broken_.empty()) {
+                broken_ = broken_reason_;
+            }
+            shut_down_ = true;
+        }
+        for (auto& worker : workers_) {
+            scheduler_.stop_sending(worker.number);
+        }
+        fail_waiting(std::make_exception_ptr(BrokenMpiPool(broken_reason_)));
+    }
+
+    /// MPI itself failed: nothing sent will be answered.
+    void fail_everything(const std::string& why)
+    {
+        broken_reason_ = why;
+        {
+            const std::lock_guard guard(mutex_);
+            broken_ = why;
+            shut_down_ = true;
+        }
+        const auto error = std::make_exception_ptr(BrokenMpiPool(why));
+        fail_waiting(error);
+        for (auto& worker : workers_) {
+            for (const auto& call : scheduler_.remove_worker(worker.number)) {
+                finish_task(Outcome::failed);
+                static_cast<TaskBase*>(call.task)->discard(error);
+            }
+        }
+    }
+
+    RootSetup setup_;
+    const std::string build_ = build_identity();
+
+    mutable std::mutex mutex_; // guards everything from here to join_mutex_
+    std::condition_variable wake_;
+    bool kicked_ = false;
+    std::atomic<bool> kicked_flag_{false}; // kicked_, for a look without the lock
+    TaskQueue pending_;
+    bool shut_down_ = false;
+    std::string broken_;
+    std::size_t submitted_ = 0;
+    std::size_t running_ = 0;
+    std::size_t completed_ = 0;
+    std::size_t failed_ = 0;
+    std::size_t cancelled_ = 0;
+    std::size_t alive_ = 0;
+    std::size_t waiting_again_count_ = 0;
+
+    std::mutex join_mutex_; // serialises joining the progress thread
+
+    // The progress thread's own (the scheduler's estimates excepted, which are thread-safe).
+    Scheduler scheduler_;
+    std::vector<Worker> workers_;
+    std::deque<TaskBase*> waiting_again_;
+    std::list<Outgoing> outgoing_;
+    std::uint64_t last_id_ = 0;
+    std::size_t unheard_ = setup_.worker_ranks.size(); // workers that have not said ready
+    std::size_t initializing_ = 0;
+    bool draining_ = false;
+    bool mpi_failed_ = false;
+    std::string broken_reason_;
+
+    std::thread progress_thread_;
+};
+
+RootExecutor::RootExecutor(RootSetup setup) : impl_(std::make_unique<Impl>(std::move(setup))) {}
+
+RootExecutor::~RootExecutor()
+{
+    if (impl_->on_progress_thread()) {
+        // The last owner went inside a done callback, on the thread that the destructor would
+        // join: as the process pool does, shut down without waiting and let a thread of its
+        // own finish the job and free it.
+        impl_->shutdown({.wait = false, .cancel_futures = false});
+        std::thread([impl = std::move(impl_)]() mutable { impl.reset(); }).detach();
+    }
+}
+
+void RootExecutor::schedule(TaskPtr task) { impl_->schedule(std::move(task)); }
+
+void RootExecutor::shutdown(const ShutdownOptions& options) { impl_->shutdown(options); }
+
+std::size_t RootExecutor::max_workers() const noexcept { return impl_->max_workers(); }
+
+ExecutorStats RootExecutor::stats() const { return impl_->stats(); }
+
+std::size_t RootExecutor::auto_chunksize(std::optional<std::size_t> total, CallKey key) const
+{
+    return impl_->auto_chunksize(total, key);
+}
+
+} // namespace futura::detail::mpi
