@@ -9,6 +9,7 @@
 #include <futura/future.hpp>
 #include <futura/map.hpp>
 
+#include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <deque>
@@ -314,7 +315,7 @@ private:
                      : (options.buffersize && !total)
                          ? 1
                          : do_auto_chunksize(total, detail::call_key_of(feed->f)),
-                     detail::max_results_per_message<R>);
+                     Tasks::chunk_budget::template max_results<R>);
         using Slot = typename MapResults<R>::Slot;
         typename MapResults<R>::Feeder feeder;
         if (chunksize <= 1) {

@@ -3,7 +3,7 @@
 #pragma once
 
 #include <futura/detail/mpi_node_local.hpp>
-#include <futura/detail/remote_call.hpp>
+#include <futura/detail/travelling_task.hpp>
 #include <futura/executor.hpp>
 
 #include <cstddef>
@@ -95,7 +95,7 @@ public:
 
     /// As `Executor::submit`, checking at compile time that the call can go to another host.
     template <class F, class... Args>
-    requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+        requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
     [[nodiscard]] auto submit(F&& f, Args&&... args)
     {
         using R = detail::submit_result_t<F, detail::submitted_t<F, Args, Args...>...>;
@@ -121,8 +121,8 @@ public:
 
     /// As `Executor::map`, checking at compile time that the calls can go to another host.
     template <class F, std::ranges::input_range Range>
-    requires std::copy_constructible<std::decay_t<F>> &&
-        std::invocable<std::decay_t<F>, std::ranges::range_value_t<Range>>
+        requires std::copy_constructible<std::decay_t<F>> &&
+            std::invocable<std::decay_t<F>, std::ranges::range_value_t<Range>>
     [[nodiscard]] auto map(F&& f, Range&& inputs, MapOptions options = {})
     {
         using Input = std::remove_cvref_t<std::ranges::range_value_t<Range>>;

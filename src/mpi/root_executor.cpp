@@ -8,6 +8,8 @@
 #include <futura/detail/mpi_root_executor.hpp>
 #include <futura/detail/mpi_runtime.hpp>
 #include <futura/detail/protocol.hpp>
+#include <futura/detail/remote_call.hpp>
+#include <futura/detail/remote_task.hpp>
 #include <futura/detail/scheduler.hpp>
 #include <futura/errors.hpp>
 
@@ -92,6 +94,7 @@ public:
 
     void schedule(TaskPtr task)
     {
+        const bool travels = task->remote() != nullptr;
         {
             const std::lock_guard guard(mutex_);
             if (!broken_.empty()) {
@@ -100,10 +103,19 @@ public:
             if (shut_down_) {
                 throw ShutdownError();
             }
-            pending_.push_back(*task.release());
             ++submitted_;
-            kicked_ = true;
-            kicked_flag_.store(true, std::memory_order_release);
+            if (!travels) {
+                ++failed_; // built without a wire form: fails below, never queued
+            } else {
+                pending_.push_back(*task.release());
+                kicked_ = true;
+                kicked_flag_.store(true, std::memory_order_release);
+            }
+        }
+        if (!travels) {
+            task.discard(std::make_exception_ptr(
+                std::invalid_argument(untravelled_message("MpiPoolExecutor"))));
+            return;
         }
         wake_.notify_one();
     }
@@ -194,10 +206,10 @@ public:
         bool encoded = false;
         std::exception_ptr error;
         try {
-            encoded = task->encode_call(call);
+            encoded = task->remote()->encode_call(call);
             if (!encoded) {
                 error = std::make_exception_ptr(
-                    std::invalid_argument(task->not_transferable_message()));
+                    std::invalid_argument(task->remote()->not_transferable_message()));
             }
         } catch (const ProtocolError& e) {
             error = std::make_exception_ptr(std::invalid_argument(
@@ -292,7 +304,7 @@ private:
                 }
                 task = &pending_.front();
                 pending_.pop_front();
-                started = task->start();
+                started = task->remote()->start();
                 ++(started ? running_ : cancelled_);
             }
             if (started) {
@@ -468,7 +480,7 @@ private:
         auto* task = static_cast<TaskBase*>(call.task);
         if (in.tag == Tag::value) {
             finish_task(Outcome::completed);
-            task->complete_from(reader);
+            task->remote()->complete_from(reader);
             return;
         }
         std::exception_ptr error;

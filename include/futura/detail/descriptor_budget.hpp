@@ -87,6 +87,10 @@ class DescriptorBudget
 {
 public:
     /// `share_threshold`: the executor's ProcessPoolOptions::share_threshold.
+    /// How many results of type `R` a chunk may hold: as many as one answer carries.
+    template <class R>
+    static constexpr std::size_t max_results = max_results_per_message<R>;
+
     explicit DescriptorBudget(std::size_t share_threshold) noexcept
     {
         counter_.count_descriptors_only(seen_);

@@ -19,6 +19,10 @@ class UnboundedChunk
 public:
     explicit UnboundedChunk(std::size_t /*share_threshold*/) noexcept {}
 
+    /// How many results of type `R` a chunk may hold: any number.
+    template <class R>
+    static constexpr std::size_t max_results = static_cast<std::size_t>(-1);
+
     template <class T>
     [[nodiscard]] bool admit(const T& /*value*/, bool /*first*/) const noexcept
     {
