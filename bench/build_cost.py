@@ -61,9 +61,10 @@ def main() -> int:
          base / "include", here / "example/quickstart.cpp"),
         ("quickstart", "example/quickstart.cpp of this tree, its headers",
          here / "include", here / "example/quickstart.cpp"),
-        ("processes", f"example/processes.cpp, {args.baseline_name}'s headers",
-         base / "include", here / "example/processes.cpp"),
-        ("processes", "example/processes.cpp, this tree's headers",
+        # Each tree's own example: this tree's may use what the baseline's headers lack.
+        ("processes", f"example/processes.cpp as it was at {args.baseline_name}",
+         base / "include", base / "example/processes.cpp"),
+        ("processes", "example/processes.cpp of this tree, its headers",
          here / "include", here / "example/processes.cpp"),
     ]
     rows = []
