@@ -884,8 +884,10 @@ BOOST_AUTO_TEST_CASE(a_parent_killed_holding_segments_leaves_nothing_behind)
         BOOST_TEST(eventually([&] { return process_gone(worker); }),
                    "worker " << worker << " survived");
     }
-    // ... and the warm segments of both caches (64 MiB each) with them: 256 MiB in all.
-    BOOST_TEST(eventually([&] { return shmem_kb() < shmem_holding - 200'000; }),
+    // ... with the warm segments of both caches (64 MiB each), if they still held them (a cache
+    // gives its segments back after a second unused, which a slow build, TSan's, reaches): at
+    // least the 128 MiB array must be gone.
+    BOOST_TEST(eventually([&] { return shmem_kb() < shmem_holding - 100'000; }),
                "Shmem is still " << shmem_kb() << " kB (" << shmem_holding << " while held)");
     BOOST_TEST(entries_of("/dev/shm") == shm_before);
     BOOST_TEST(temp.files().empty());
