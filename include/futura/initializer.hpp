@@ -116,9 +116,9 @@ public:
     Initializer(std::nullptr_t) noexcept {} // NOLINT: implicit, as std::function's
 
     template <class F>
-    requires(!std::is_same_v<std::decay_t<F>, Initializer> &&
-             !std::is_same_v<std::decay_t<F>, std::nullptr_t>)
-        Initializer(F&& f) // NOLINT: implicit, for `.initializer = f`
+        requires(!std::is_same_v<std::decay_t<F>, Initializer> &&
+                 !std::is_same_v<std::decay_t<F>, std::nullptr_t>)
+    Initializer(F&& f) // NOLINT: implicit, for `.initializer = f`
     {
         using Fn = std::decay_t<F>;
         if constexpr (std::is_invocable_v<Fn&>) {

@@ -57,7 +57,7 @@ public:
     }
 
     template <class F>
-    requires detail::stateless_callable<F> && requires(F f) { +f; }
+        requires(requires(F f) { +f; } && detail::stateless_callable<F>)
     ProcessInitializer(F f) // NOLINT: implicit, for `.initializer = [](int) {...}`
         : ProcessInitializer(+f)
     {}

@@ -176,11 +176,9 @@ public:
 
     /// A copy of the elements of `range` (`std::vector`, `std::views::iota(0, n)`, ...).
     template <std::ranges::input_range Range>
-    requires(!std::is_same_v<std::remove_cvref_t<Range>, SharedVector> &&
-             std::convertible_to<std::ranges::range_reference_t<Range>,
-                                 T>) explicit SharedVector(Range&& range,
-                                                           SharedVectorOptions options = {})
-        : SharedVector(options)
+        requires(!std::is_same_v<std::remove_cvref_t<Range>, SharedVector> &&
+                 std::convertible_to<std::ranges::range_reference_t<Range>, T>)
+    explicit SharedVector(Range&& range, SharedVectorOptions options = {}) : SharedVector(options)
     {
         if constexpr (std::ranges::sized_range<Range>) {
             reserve(static_cast<size_type>(std::ranges::size(range)));

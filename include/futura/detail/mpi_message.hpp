@@ -23,10 +23,10 @@ enum class Tag : int
     call = 3,       ///< run a task: its id, then TaskBase::encode_call's bytes
     goodbye = 4,    ///< the pool is done with the worker (a pre-started one waits for the next)
     exit = 5,       ///< leave the worker loop
-              // worker -> root
-    ready = 10,             ///< host name, pid, build identity
-    value = 11,             ///< id, run time in nanoseconds, the encoded result
-    exception = 12,         ///< id, run time, what encode_exception wrote
+                    // worker -> root
+    ready = 10,     ///< host name, pid, build identity
+    value = 11,     ///< id, run time in nanoseconds, the encoded result
+    exception = 12, ///< id, run time, what encode_exception wrote
     initialize_failed = 13, ///< what encode_exception wrote
 };
 

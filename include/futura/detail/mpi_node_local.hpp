@@ -51,7 +51,8 @@ struct NodeLocal<SharedEvent> : std::true_type
 {};
 /// A mutable span travels only as a view of a SharedArray (its writes must reach the caller).
 template <class T, std::size_t N>
-requires(!std::is_const_v<T>) struct NodeLocal<std::span<T, N>> : std::true_type
+    requires(!std::is_const_v<T>)
+struct NodeLocal<std::span<T, N>> : std::true_type
 {};
 
 // Containers of them.

@@ -40,7 +40,7 @@ public:
     }
 
     template <class T>
-    requires std::is_trivially_copyable_v<T>
+        requires(std::is_trivially_copyable_v<T>)
     void raw(const T& value) { bytes(&value, sizeof(T)); }
 
     void u64(std::uint64_t value) { raw(value); }
@@ -147,7 +147,9 @@ public:
     }
 
     template <class T>
-    requires std::is_trivially_copyable_v<T> && std::is_default_constructible_v<T> T raw()
+        requires(
+            std::conjunction_v<std::is_trivially_copyable<T>, std::is_default_constructible<T>>)
+    T raw()
     {
         T value;
         bytes(&value, sizeof(T));
