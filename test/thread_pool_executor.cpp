@@ -355,6 +355,18 @@ BOOST_AUTO_TEST_CASE(initializer_takes_initargs)
                                             .initargs = std::tuple{2, 5}}};
     lambda_pool.submit([] {}).result(should_happen);
     BOOST_TEST(sum.load() == 7);
+    // An argument type without a default constructor is kept as given.
+    struct Port
+    {
+        explicit Port(int n) : number(n) {}
+        int number;
+    };
+    std::atomic<int> port{0};
+    futura::ThreadPoolExecutor port_pool{{.max_workers = 1,
+                                          .initializer = [&port](Port p) { port = p.number; },
+                                          .initargs = std::tuple{Port{8080}}}};
+    port_pool.submit([] {}).result(should_happen);
+    BOOST_TEST(port.load() == 8080);
 }
 
 BOOST_AUTO_TEST_CASE(initargs_that_do_not_fit_the_initializer_throw_invalid_argument)

@@ -93,8 +93,12 @@ public:
         if (*type_ != typeid(Tuple)) {
             return nullptr;
         }
-        static const Tuple none{};
-        return values_ ? static_cast<const Tuple*>(values_.get()) : &none;
+        if constexpr (std::tuple_size_v<Tuple> == 0) {
+            static const Tuple none; // a default InitArgs holds no tuple
+            return &none;
+        } else {
+            return static_cast<const Tuple*>(values_.get());
+        }
     }
 
     /// Their types, as "(int, std::string)".
