@@ -332,6 +332,8 @@ private:
 
     // ----- I/O thread only: the scheduler's host ---------------------------------------------
 
+    [[nodiscard]] Clock::time_point now() const override { return Clock::now(); }
+
     [[nodiscard]] std::size_t waiting() const override
     {
         const std::lock_guard lock(mutex_);

@@ -44,7 +44,8 @@ struct SimTask
         failed,
         cancelled,
     } state = State::pending;
-    int runs = 0; ///< how often a worker started it
+    int runs = 0;           ///< how often a worker started it
+    double started_at = -1; ///< when a worker last started it
     bool cancel_requested = false;
 };
 
@@ -157,13 +158,20 @@ public:
         }
     }
 
-    [[nodiscard]] double now() const noexcept { return now_; }
+    /// Seconds since the simulation began.
+    [[nodiscard]] double elapsed() const noexcept { return now_; }
     [[nodiscard]] const std::vector<SimTask>& tasks() const noexcept { return tasks_; }
     [[nodiscard]] std::size_t decisions() const noexcept { return decisions_; }
     [[nodiscard]] std::size_t workers_started() const noexcept { return workers_started_; }
     [[nodiscard]] std::size_t revocations() const noexcept { return revocations_; }
 
     // ----- SchedulerHost ---------------------------------------------------------------------
+
+    [[nodiscard]] Clock::time_point now() const override
+    {
+        return Clock::time_point{} +
+               std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(now_));
+    }
 
     [[nodiscard]] std::size_t waiting() const override
     {
@@ -288,6 +296,7 @@ private:
             claim = Claim::claimed;
             worker.running = id;
             ++tasks_[index].runs;
+            tasks_[index].started_at = now_;
             const auto generation = worker.generation;
             at(now_ + tasks_[index].duration,
                [this, number, id, index, generation] { finish(number, id, index, generation); });
@@ -373,7 +382,8 @@ private:
     {
         std::vector<std::size_t> idle;
         for (const auto& [number, worker] : workers_) {
-            if (scheduler_.unanswered(number).empty()) {
+            // One still starting may be wanted for calls queued ahead on the others.
+            if (worker.ready && scheduler_.unanswered(number).empty()) {
                 idle.push_back(number);
             }
         }
@@ -449,7 +459,7 @@ BOOST_AUTO_TEST_CASE(two_long_calls_after_a_warm_up_run_on_two_workers_at_once)
     sim.run();
     check_all_ended(sim);
     BOOST_TEST(sim.workers_started() == 2U);
-    BOOST_TEST(sim.now() < 0.1 + 0.3 + 0.02, "finished at " << sim.now());
+    BOOST_TEST(sim.elapsed() < 0.1 + 0.3 + 0.02, "finished at " << sim.elapsed());
 }
 
 BOOST_AUTO_TEST_CASE(calls_queued_ahead_go_to_a_worker_that_becomes_idle)
@@ -467,7 +477,8 @@ BOOST_AUTO_TEST_CASE(calls_queued_ahead_go_to_a_worker_that_becomes_idle)
     sim.run();
     check_all_ended(sim);
     const double ideal = 0.1 + 20 * 0.05 / 2;
-    BOOST_TEST(sim.now() < ideal * 1.03 + 0.01, "finished at " << sim.now() << ", ideal " << ideal);
+    BOOST_TEST(sim.elapsed() < ideal * 1.03 + 0.01,
+               "finished at " << sim.elapsed() << ", ideal " << ideal);
 }
 
 BOOST_AUTO_TEST_CASE(a_long_call_after_many_tiny_ones_starts_on_the_first_free_worker)
@@ -481,7 +492,65 @@ BOOST_AUTO_TEST_CASE(a_long_call_after_many_tiny_ones_starts_on_the_first_free_w
     sim.run();
     check_all_ended(sim);
     // 10 ms of tiny calls over two workers, the start-up, then the long one.
-    BOOST_TEST(sim.now() < 0.5 + 0.005 + 0.02, "finished at " << sim.now());
+    BOOST_TEST(sim.elapsed() < 0.5 + 0.005 + 0.02, "finished at " << sim.elapsed());
+}
+
+BOOST_AUTO_TEST_CASE(calls_sent_ahead_behind_a_call_far_longer_than_expected_are_taken_back)
+{
+    // W3's short-then-long shape, one callable throughout: tiny calls taught the scheduler it
+    // takes 10 µs. The first 300 ms call goes to an idle worker, a 2 ms one to the other, and
+    // the second 300 ms call is sent ahead behind the first (both workers look equally busy).
+    // The 50 ms calls keep the other worker busy and waiting in the parent, so no worker ever
+    // idles: only noticing that the first long call runs far longer than expected takes the
+    // second back, to start on the other worker within a 50 ms call, not after 300 ms.
+    Simulation sim(two_workers());
+    for (int i = 0; i < 10; ++i) {
+        sim.submit_at(0, 1e-5, 1); // warm-up: both workers started, the callable measured
+    }
+    const auto first_long = sim.submit_at(0.1, 0.3, 1);
+    sim.submit_at(0.1, 0.002, 1);
+    const auto second_long = sim.submit_at(0.1, 0.3, 1);
+    for (int i = 0; i < 20; ++i) {
+        sim.submit_at(0.1, 0.05, 1);
+    }
+    sim.shutdown_at(0.1);
+    sim.run();
+    check_all_ended(sim);
+    BOOST_TEST(sim.revocations() > 0U);
+    BOOST_TEST(sim.tasks()[first_long].runs == 1);
+    BOOST_TEST(sim.tasks()[second_long].runs == 1);
+    const double first_start = sim.tasks()[first_long].started_at;
+    BOOST_TEST(sim.tasks()[second_long].started_at < first_start + 2 * 0.05 + 0.01,
+               "the second long call started at " << sim.tasks()[second_long].started_at
+                                                  << ", the first at " << first_start);
+    const double ideal = 0.1 + (0.002 + 2 * 0.3 + 20 * 0.05) / 2;
+    BOOST_TEST(sim.elapsed() < ideal * 1.03 + 0.01,
+               "finished at " << sim.elapsed() << ", ideal " << ideal);
+}
+
+BOOST_AUTO_TEST_CASE(a_call_that_overruns_on_the_only_worker_keeps_its_queue_in_order)
+{
+    // With one worker there is nowhere else to go: calls taken back from behind an overrunning
+    // call are sent again, in their order, and none runs twice or is lost.
+    Simulation::Settings settings;
+    settings.options.max_workers = 1;
+    Simulation sim(settings);
+    for (int i = 0; i < 50; ++i) {
+        sim.submit_at(0, 1e-5, 1);
+    }
+    sim.submit_at(0.1, 0.2, 1);
+    for (int i = 0; i < 50; ++i) {
+        sim.submit_at(0.1, 1e-5, 1);
+    }
+    sim.shutdown_at(0.1);
+    sim.run();
+    check_all_ended(sim);
+    BOOST_TEST(sim.revocations() > 0U);
+    for (std::size_t i = 1; i < sim.tasks().size(); ++i) {
+        BOOST_TEST(sim.tasks()[i - 1].started_at <= sim.tasks()[i].started_at,
+                   "call " << i << " started before call " << i - 1);
+    }
+    BOOST_TEST(sim.elapsed() < 0.1 + 0.2 + 0.01, "finished at " << sim.elapsed());
 }
 
 BOOST_AUTO_TEST_CASE(the_invariant_holds_after_every_event_of_randomized_runs)
@@ -554,8 +623,8 @@ BOOST_AUTO_TEST_CASE(the_invariant_holds_after_every_event_of_randomized_runs)
             const auto workers = static_cast<double>(settings.options.max_workers);
             const double bound = time + work / workers + longest + 2 * settings.startup +
                                  static_cast<double>(calls) * settings.answer_delay;
-            BOOST_TEST(sim.now() <= bound,
-                       "run " << run << " finished at " << sim.now() << ", bound " << bound);
+            BOOST_TEST(sim.elapsed() <= bound,
+                       "run " << run << " finished at " << sim.elapsed() << ", bound " << bound);
         }
         decisions += sim.decisions();
         revocations += sim.revocations();
@@ -595,6 +664,7 @@ BOOST_AUTO_TEST_CASE(automatic_chunks_follow_the_callable_s_estimate)
     struct Host final : SchedulerHost
     {
         bool sent = false;
+        [[nodiscard]] Clock::time_point now() const override { return {}; }
         [[nodiscard]] std::size_t waiting() const override { return sent ? 0 : 1; }
         std::optional<CallInfo> peek_waiting() override
         {

@@ -4,6 +4,7 @@
 #include <futura/detail/wire.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace futura::detail {
@@ -30,20 +31,24 @@ std::optional<double> CallEstimates::per_element(CallKey key) const
     return found->second;
 }
 
-void CallEstimates::record(CallKey key, std::size_t elements, double seconds)
+bool CallEstimates::record(CallKey key, std::size_t elements, double seconds)
 {
     const double per_element =
         std::max(seconds, 0.0) / static_cast<double>(std::max<std::size_t>(elements, 1));
     const std::lock_guard lock(mutex_);
     const auto [place, added] = seconds_per_element_.try_emplace(key, per_element);
     if (!added) {
-        place->second = (1 - new_weight) * place->second + new_weight * per_element;
-    } else if (seconds_per_element_.size() > max_keys) {
+        const double before = place->second;
+        place->second = (1 - new_weight) * before + new_weight * per_element;
+        return place->second >= 2 * before;
+    }
+    if (seconds_per_element_.size() > max_keys) {
         // Forget the others rather than this one: what runs now matters most.
         const double kept = place->second;
         seconds_per_element_.clear();
         seconds_per_element_.emplace(key, kept);
     }
+    return false; // calls of a callable never measured are not sent ahead
 }
 
 // ----- Scheduler -----------------------------------------------------------------------------
@@ -56,7 +61,8 @@ Scheduler::Scheduler(SchedulerOptions options) : options_(options)
 
 std::size_t Scheduler::add_worker()
 {
-    workers_.push_back(Worker{.number = next_number_, .calls = {}});
+    workers_.push_back(Worker{
+        .number = next_number_, .calls = {}, .front_since = {}, .front_overdue_noted = false});
     return next_number_++;
 }
 
@@ -106,7 +112,9 @@ SentCall Scheduler::answered(std::size_t number, std::uint64_t id, double second
     }
     SentCall call = w->calls.front();
     w->calls.pop_front();
-    estimates_.record(call.info.key, call.info.elements, seconds);
+    w->front_since.reset(); // the next one starts about now; `dispatch` notes when
+    w->front_overdue_noted = false;
+    estimates_grew_ |= estimates_.record(call.info.key, call.info.elements, seconds);
     return call;
 }
 
@@ -128,6 +136,10 @@ void Scheduler::forget(std::size_t number, std::uint64_t id)
         const auto found = std::find_if(w->calls.begin(), w->calls.end(),
                                         [&](const SentCall& c) { return c.id == id; });
         if (found != w->calls.end()) {
+            if (found == w->calls.begin()) {
+                w->front_since.reset();
+                w->front_overdue_noted = false;
+            }
             w->calls.erase(found);
             --w->sent; // it never runs there: it does not count towards retiring
         }
@@ -157,6 +169,19 @@ bool Scheduler::takes_calls(const Worker& w) const noexcept
            w.calls.size() < options_.max_unanswered;
 }
 
+bool Scheduler::overdue(const Worker& w) const
+{
+    if (w.calls.empty() || !w.front_since) {
+        return false;
+    }
+    // A call never measured counts as long for placing it, but as nothing here: whatever was
+    // sent ahead behind it was sent when it looked short, which it no longer does.
+    const double expected = std::isfinite(w.calls.front().seconds) ? w.calls.front().seconds : 0;
+    const std::chrono::duration<double> limit = std::max(
+        options_.overdue_floor, std::chrono::duration<double>(options_.overdue_factor * expected));
+    return now_ - *w.front_since > limit;
+}
+
 std::optional<double> Scheduler::estimate(const CallInfo& info) const
 {
     const auto per_element = estimates_.per_element(info.key);
@@ -183,7 +208,7 @@ Scheduler::Worker* Scheduler::place(const CallInfo& info)
     Worker* best = nullptr;
     double best_queued = std::numeric_limits<double>::infinity();
     for (auto& w : workers_) {
-        if (!takes_calls(w)) {
+        if (!takes_calls(w) || overdue(w)) {
             continue;
         }
         // The work queued behind the call it runs now (the front); unknown counts as endless.
@@ -233,31 +258,93 @@ bool Scheduler::rebalance(SchedulerHost& host)
         if (busiest == nullptr) {
             return false;
         }
-        const std::size_t number = busiest->number;
-        const std::size_t wanted = (most + 1) / 2;
         std::vector<SentCall> taken;
-        // From the back: the calls furthest from starting.
-        while (taken.size() < wanted && busiest->calls.size() > 1 &&
-               !busiest->calls.back().started) {
-            const SentCall call = busiest->calls.back();
-            if (!host.try_revoke(number, call)) {
-                mark_started(number, call.id);
-                break; // it started, so every call before it has too
-            }
-            busiest->calls.pop_back();
-            --busiest->sent;
-            taken.push_back(call);
-        }
+        take_back_from(host, *busiest, busiest->calls.size() - (most + 1) / 2, taken);
         if (!taken.empty()) {
-            std::reverse(taken.begin(), taken.end());
-            host.wait_again(std::move(taken));
+            wait_again(host, std::move(taken));
             return true;
         }
     }
 }
 
+void Scheduler::take_back_from(SchedulerHost& host, Worker& w, std::size_t keep,
+                               std::vector<SentCall>& taken)
+{
+    keep = std::max<std::size_t>(keep, 1); // the front runs now, or is about to
+    // From the back: the calls furthest from starting.
+    while (w.calls.size() > keep && !w.calls.back().started) {
+        const SentCall call = w.calls.back();
+        if (!host.try_revoke(w.number, call)) {
+            mark_started(w.number, call.id);
+            return; // it started, so every call before it has too
+        }
+        w.calls.pop_back();
+        --w.sent;
+        taken.push_back(call);
+    }
+}
+
+void Scheduler::wait_again(SchedulerHost& host, std::vector<SentCall> taken)
+{
+    std::sort(taken.begin(), taken.end(),
+              [](const SentCall& a, const SentCall& b) { return a.order < b.order; });
+    for (const auto& call : taken) {
+        order_taken_back_[call.task] = call.order;
+    }
+    host.wait_again(std::move(taken));
+}
+
+void Scheduler::take_back_misjudged(SchedulerHost& host)
+{
+    std::vector<SentCall> taken;
+    const double budget = options_.send_ahead.count();
+    for (auto& w : workers_) {
+        if (!overdue(w)) {
+            continue;
+        }
+        if (!w.front_overdue_noted) {
+            // What it runs is longer than its callable was thought to take: so are, likely,
+            // the other calls of that callable. (Noted once, as if it had ended now.)
+            w.front_overdue_noted = true;
+            const auto& front = w.calls.front();
+            const std::chrono::duration<double> ran = now_ - *w.front_since;
+            estimates_grew_ |= estimates_.record(front.info.key, front.info.elements, ran.count());
+        }
+        take_back_from(host, w, 1, taken);
+    }
+    if (estimates_grew_) {
+        // Keep of the calls sent ahead what fits by today's estimates, as `place` would.
+        for (auto& w : workers_) {
+            std::size_t keep = std::min<std::size_t>(w.calls.size(), 2);
+            double queued = keep == 2 ? estimate(w.calls[1].info).value_or(0) : 0;
+            while (keep < w.calls.size()) {
+                queued += estimate(w.calls[keep].info).value_or(0);
+                if (queued > budget) {
+                    break;
+                }
+                ++keep;
+            }
+            take_back_from(host, w, keep, taken);
+        }
+        estimates_grew_ = false;
+    }
+    if (!taken.empty()) {
+        wait_again(host, std::move(taken));
+    }
+}
+
 void Scheduler::dispatch(SchedulerHost& host)
 {
+    now_ = host.now();
+    for (auto& w : workers_) {
+        if (!w.calls.empty() && !w.front_since) {
+            w.front_since = now_;
+        }
+    }
+    if (host.waiting() == 0) {
+        order_taken_back_.clear(); // no call taken back waits
+    }
+    take_back_misjudged(host);
     for (;;) {
         while (const auto info = host.peek_waiting()) {
             Worker* target = place(*info);
@@ -269,9 +356,20 @@ void Scheduler::dispatch(SchedulerHost& host)
             if (!call) {
                 continue; // it failed to encode (its future has the error), or none was left
             }
+            if (const auto found = order_taken_back_.find(call->task);
+                found != order_taken_back_.end()) {
+                call->order = found->second;
+                order_taken_back_.erase(found);
+            } else {
+                call->order = next_order_++;
+            }
             if (auto* w = worker(number)) {
                 const auto seconds = estimate(call->info);
                 call->seconds = seconds ? *seconds : std::numeric_limits<double>::infinity();
+                if (w->calls.empty()) {
+                    w->front_since = now_;
+                    w->front_overdue_noted = false;
+                }
                 w->calls.push_back(*call);
                 ++w->sent;
             }

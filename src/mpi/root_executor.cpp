@@ -172,6 +172,7 @@ public:
 
     // ----- progress thread only: the scheduler's host ----------------------------------------
 
+    [[nodiscard]] Clock::time_point now() const override { return Clock::now(); }
     [[nodiscard]] std::size_t waiting() const override
     {
         const std::lock_guard guard(mutex_);

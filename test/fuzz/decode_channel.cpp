@@ -785,6 +785,7 @@ private:
     }
 
     // SchedulerHost: the tasks of the input wait in order; nothing is revoked or started.
+    [[nodiscard]] Clock::time_point now() const override { return Clock::now(); }
     [[nodiscard]] std::size_t waiting() const override
     {
         return warm_up_left_ + tasks_.size() - next_;

@@ -31,7 +31,9 @@ public:
 
     /// Records that `elements` elements of `key` ran in `seconds` (a moving average that
     /// follows change, but not one outlier alone).
-    void record(CallKey key, std::size_t elements, double seconds);
+    /// @return whether the estimate at least doubled: calls sent ahead by the old one may now
+    ///         be too many.
+    bool record(CallKey key, std::size_t elements, double seconds);
 
 private:
     // The scheduler's thread records; `map` reads from any thread (its chunk size).
@@ -60,12 +62,19 @@ struct SentCall
     /// Its estimated seconds when it was sent (infinite if unknown), filled in by the
     /// scheduler: placing a call sums those queued on each worker, without a lookup each.
     double seconds = 0;
+    /// Its place in the order calls left the parent's queue, filled in by the scheduler (a call
+    /// taken back keeps its place): calls taken back from several workers wait again in order.
+    std::uint64_t order = 0;
 };
 
 /// What the scheduler needs its pool to do. Every call comes from `Scheduler::dispatch`.
 class SchedulerHost
 {
 public:
+    using Clock = std::chrono::steady_clock;
+
+    /// The time now (the tests' simulation has a clock of its own).
+    [[nodiscard]] virtual Clock::time_point now() const = 0;
     /// How many calls wait in the parent.
     [[nodiscard]] virtual std::size_t waiting() const = 0;
     /// The next call waiting in the parent (skipping cancelled ones), without taking it.
@@ -97,6 +106,10 @@ struct SchedulerOptions
     std::chrono::duration<double> send_ahead = std::chrono::milliseconds(1);
     /// And at most this many calls unanswered per worker.
     std::size_t max_unanswered = 64;
+    /// A front call that has run this many times its estimate (and at least `overdue_floor`)
+    /// was misjudged: the calls behind it are taken back.
+    double overdue_factor = 10;
+    std::chrono::duration<double> overdue_floor = std::chrono::milliseconds(1);
 };
 
 /// The scheduling state of a pool: its workers and the calls each was sent. Not thread-safe:
@@ -133,9 +146,10 @@ public:
     /// Notes that the worker started `id` (a revocation failed).
     void mark_started(std::size_t worker, std::uint64_t id);
 
-    /// Sends waiting calls where they fit, takes back calls queued ahead on busy workers when
-    /// another worker is idle and nothing waits in the parent, and starts workers while calls
-    /// wait (up to `max_workers`).
+    /// Sends waiting calls where they fit, takes back calls queued ahead on busy workers (when
+    /// another worker is idle and nothing waits in the parent, or when the call they wait
+    /// behind runs far longer than expected), and starts workers while calls wait (up to
+    /// `max_workers`).
     void dispatch(SchedulerHost& host);
 
     /// The chunk size for `map` over `total` inputs of `key` (if known): about four chunks per
@@ -164,6 +178,10 @@ private:
         bool sending = true;        // takes calls
         std::size_t sent = 0;       // calls sent over its life (revoked ones not counted)
         std::deque<SentCall> calls; // unanswered, oldest first
+        // Since when the front call has been the front (about when it started): set by
+        // `dispatch`, the only place that knows the time, for the front it first sees.
+        std::optional<SchedulerHost::Clock::time_point> front_since;
+        bool front_overdue_noted = false; // its estimate raised once, not at every dispatch
     };
 
     Worker* worker(std::size_t number);
@@ -176,10 +194,29 @@ private:
     /// Takes back calls queued ahead on the busiest workers for the idle ones.
     /// @return whether any call was taken back.
     bool rebalance(SchedulerHost& host);
+    /// Gives calls taken back to the host to wait again, in the order they were first sent.
+    void wait_again(SchedulerHost& host, std::vector<SentCall> taken);
+    /// Whether `worker`'s front call has run far longer than its estimate: the estimate was
+    /// wrong (a callable whose calls differ), so calls waiting behind it may wait for long.
+    [[nodiscard]] bool overdue(const Worker& worker) const;
+    /// Takes back what waits too long on a worker because an estimate was wrong: every call
+    /// behind an overdue front call, and, after an estimate grew, the calls sent ahead that no
+    /// longer fit by it. They go ahead of the parent's waiting calls (they are older), in the
+    /// order they were first sent.
+    void take_back_misjudged(SchedulerHost& host);
+    /// Takes back the not-started calls behind `worker`'s front from index `keep` on.
+    void take_back_from(SchedulerHost& host, Worker& worker, std::size_t keep,
+                        std::vector<SentCall>& taken);
     void start_workers(SchedulerHost& host);
 
     SchedulerOptions options_;
     std::vector<Worker> workers_;
+    SchedulerHost::Clock::time_point now_{}; // of the current `dispatch`
+    bool estimates_grew_ = false;            // since the last `dispatch`
+    std::uint64_t next_order_ = 0;
+    // The order of calls taken back and waiting again in the parent, kept for when they are
+    // sent anew. Only such calls are in it: it is emptied whenever nothing waits.
+    std::unordered_map<const void*, std::uint64_t> order_taken_back_;
     std::size_t next_number_ = 0;
     CallEstimates estimates_;
 };
