@@ -4,6 +4,12 @@
 
 FUTURA_JOBS="${FUTURA_JOBS:-$(nproc)}"
 
+# ccache keys on paths relative to the clone, not absolute ones, so that a fresh
+# clone (CI's) reuses what any other clone on the machine compiled. (The cost:
+# debug info names the directory of whichever clone compiled an object first.)
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
+export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-true}"
+
 # futura_banner TEXT: a line that stands out in a long CI log.
 futura_banner() {
     printf '\n==================== %s ====================\n' "$*"
