@@ -1814,6 +1814,42 @@ BOOST_AUTO_TEST_CASE(a_call_queued_ahead_on_a_busy_worker_goes_to_a_worker_that_
     BOOST_TEST(pool.stats().workers_alive == 2U);
 }
 
+BOOST_AUTO_TEST_CASE(a_call_sent_ahead_behind_an_overrunning_call_is_taken_back_for_a_busy_worker)
+{
+    // `meet` is learned as instant. With both workers idle, a 20 ms call goes to the first, the
+    // first long `meet` to the second, another 20 ms call behind the first worker's (both hold
+    // one call: the tie goes to the first), and the second `meet` then behind the first `meet`,
+    // the shortest queue. The first worker is never idle after that (20 ms calls wait for it in
+    // the parent, 2 s of them), so only noticing that the first `meet` overruns takes the
+    // second back, to run after a 20 ms call or two; left queued, it would be taken back only
+    // when the parent's calls are all sent, and the first `meet` gives up after 1 s (false).
+    TempDir warm;
+    TempDir dir;
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    std::vector<futura::Future<bool>> warm_up;
+    for (int i = 0; i < 40; ++i) {
+        warm_up.push_back(pool.submit(meet, warm.path().string(), 0, 1, 1000));
+    }
+    for (auto& f : warm_up) {
+        BOOST_TEST(outcome(f) == "true");
+    }
+    BOOST_TEST(outcome(pool.submit(sleep_then_return, 20)) == "20");
+    BOOST_TEST(pool.stats().workers_alive == 2U);
+    std::vector<futura::Future<int>> busy;
+    busy.push_back(pool.submit(sleep_then_return, 20));
+    auto first = pool.submit(meet, dir.path().string(), 0, 2, 1000);
+    busy.push_back(pool.submit(sleep_then_return, 20));
+    auto second = pool.submit(meet, dir.path().string(), 1, 2, 1000);
+    for (int i = 0; i < 100; ++i) {
+        busy.push_back(pool.submit(sleep_then_return, 20));
+    }
+    BOOST_TEST(outcome(first) == "true");
+    BOOST_TEST(outcome(second) == "true");
+    for (auto& f : busy) {
+        BOOST_TEST(outcome(f) == "20");
+    }
+}
+
 BOOST_AUTO_TEST_CASE(a_flood_of_stderr_without_newlines_keeps_a_bounded_crash_report)
 {
     futura::ProcessPoolExecutor pool{{.max_workers = 1}};
