@@ -138,8 +138,10 @@ constexpr std::size_t answer_frame_bytes = 48;
 constexpr std::size_t frames_per_write = 64; // what the parent writes at once
 
 /// The child's side: reads call frames (an int in the first bytes of each), appends an answer
-/// frame for each complete one, and writes the answers to one read at once. Ends at end of input.
-[[noreturn]] void answer_frames(int fd)
+/// frame for each complete one, and writes the answers to one read at once, or, `one_by_one`,
+/// each answer in a write of its own, as a futura worker must (an answer is out before the next
+/// call starts, so that a crash in that call is charged to it alone). Ends at end of input.
+[[noreturn]] void answer_frames(int fd, bool one_by_one)
 {
     std::vector<char> in(64 * 1024);
     std::vector<char> out;
@@ -165,8 +167,10 @@ constexpr std::size_t frames_per_write = 64; // what the parent writes at once
         }
         std::memmove(in.data(), in.data() + at, have - at);
         have -= at;
+        const std::size_t step = one_by_one ? answer_frame_bytes : out.size();
         for (std::size_t written = 0; written < out.size();) {
-            const ssize_t w = ::write(fd, out.data() + written, out.size() - written);
+            const std::size_t end = std::min(out.size(), (written / step + 1) * step);
+            const ssize_t w = ::write(fd, out.data() + written, end - written);
             if (w < 0 && errno == EINTR) {
                 continue;
             }
@@ -252,7 +256,7 @@ double batched_frames_once(int fd, int n)
 }
 
 /// W4's floor: `reps` measurements of `n` frames each way with one child, after `warmup` frames.
-std::vector<double> batched_frames(int n, int reps, int warmup)
+std::vector<double> batched_frames(int n, int reps, int warmup, bool one_by_one)
 {
     int fds[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
@@ -264,7 +268,7 @@ std::vector<double> batched_frames(int n, int reps, int warmup)
     }
     if (child == 0) {
         ::close(fds[0]);
-        answer_frames(fds[1]);
+        answer_frames(fds[1], one_by_one);
     }
     ::close(fds[1]);
     if (::fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0) {
@@ -274,8 +278,8 @@ std::vector<double> batched_frames(int n, int reps, int warmup)
     std::vector<double> rates;
     for (int rep = 0; rep < reps; ++rep) {
         rates.push_back(batched_frames_once(fds[0], n));
-        std::fprintf(stderr, "W4 rep %d/%d  socket_batched %14.0f frames/s\n", rep + 1, reps,
-                     rates.back());
+        std::fprintf(stderr, "W4 rep %d/%d  %s %14.0f frames/s\n", rep + 1, reps,
+                     one_by_one ? "socket_one_by_one" : "socket_batched", rates.back());
     }
     ::close(fds[0]); // the child sees end of input and ends
     int status = 0;
@@ -308,13 +312,14 @@ constexpr std::string_view usage = R"(usage: futura_bench_pipe_pingpong [--optio
   --w5-n=N        timed round trips in all, per variant (default 2000)
   --w5-rounds=N   rounds they are split into, each with a fresh child (default 8)
   --w5-warmup=N   untimed round trips per round (default 100)
-  --w4-n=N        frames each way per W4 floor measurement (default 20000; 0: no W4 floor)
+  --w4-n=N        frames each way per W4 floor measurement (default 20000)
   --reps=N        W4 floor measurements; the median is reported (default 5)
   --w4-warmup=N   untimed frames before them (default 1000)
 
 Prints progress on stderr, and on stdout `result` lines for the groups w5_p50 and w5_p99:
 impl=pipe_pinned (the two processes on two different CPUs) and impl=pipe_unpinned; and for
-w4_submit: impl=socket_batched.
+w4_submit: impl=socket_batched (answers to one read in one write) and impl=socket_one_by_one
+(each answer in a write of its own).
 )";
 
 } // namespace
@@ -403,14 +408,19 @@ int main(int argc, char** argv)
             }
         }
         if (w4_n > 0 && w4_reps > 0) {
-            const auto rates = batched_frames(w4_n, w4_reps, w4_warmup);
-            print_row(std::cout,
-                      summarise("w4_submit", "socket_batched",
-                                "bare Unix socket, frames of " + std::to_string(call_frame_bytes) +
-                                    " bytes out and " + std::to_string(answer_frame_bytes) +
-                                    " back, " + std::to_string(frames_per_write) +
-                                    " per write (the bytes alone)",
-                                w4_n, rates));
+            for (const bool one_by_one : {false, true}) {
+                const auto rates = batched_frames(w4_n, w4_reps, w4_warmup, one_by_one);
+                print_row(
+                    std::cout,
+                    summarise("w4_submit", one_by_one ? "socket_one_by_one" : "socket_batched",
+                              "bare Unix socket, frames of " + std::to_string(call_frame_bytes) +
+                                  " bytes out, " + std::to_string(frames_per_write) +
+                                  " per write, and " + std::to_string(answer_frame_bytes) +
+                                  " back, " +
+                                  (one_by_one ? "one per write" : "all of a read's in one write") +
+                                  " (the bytes alone)",
+                              w4_n, rates));
+            }
         }
         return 0;
     } catch (const std::exception& e) {

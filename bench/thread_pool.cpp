@@ -476,7 +476,7 @@ struct Settings
     int w2_n = 20'000;
     int w2_rounds = 4;
     int w2_warmup = 500; // per round
-    int idle_ms = 1000;  // the idle span whose CPU time is measured (0: not measured)
+    int idle_ms = 1000;  // the idle span whose CPU time is measured (with W2)
     bool run_w1 = true;
     bool run_w2 = true;
     std::vector<std::string> only; // implementation ids; empty: all
@@ -936,7 +936,7 @@ constexpr std::string_view usage = R"(usage: futura_bench_thread_pool [--option=
   --w2-rounds=N      W2 rounds the round trips are split into (default 4)
   --w2-warmup=N      W2 untimed round trips per round (default 500)
   --idle-ms=N        the idle span over which futura's pool's CPU time is measured, after W2
-                     (default 1000; 0: not measured)
+                     (default 1000)
   --workloads=LIST   W1, W2 or W1,W2 (default)
   --only=LIST        implementations: futura, asio_packaged_task, asio_promise,
                      tbb_task_group, std_async; the floors tbb_floor, asio_floor (W1),
