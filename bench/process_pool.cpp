@@ -1128,8 +1128,7 @@ void print_goals(std::ostream& out, const std::vector<Row>& rows, const Settings
         futura != nullptr && floor != nullptr) {
         const double ratio = futura->median / floor->median;
         out << "- W7 spawn start to first result ≤ 3× a bare posix_spawn + exec of the same "
-               "program "
-               "to its first write ("
+               "program to its first write ("
             << fixed(floor->median, 1) << " ms): futura " << fixed(futura->median, 1) << " ms, "
             << fixed(ratio, 2) << "× — " << verdict(ratio <= 3.0) << ".\n";
     } else {
