@@ -11,7 +11,8 @@
 //       submitted in order to the process pool and to a ThreadPoolExecutor: the speedup, the CPUs
 //       kept busy, and when the 300 ms tasks started. The Python peer runs the same durations.
 //   W7  start to first result: construct a fresh pool, submit one trivial task and read its
-//       result, with each start method. Milliseconds.
+//       result, with each start method. Milliseconds. Its floor, in the same run: a bare
+//       posix_spawn + exec of this program, timed to the first byte it writes.
 //
 // Worker processes are this program itself (futura wraps main), so tasks are plain functions.
 // The harness takes medians over repetitions interleaved across implementations; the peers run
@@ -21,12 +22,16 @@
 #include <futura/thread_pool_executor.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <exception>
+#include <fcntl.h>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -35,9 +40,12 @@
 #include <numbers>
 #include <numeric>
 #include <optional>
+#include <spawn.h>
 #include <string>
 #include <string_view>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <utility>
 #include <vector>
 
@@ -567,6 +575,50 @@ double w7_once(const Settings& s, futura::StartMethod method)
     return ms;
 }
 
+/// What a spawned copy of this program does when its first argument is this: write one byte to
+/// its standard output and end, before parsing anything (W7's floor).
+constexpr std::string_view spawn_floor_argument = "--spawn-floor-child";
+
+/// One measurement of W7's floor: milliseconds from posix_spawn of this program (as futura's
+/// spawn start method runs it, with the same environment) to the first byte it writes, read
+/// from a pipe. Reaping it is not timed.
+double w7_spawn_floor_once()
+{
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+        fail("W7 floor: pipe2: " + std::string(std::strerror(errno)));
+    }
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    ::posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
+    std::string program = "/proc/self/exe";
+    std::string argument(spawn_floor_argument);
+    char* child_argv[] = {program.data(), argument.data(), nullptr};
+    pid_t child = 0;
+    const auto start = Clock::now();
+    const int error =
+        ::posix_spawn(&child, program.c_str(), &actions, nullptr, child_argv, environ);
+    ::posix_spawn_file_actions_destroy(&actions);
+    ::close(pipe_fds[1]);
+    if (error != 0) {
+        ::close(pipe_fds[0]);
+        fail("W7 floor: posix_spawn: " + std::string(std::strerror(error)));
+    }
+    char byte = 0;
+    ssize_t n = 0;
+    while ((n = ::read(pipe_fds[0], &byte, 1)) < 0 && errno == EINTR) {
+    }
+    const double ms = seconds_since(start) * 1e3;
+    ::close(pipe_fds[0]);
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (n != 1 || byte != '!') {
+        fail("W7 floor: the spawned program wrote nothing");
+    }
+    return ms;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Measuring: each workload's implementations in turn, interleaved over repetitions.
 
@@ -804,8 +856,15 @@ void measure_w7(const Settings& s, std::vector<Row>& rows)
          when("futura_spawn", [&] { return w7_once(s, futura::StartMethod::spawn); })},
         {"w7_start", "futura_fork", "futura::ProcessPoolExecutor, StartMethod::fork", 1,
          when("futura_fork", [&] { return w7_once(s, futura::StartMethod::fork); })},
+        {"w7_start", "spawn_floor", "bare posix_spawn + exec of this program, to its first write",
+         1, when("spawn_floor", [] { return w7_spawn_floor_once(); })},
     };
     run_interleaved(std::move(measured), s.w7_reps, "ms", rows);
+    for (auto& row : rows) {
+        if (row.impl == "spawn_floor") {
+            row.is_futura = false; // the floor, measured here: listed after futura's rows
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -946,6 +1005,25 @@ void print_goals(std::ostream& out, const std::vector<Row>& rows, const Settings
     } else {
         missing("W4 submit ≥ 20× Python's ProcessPoolExecutor.submit");
     }
+    // Issue 17: the goals against the floor.
+    if (const Row* futura = find_row(rows, "w4_submit", "futura_submit")) {
+        out << "- W4 submit ≥ 1,000,000 tasks/s: futura " << grouped(futura->median)
+            << " tasks/s — " << verdict(futura->median >= 1e6);
+        if (const Row* floor = find_row(rows, "w4_submit", "socket_batched")) {
+            out << "; the bytes alone (" << floor->label << ") move " << grouped(floor->median)
+                << " tasks/s, futura is " << fixed(futura->median / floor->median, 2) << "× that";
+        }
+        out << ".\n";
+        if (const Row* python = find_row(rows, "w4_submit", "python_submit")) {
+            const double ratio = futura->median / python->median;
+            out << "- W4 submit ≥ 100× Python's ProcessPoolExecutor.submit: " << fixed(ratio, 1)
+                << "× — " << verdict(ratio >= 100) << ".\n";
+        } else {
+            missing("W4 submit ≥ 100× Python's ProcessPoolExecutor.submit");
+        }
+    } else {
+        missing("W4 submit ≥ 1,000,000 tasks/s");
+    }
 
     for (const char* group : {"w4_map", "w4_map_big"}) {
         const Row* futura = find_row(rows, group, "futura_map_auto");
@@ -1045,6 +1123,17 @@ void print_goals(std::ostream& out, const std::vector<Row>& rows, const Settings
     } else {
         missing("W7 spawn no slower than Python's fork context");
     }
+    if (const Row* futura = find_row(rows, "w7_start", "futura_spawn"),
+        *floor = find_row(rows, "w7_start", "spawn_floor");
+        futura != nullptr && floor != nullptr) {
+        const double ratio = futura->median / floor->median;
+        out << "- W7 spawn start to first result ≤ 3× a bare posix_spawn + exec of the same "
+               "program to its first write ("
+            << fixed(floor->median, 1) << " ms): futura " << fixed(futura->median, 1) << " ms, "
+            << fixed(ratio, 2) << "× — " << verdict(ratio <= 3.0) << ".\n";
+    } else {
+        missing("W7 spawn ≤ 3× the bare spawn");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1065,7 +1154,8 @@ constexpr std::string_view usage = R"(usage: futura_bench_process_pool [--option
   --w7-reps=N         W7 fresh pools per start method (default 11)
   --workloads=LIST    some of W4,W5,W3,W7 (default: all)
   --only=LIST         futura implementations: futura_submit, futura_map_1, futura_map_auto
-                      (W4), futura (W5), futura_spawn, futura_fork (W7); W3 always runs all
+                      (W4), futura (W5), futura_spawn, futura_fork and the floor spawn_floor
+                      (W7); W3 always runs all
   --peer-results=LIST files of `result` lines (the Python peer's, the pipe ping-pong's) to
                       add to the table
 
@@ -1130,6 +1220,9 @@ Settings parse(int argc, char** argv)
 
 int main(int argc, char** argv)
 {
+    if (argc == 2 && argv[1] == spawn_floor_argument) {
+        return ::write(STDOUT_FILENO, "!", 1) == 1 ? 0 : 1;
+    }
     try {
         const Settings s = parse(argc, argv);
         if (s.help) {

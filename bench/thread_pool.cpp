@@ -4,6 +4,12 @@
 //   W1  submit N trivial tasks, keep the futures, then read every result: tasks per second.
 //   W2  sequential submit -> result round trips: p50 and p99 latency in microseconds.
 //
+// Beside the pools, the floors of both workloads (issue 17), measured in the same run: W1's is
+// the same trivial tasks run by oneTBB's task_group and asio::thread_pool with no future at all
+// (each task writes its result into a slot of a vector, read after the pool is done); W2's is a
+// bare round trip between two threads, through a condition variable and through a futex. And
+// the pool's CPU time while idle, over a second with nothing to do.
+//
 // A plain harness rather than Google Benchmark: both workloads are one long loop each, and
 // what we want is a median over repetitions that are interleaved across implementations (so
 // that the noise of a shared machine falls on all of them alike), plus latency percentiles.
@@ -16,9 +22,11 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -29,7 +37,9 @@
 #include <iostream>
 #include <iterator>
 #include <limits>
+#include <linux/futex.h>
 #include <map>
+#include <mutex>
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_group.h>
@@ -37,6 +47,10 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <sys/syscall.h>
+#include <thread>
+#include <time.h>
+#include <unistd.h>
 #include <utility>
 #include <vector>
 
@@ -228,6 +242,229 @@ void w2_round(std::size_t workers, int n, int warmup, std::vector<double>& sampl
 }
 
 // ---------------------------------------------------------------------------------------------
+// The floors: what the workloads cost with no future and no executor.
+
+/// Checks that `out[0, n)` holds add_one of each index, as W1 checks its futures' sum.
+void check_slots(const std::vector<int>& out, int n)
+{
+    std::int64_t sum = 0;
+    for (int i = 0; i < n; ++i) {
+        sum += out[static_cast<std::size_t>(i)];
+    }
+    const std::int64_t expected = static_cast<std::int64_t>(n) * (n + 1) / 2;
+    if (sum != expected) {
+        fail("W1 floor: wrong sum of results: " + std::to_string(sum) + " instead of " +
+             std::to_string(expected));
+    }
+}
+
+/// W1's floor with oneTBB: the tasks of TbbTaskGroupPool, each writing its result into a slot
+/// instead of a promise; the group's wait (from outside the workers, as the pools' readers) ends
+/// the span. @return tasks per second.
+double tbb_floor_once(std::size_t workers, int n, int warmup)
+{
+    std::vector<int> out(static_cast<std::size_t>(std::max(n, warmup)));
+    const tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism,
+                                          workers + 1);
+    tbb::task_arena arena(static_cast<int>(workers), 0);
+    tbb::task_group group;
+    const auto run = [&](int count) {
+        for (int i = 0; i < count; ++i) {
+            arena.enqueue(
+                group.defer([&out, i] { out[static_cast<std::size_t>(i)] = add_one(i); }));
+        }
+        arena.execute([&] { group.wait(); });
+        check_slots(out, count);
+    };
+    run(warmup);
+    const auto start = Clock::now();
+    run(n);
+    return n / seconds_since(start);
+}
+
+/// W1's floor with Asio: the tasks posted to an asio::thread_pool, each writing its result into
+/// a slot; `join` (which waits for the queued work, then for the threads to end) ends the span.
+/// The warm-up waits on a counter instead, to keep the pool.
+double asio_floor_once(std::size_t workers, int n, int warmup)
+{
+    std::vector<int> out(static_cast<std::size_t>(std::max(n, warmup)));
+    boost::asio::thread_pool pool(workers);
+    std::atomic<int> warm{0};
+    for (int i = 0; i < warmup; ++i) {
+        boost::asio::post(pool, [&warm] { warm.fetch_add(1, std::memory_order_release); });
+    }
+    while (warm.load(std::memory_order_acquire) < warmup) {
+        std::this_thread::yield();
+    }
+    const auto start = Clock::now();
+    for (int i = 0; i < n; ++i) {
+        boost::asio::post(pool, [&out, i] { out[static_cast<std::size_t>(i)] = add_one(i); });
+    }
+    pool.join();
+    const double rate = n / seconds_since(start);
+    check_slots(out, n);
+    return rate;
+}
+
+/// W2's floor with a mutex and a condition variable: this thread hands `i` to a thread that
+/// answers `i + 1`, and waits for the answer; nothing else.
+class CvPingPong
+{
+public:
+    CvPingPong() : thread_([this] { serve(); }) {}
+    CvPingPong(const CvPingPong&) = delete;
+    CvPingPong& operator=(const CvPingPong&) = delete;
+    ~CvPingPong()
+    {
+        {
+            const std::lock_guard lock(mutex_);
+            stop_ = true;
+        }
+        to_server_.notify_one();
+        thread_.join();
+    }
+
+    int call(int i)
+    {
+        std::unique_lock lock(mutex_);
+        request_ = i;
+        has_request_ = true;
+        to_server_.notify_one();
+        to_client_.wait(lock, [this] { return has_reply_; });
+        has_reply_ = false;
+        return reply_;
+    }
+
+private:
+    void serve()
+    {
+        std::unique_lock lock(mutex_);
+        for (;;) {
+            to_server_.wait(lock, [this] { return has_request_ || stop_; });
+            if (stop_) {
+                return;
+            }
+            has_request_ = false;
+            reply_ = add_one(request_);
+            has_reply_ = true;
+            to_client_.notify_one();
+        }
+    }
+
+    std::mutex mutex_;
+    std::condition_variable to_server_;
+    std::condition_variable to_client_;
+    int request_ = 0;
+    int reply_ = 0;
+    bool has_request_ = false;
+    bool has_reply_ = false;
+    bool stop_ = false;
+    std::thread thread_; // last: starts once the rest is built
+};
+
+/// W2's floor with a bare futex: each side publishes a sequence number and wakes the other,
+/// which sleeps in FUTEX_WAIT until the number it waits for is there. No spinning.
+class FutexPingPong
+{
+public:
+    FutexPingPong() : thread_([this] { serve(); }) {}
+    FutexPingPong(const FutexPingPong&) = delete;
+    FutexPingPong& operator=(const FutexPingPong&) = delete;
+    ~FutexPingPong()
+    {
+        stop_.store(true, std::memory_order_relaxed);
+        publish(to_server_, sequence_ + 1);
+        thread_.join();
+    }
+
+    int call(int i)
+    {
+        value_ = i;
+        ++sequence_;
+        publish(to_server_, sequence_);
+        wait_for(to_client_, sequence_);
+        return value_;
+    }
+
+private:
+    static void publish(std::atomic<std::uint32_t>& word, std::uint32_t value)
+    {
+        word.store(value, std::memory_order_release);
+        ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1,
+                  nullptr, nullptr, 0);
+    }
+    static void wait_for(std::atomic<std::uint32_t>& word, std::uint32_t value)
+    {
+        for (std::uint32_t seen = word.load(std::memory_order_acquire); seen != value;
+             seen = word.load(std::memory_order_acquire)) {
+            ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, seen,
+                      nullptr, nullptr, 0);
+        }
+    }
+    void serve()
+    {
+        for (std::uint32_t expected = 1;; ++expected) {
+            wait_for(to_server_, expected);
+            if (stop_.load(std::memory_order_relaxed)) {
+                return;
+            }
+            value_ = add_one(value_);
+            publish(to_client_, expected);
+        }
+    }
+
+    static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+    std::atomic<std::uint32_t> to_server_{0};
+    std::atomic<std::uint32_t> to_client_{0};
+    std::atomic<bool> stop_{false};
+    int value_ = 0; // handed over by the release/acquire of the sequence numbers
+    std::uint32_t sequence_ = 0;
+    std::thread thread_; // last: starts once the rest is built
+};
+
+/// One W2 round of a ping-pong floor: as w2_round, with a fresh pair of threads.
+template <class PingPong>
+void w2_floor_round(int n, int warmup, std::vector<double>& samples_us)
+{
+    PingPong pair;
+    for (int i = 0; i < warmup + n; ++i) {
+        const auto start = Clock::now();
+        const int result = pair.call(i);
+        const auto stop = Clock::now();
+        if (result != i + 1) {
+            fail("W2 floor: wrong result " + std::to_string(result) + " for " + std::to_string(i));
+        }
+        if (i >= warmup) {
+            samples_us.push_back(std::chrono::duration<double, std::micro>(stop - start).count());
+        }
+    }
+}
+
+double process_cpu_seconds()
+{
+    timespec now{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+    return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
+}
+
+/// The CPU futura's pool burns with nothing to do: a fresh pool runs `warmup` round trips (so
+/// its threads are started and have just worked), then this thread sleeps `idle_ms`; the
+/// process's CPU time over that span is the pool's. @return percent of one CPU.
+double futura_idle_cpu_percent(std::size_t workers, int warmup, int idle_ms)
+{
+    FuturaPool pool(workers);
+    for (int i = 0; i < warmup; ++i) {
+        if (FuturaPool::read(pool.submit(i)) != i + 1) {
+            fail("idle CPU: wrong result");
+        }
+    }
+    const double cpu = process_cpu_seconds();
+    const auto start = Clock::now();
+    std::this_thread::sleep_for(std::chrono::milliseconds(idle_ms));
+    return 100.0 * (process_cpu_seconds() - cpu) / seconds_since(start);
+}
+
+// ---------------------------------------------------------------------------------------------
 // The harness.
 
 struct Settings
@@ -239,6 +476,7 @@ struct Settings
     int w2_n = 20'000;
     int w2_rounds = 4;
     int w2_warmup = 500; // per round
+    int idle_ms = 1000;  // the idle span whose CPU time is measured (with W2)
     bool run_w1 = true;
     bool run_w2 = true;
     std::vector<std::string> only; // implementation ids; empty: all
@@ -252,6 +490,7 @@ struct Result
     std::string id;
     std::string label;
     bool is_cpp = true;
+    bool is_floor = false; // no future, no executor: what the workload costs at the least
     std::size_t workers = 0;
     int w1_n = 0;
     std::vector<double> w1_tasks_per_s; // one per repetition
@@ -267,6 +506,7 @@ struct Result
     double w2_p99_min = 0;
     double w2_p99_max = 0;
     std::vector<std::vector<double>> w2_rounds; // samples per round
+    double idle_cpu_percent = -1; // futura's pool over an idle span; < 0: not measured
 };
 
 struct Implementation
@@ -274,8 +514,9 @@ struct Implementation
     std::string id;
     std::string label;
     int w1_n = 0;
-    std::function<double(int n, int warmup)> w1;
-    std::function<void(int n, int warmup, std::vector<double>& samples_us)> w2;
+    std::function<double(int n, int warmup)> w1; // empty: no W1 row (a W2 floor)
+    std::function<void(int n, int warmup, std::vector<double>& samples_us)> w2; // likewise
+    bool is_floor = false;
 };
 
 template <class Pool>
@@ -308,6 +549,31 @@ std::vector<Implementation> implementations(const Settings& settings)
         settings.w1_n));
     all.push_back(make_implementation<StdAsyncPool>(
         "std_async", "std::async(std::launch::async) per task", settings, settings.async_n));
+    const std::size_t workers = settings.workers;
+    all.push_back({"tbb_floor",
+                   "floor: tbb::task_group in a task_arena, no future",
+                   settings.w1_n,
+                   [workers](int n, int warmup) { return tbb_floor_once(workers, n, warmup); },
+                   {},
+                   true});
+    all.push_back({"asio_floor",
+                   "floor: asio::thread_pool, no future",
+                   settings.w1_n,
+                   [workers](int n, int warmup) { return asio_floor_once(workers, n, warmup); },
+                   {},
+                   true});
+    all.push_back({"cv_pingpong",
+                   "floor: condition-variable ping-pong between 2 threads",
+                   0,
+                   {},
+                   w2_floor_round<CvPingPong>,
+                   true});
+    all.push_back({"futex_pingpong",
+                   "floor: futex ping-pong between 2 threads",
+                   0,
+                   {},
+                   w2_floor_round<FutexPingPong>,
+                   true});
     if (!settings.only.empty()) {
         std::erase_if(all, [&](const Implementation& impl) {
             return std::find(settings.only.begin(), settings.only.end(), impl.id) ==
@@ -339,12 +605,16 @@ void measure(const Settings& settings, const std::vector<Implementation>& impls,
         r.w1_n = impl.w1_n;
         r.w2_n = settings.w2_n;
         r.w2_rounds.resize(static_cast<std::size_t>(settings.w2_rounds));
+        r.is_floor = impl.is_floor;
         results.push_back(std::move(r));
     }
     if (settings.run_w1) {
         for (int rep = 0; rep < settings.reps; ++rep) {
             for (const std::size_t k : order_for(impls.size(), rep)) {
                 const auto& impl = impls[k];
+                if (!impl.w1) {
+                    continue;
+                }
                 const int warmup = std::min(impl.w1_n, 10'000);
                 const double rate = impl.w1(impl.w1_n, warmup);
                 results[k].w1_tasks_per_s.push_back(rate);
@@ -357,6 +627,9 @@ void measure(const Settings& settings, const std::vector<Implementation>& impls,
         const int per_round = settings.w2_n / settings.w2_rounds;
         for (int round = 0; round < settings.w2_rounds; ++round) {
             for (const std::size_t k : order_for(impls.size(), round)) {
+                if (!impls[k].w2) {
+                    continue;
+                }
                 auto& samples = results[k].w2_rounds[static_cast<std::size_t>(round)];
                 impls[k].w2(per_round, settings.w2_warmup, samples);
                 std::fprintf(stderr, "W2 round %d/%d  %-20s p50 %8.2f us  p99 %8.2f us\n",
@@ -371,7 +644,7 @@ void measure(const Settings& settings, const std::vector<Implementation>& impls,
             r.w1_min = *std::min_element(r.w1_tasks_per_s.begin(), r.w1_tasks_per_s.end());
             r.w1_max = *std::max_element(r.w1_tasks_per_s.begin(), r.w1_tasks_per_s.end());
         }
-        if (settings.run_w2) {
+        if (settings.run_w2 && !r.w2_rounds.empty() && !r.w2_rounds.front().empty()) {
             std::vector<double> all;
             std::vector<double> p50s;
             std::vector<double> p99s;
@@ -402,7 +675,11 @@ void print_result_line(std::ostream& out, const Result& r)
         << " w1_median=" << r.w1_median << " w1_min=" << r.w1_min << " w1_max=" << r.w1_max
         << " w2_n=" << r.w2_n << " w2_p50_us=" << r.w2_p50_us << " w2_p99_us=" << r.w2_p99_us
         << " w2_p50_min=" << r.w2_p50_min << " w2_p50_max=" << r.w2_p50_max
-        << " w2_p99_min=" << r.w2_p99_min << " w2_p99_max=" << r.w2_p99_max << '\n';
+        << " w2_p99_min=" << r.w2_p99_min << " w2_p99_max=" << r.w2_p99_max;
+    if (r.idle_cpu_percent >= 0) {
+        out << " idle_cpu_percent=" << r.idle_cpu_percent;
+    }
+    out << '\n';
 }
 
 double to_double(const std::map<std::string, std::string>& fields, const std::string& key)
@@ -535,6 +812,9 @@ void print_table(std::ostream& out, const std::vector<Result>& results, const Se
             << " untimed ones); p50/p99 over all of them, spread over the rounds; lower is "
                "better, and futura/peer < 1 means futura is faster.";
     }
+    out << " Floors (no future, no executor, in the same run): W1's tasks each write their result "
+           "into a slot of a vector, read once the pool is done; W2's are two threads handing "
+           "an int back and forth.";
     out << '\n';
 }
 
@@ -547,7 +827,7 @@ void print_goals(std::ostream& out, const std::vector<Result>& results, const Se
     for (const auto& r : results) {
         if (r.id == "futura") {
             futura = &r;
-        } else if (r.is_cpp) {
+        } else if (r.is_cpp && !r.is_floor) {
             if (r.w1_median > 0 && (!best_w1_cpp || r.w1_median > best_w1_cpp->w1_median)) {
                 best_w1_cpp = &r;
             }
@@ -579,6 +859,45 @@ void print_goals(std::ostream& out, const std::vector<Result>& results, const Se
         } else {
             out << "- W1, futura ≥ 40× Python's concurrent.futures: not measured in this run.\n";
         }
+    }
+    // Issue 17's goals: against the floors of the same run.
+    const Result* w1_floor = nullptr; // the fastest no-future floor
+    const Result* w2_floor = nullptr; // the quickest ping-pong
+    for (const auto& r : results) {
+        if (!r.is_floor) {
+            continue;
+        }
+        if (r.w1_median > 0 && (!w1_floor || r.w1_median > w1_floor->w1_median)) {
+            w1_floor = &r;
+        }
+        if (r.w2_p50_us > 0 && (!w2_floor || r.w2_p50_us < w2_floor->w2_p50_us)) {
+            w2_floor = &r;
+        }
+    }
+    if (settings.run_w1 && w1_floor != nullptr) {
+        const double ratio = futura->w1_median / w1_floor->w1_median;
+        out << "- W1, futura ≥ 0.5× the fastest no-future floor (" << w1_floor->label << ", "
+            << grouped(w1_floor->w1_median) << " tasks/s): futura is " << fixed(ratio, 2) << "× — "
+            << verdict(ratio >= 0.5) << ".\n";
+    }
+    if (settings.run_w2 && futura->w2_p50_us > 0) {
+        const double ratio = futura->w2_p99_us / futura->w2_p50_us;
+        out << "- W2, futura's p99 ≤ 2× its p50 (" << fixed(futura->w2_p50_us, 1) << " µs): p99 "
+            << fixed(futura->w2_p99_us, 1) << " µs, " << fixed(ratio, 2) << "× — "
+            << verdict(ratio <= 2.0);
+        if (w2_floor != nullptr) {
+            out << "; against the quickest bare ping-pong (" << w2_floor->label << ", p50 "
+                << fixed(w2_floor->w2_p50_us, 1) << " µs, p99 " << fixed(w2_floor->w2_p99_us, 1)
+                << " µs), futura's p50 is " << fixed(futura->w2_p50_us / w2_floor->w2_p50_us, 2)
+                << "×";
+        }
+        out << ".\n";
+    }
+    if (futura->idle_cpu_percent >= 0) {
+        out << "- W2, no CPU burnt while idle: futura's pool used "
+            << fixed(futura->idle_cpu_percent, 2) << "% of a CPU over " << settings.idle_ms
+            << " ms with nothing to do (goal: under 1%) — "
+            << verdict(futura->idle_cpu_percent < 1.0) << ".\n";
     }
     if (settings.run_w2 && best_w2_cpp != nullptr) {
         const double ratio = futura->w2_p50_us / best_w2_cpp->w2_p50_us;
@@ -616,9 +935,12 @@ constexpr std::string_view usage = R"(usage: futura_bench_thread_pool [--option=
   --w2-n=N           W2 timed round trips in all (default 20000)
   --w2-rounds=N      W2 rounds the round trips are split into (default 4)
   --w2-warmup=N      W2 untimed round trips per round (default 500)
+  --idle-ms=N        the idle span over which futura's pool's CPU time is measured, after W2
+                     (default 1000)
   --workloads=LIST   W1, W2 or W1,W2 (default)
   --only=LIST        implementations: futura, asio_packaged_task, asio_promise,
-                     tbb_task_group, std_async (default: all)
+                     tbb_task_group, std_async; the floors tbb_floor, asio_floor (W1),
+                     cv_pingpong, futex_pingpong (W2) (default: all)
   --peer-results=F   add the `result` lines in file F (the Python peer's) to the table
 
 Prints progress and one `result` line per implementation on stderr, and the Markdown
@@ -654,6 +976,8 @@ Settings parse(int argc, char** argv)
             settings.w2_rounds = to_int(value, key);
         } else if (key == "w2-warmup") {
             settings.w2_warmup = to_int(value, key);
+        } else if (key == "idle-ms") {
+            settings.idle_ms = to_int(value, key);
         } else if (key == "workloads") {
             const auto list = split(value);
             settings.run_w1 = std::find(list.begin(), list.end(), "W1") != list.end();
@@ -692,6 +1016,14 @@ int main(int argc, char** argv)
 
         std::vector<Result> results;
         measure(settings, impls, results);
+        for (auto& r : results) {
+            if (r.id == "futura" && settings.run_w2 && settings.idle_ms > 0) {
+                r.idle_cpu_percent =
+                    futura_idle_cpu_percent(settings.workers, settings.w2_warmup, settings.idle_ms);
+                std::fprintf(stderr, "idle: futura's pool used %.2f%% of a CPU over %d ms\n",
+                             r.idle_cpu_percent, settings.idle_ms);
+            }
+        }
         for (const auto& r : results) {
             print_result_line(std::cerr, r);
         }
