@@ -56,13 +56,26 @@ class RootExecutor::Impl final : public SchedulerHost
         bool ready = false; // said hello, same build, initializer done
     };
 
-    /// A future to fail once the core is unlocked: its done callbacks may submit, or shut the
-    /// executor down, which must not happen under the core on a thread that is not the
-    /// progress thread.
-    struct Failure
+    /// A future to complete once the core is let go: its done callbacks run user code, which
+    /// may take its time, submit, or shut the executor down; none of that happens under the
+    /// core, which submitting threads wait for.
+    struct Completion
     {
         TaskBase* task;
-        std::exception_ptr error;
+        std::exception_ptr error;      ///< without `answer`: the failure (null: cancelled)
+        std::optional<Incoming> answer; ///< the worker's `value` message, read up to the result
+
+        void run() noexcept
+        {
+            if (!answer) {
+                task->discard(error);
+                return;
+            }
+            // The result follows the header, the call's id and its run time.
+            WireReader reader(std::span<const char>(answer->bytes)
+                                  .subspan(answer->body_offset() + 2 * sizeof(std::uint64_t)));
+            task->remote()->complete_from(reader);
+        }
     };
 
     /// Holds the core and names its owner, so that a submission from a done callback run under
@@ -83,18 +96,18 @@ class RootExecutor::Impl final : public SchedulerHost
 
         [[nodiscard]] bool owns() const noexcept { return lock_.owns_lock(); }
 
-        /// Lets the core go, then fails the futures left to fail.
+        /// Lets the core go, then completes the futures left to complete.
         void unlock() noexcept
         {
             if (!lock_.owns_lock()) {
                 return;
             }
-            std::vector<Failure> failures;
-            failures.swap(impl_.failures_);
+            std::vector<Completion> completions;
+            completions.swap(impl_.completions_);
             impl_.core_owner_.store(std::thread::id(), std::memory_order_relaxed);
             lock_.unlock();
-            for (auto& failure : failures) {
-                failure.task->discard(failure.error);
+            for (auto& completion : completions) {
+                completion.run();
             }
         }
 
@@ -274,7 +287,7 @@ public:
         }
         if (!encoded || error) {
             finish_task(Outcome::failed);
-            failures_.push_back({task, error});
+            completions_.push_back({task, error, std::nullopt});
             return std::nullopt;
         }
         seal(message);
@@ -283,9 +296,12 @@ public:
         } catch (const std::exception& e) {
             // MPI failed: this call is lost with everything else in flight.
             finish_task(Outcome::failed);
-            failures_.push_back({task, std::make_exception_ptr(BrokenMpiPool(
-                                           std::string("futura::") + setup_.executor_name +
-                                           ": MPI failed: " + e.what()))});
+            completions_.push_back({task,
+                                    std::make_exception_ptr(
+                                        BrokenMpiPool(std::string("futura::") +
+                                                      setup_.executor_name +
+                                                      ": MPI failed: " + e.what())),
+                                    std::nullopt});
             throw;
         }
         return SentCall{task, id, info_of(*task)};
@@ -320,8 +336,10 @@ private:
         if (core_owner_.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
             return; // a done callback under the core: the progress thread sends it next
         }
-        CoreGuard core(*this, std::unique_lock(core_mutex_, std::try_to_lock));
-        if (!core.owns() || !broken_reason_.empty() || !mpi_error_.empty()) {
+        // The core is held only for MPI calls and the scheduler's bookkeeping (no user code runs
+        // under it), so waiting for it costs at most a turn of the progress thread.
+        CoreGuard core(*this, std::unique_lock(core_mutex_));
+        if (!broken_reason_.empty() || !mpi_error_.empty()) {
             return;
         }
         try {
@@ -391,7 +409,7 @@ private:
             if (started) {
                 return task;
             }
-            failures_.push_back({task, nullptr});
+            completions_.push_back({task, nullptr, std::nullopt});
         }
     }
 
@@ -661,7 +679,7 @@ private:
         auto* task = static_cast<TaskBase*>(call.task);
         if (in.tag == Tag::value) {
             finish_task(Outcome::completed);
-            task->remote()->complete_from(reader);
+            completions_.push_back({task, nullptr, std::move(in)});
             return;
         }
         std::exception_ptr error;
@@ -675,7 +693,7 @@ private:
             error = std::current_exception();
         }
         finish_task(Outcome::failed);
-        task->discard(error);
+        completions_.push_back({task, error, std::nullopt});
     }
 
     void on_ready(Worker& worker, WireReader& reader)
@@ -719,7 +737,7 @@ private:
             auto* task = waiting_again_.front();
             waiting_again_.pop_front();
             finish_task(Outcome::failed);
-            task->discard(error);
+            completions_.push_back({task, error, std::nullopt});
         }
         TaskQueue pending;
         {
@@ -728,7 +746,8 @@ private:
             pending.swap(pending_);
             failed_ += pending.size();
         }
-        pending.clear_and_dispose([&](TaskBase* task) { task->discard(error); });
+        pending.clear_and_dispose(
+            [&](TaskBase* task) { completions_.push_back({task, error, std::nullopt}); });
     }
 
     /// The executor cannot go on: refuse new work, fail what waits; calls already sent are
@@ -767,7 +786,7 @@ private:
         for (auto& worker : workers_) {
             for (const auto& call : scheduler_.remove_worker(worker.number)) {
                 finish_task(Outcome::failed);
-                static_cast<TaskBase*>(call.task)->discard(error);
+                completions_.push_back({static_cast<TaskBase*>(call.task), error, std::nullopt});
             }
         }
     }
@@ -798,7 +817,7 @@ private:
     // MPI's lock().
     std::mutex core_mutex_;
     std::atomic<std::thread::id> core_owner_{};
-    std::vector<Failure> failures_; // futures to fail once the core is let go
+    std::vector<Completion> completions_; // futures to complete once the core is let go
     std::string mpi_error_;         // an MPI failure in a submitting thread, for the progress one
     Scheduler scheduler_;
     std::vector<Worker> workers_;
