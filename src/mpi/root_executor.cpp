@@ -457,23 +457,26 @@ private:
 
     Turn turn()
     {
-        CoreGuard core(*this, std::unique_lock(core_mutex_));
         Turn turn;
-        if (!mpi_error_.empty()) {
-            throw std::runtime_error(mpi_error_);
-        }
-        for (;;) {
-            std::optional<Incoming> in;
-            {
-                const std::lock_guard guard(lock());
-                in = try_receive(setup_.comm, MPI_ANY_SOURCE);
+        {
+            CoreGuard core(*this, std::unique_lock(core_mutex_));
+            if (!mpi_error_.empty()) {
+                throw std::runtime_error(mpi_error_);
             }
-            if (!in) {
-                break;
+            for (;;) {
+                std::optional<Incoming> in;
+                {
+                    const std::lock_guard guard(lock());
+                    in = try_receive(setup_.comm, MPI_ANY_SOURCE);
+                }
+                if (!in) {
+                    break;
+                }
+                handle(*in);
+                turn.active = true;
             }
-            handle(*in);
-            turn.active = true;
-        }
+        } // the futures answered complete here, before the rest of the turn
+        CoreGuard core(*this, std::unique_lock(core_mutex_));
         {
             const std::lock_guard guard(mutex_);
             draining_ = shut_down_;
