@@ -52,6 +52,13 @@ int sleep_ms(int ms)
     return ms;
 }
 
+/// Sleeps, then says where it ran.
+int rank_after_sleep(int ms)
+{
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return rank_of_worker();
+}
+
 std::vector<double> scale(std::vector<double> v, double by)
 {
     for (auto& x : v) {
@@ -262,6 +269,30 @@ BOOST_AUTO_TEST_CASE(node_local_handle_through_executor_is_refused)
         BOOST_TEST(std::string(e.what()).find("memory or files of this node") != std::string::npos);
     }
     BOOST_TEST(pool.submit(square, 4).result() == 16); // the pool is fine
+}
+
+BOOST_AUTO_TEST_CASE(a_call_sent_ahead_is_given_back_to_an_idle_worker)
+{
+    futura::MpiPoolExecutor pool;
+    BOOST_TEST_REQUIRE(pool.max_workers() == 2U);
+    // Known to be short, the call is sent ahead to a busy worker, behind the long one (the
+    // first worker, the first with room).
+    for (int i = 0; i < 8; ++i) {
+        (void)pool.submit(rank_after_sleep, 1).result();
+    }
+    auto long_call = pool.submit(rank_after_sleep, 1500);
+    auto medium = pool.submit(rank_after_sleep, 50);
+    auto queued = pool.submit(rank_after_sleep, 1);
+    // Once the other worker is idle, the root asks for it back and sends it there, instead of
+    // leaving it behind the long call.
+    const int ran_on = queued.result();
+    BOOST_TEST(ran_on == medium.result());
+    BOOST_TEST(ran_on != long_call.result());
+    pool.shutdown();
+    const auto stats = pool.stats();
+    BOOST_TEST(stats.submitted == stats.completed);
+    BOOST_TEST(stats.queued == 0U);
+    BOOST_TEST(stats.running == 0U);
 }
 
 BOOST_AUTO_TEST_CASE(large_arguments_and_results)

@@ -62,7 +62,7 @@ class RootExecutor::Impl final : public SchedulerHost
     struct Completion
     {
         TaskBase* task;
-        std::exception_ptr error;      ///< without `answer`: the failure (null: cancelled)
+        std::exception_ptr error;       ///< without `answer`: the failure (null: cancelled)
         std::optional<Incoming> answer; ///< the worker's `value` message, read up to the result
 
         void run() noexcept
@@ -296,12 +296,11 @@ public:
         } catch (const std::exception& e) {
             // MPI failed: this call is lost with everything else in flight.
             finish_task(Outcome::failed);
-            completions_.push_back({task,
-                                    std::make_exception_ptr(
-                                        BrokenMpiPool(std::string("futura::") +
-                                                      setup_.executor_name +
-                                                      ": MPI failed: " + e.what())),
-                                    std::nullopt});
+            completions_.push_back(
+                {task,
+                 std::make_exception_ptr(BrokenMpiPool(
+                     std::string("futura::") + setup_.executor_name + ": MPI failed: " + e.what())),
+                 std::nullopt});
             throw;
         }
         return SentCall{task, id, info_of(*task)};
@@ -749,8 +748,9 @@ private:
             pending.swap(pending_);
             failed_ += pending.size();
         }
-        pending.clear_and_dispose(
-            [&](TaskBase* task) { completions_.push_back({task, error, std::nullopt}); });
+        pending.clear_and_dispose([&](TaskBase* task) {
+            completions_.push_back({task, error, std::nullopt});
+        });
     }
 
     /// The executor cannot go on: refuse new work, fail what waits; calls already sent are
@@ -821,7 +821,7 @@ private:
     std::mutex core_mutex_;
     std::atomic<std::thread::id> core_owner_{};
     std::vector<Completion> completions_; // futures to complete once the core is let go
-    std::string mpi_error_;         // an MPI failure in a submitting thread, for the progress one
+    std::string mpi_error_; // an MPI failure in a submitting thread, for the progress one
     Scheduler scheduler_;
     std::vector<Worker> workers_;
     std::deque<TaskBase*> waiting_again_;
