@@ -180,6 +180,20 @@ BOOST_AUTO_TEST_CASE(remote_error_names_host_and_rank)
         (text.find("rank 1") != std::string::npos || text.find("rank 2") != std::string::npos));
 }
 
+BOOST_AUTO_TEST_CASE(remote_error_carries_the_stack_of_the_throw)
+{
+    futura::MpiPoolExecutor pool;
+    try {
+        pool.submit(fails_unregistered, 1).result();
+        BOOST_FAIL("no exception");
+    } catch (const futura::RemoteError& e) {
+        // Where it was thrown (this file's fails_unregistered), not where the worker caught it.
+        BOOST_TEST(e.stack_trace().find("mpi.cpp") != std::string::npos, e.stack_trace());
+        BOOST_TEST(e.stack_trace().find("fails_unregistered") != std::string::npos,
+                   e.stack_trace());
+    }
+}
+
 BOOST_AUTO_TEST_CASE(shutdown_cancels_futures)
 {
     futura::MpiPoolExecutor pool;

@@ -9,6 +9,7 @@
 #include <futura/detail/mpi_runtime.hpp>
 #include <futura/detail/protocol.hpp>
 #include <futura/detail/remote_call.hpp>
+#include <futura/detail/worker.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -95,7 +96,7 @@ void run(MPI_Comm comm, int root, const Received& message)
     } catch (...) {
         tag = initializer ? Tag::initialize_failed : Tag::exception;
         out.resize(run_time_at + sizeof(std::uint64_t)); // drop a partly encoded result
-        encode_exception(result, std::current_exception(), {});
+        encode_exception(result, std::current_exception(), current_exception_trace());
     }
     const auto nanoseconds =
         static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -268,6 +269,16 @@ private:
 
 bool serve(MPI_Comm comm, int root, bool until_exit)
 {
+    // A task's exception carries the stack it was thrown from, as from a process worker; an
+    // SPMD rank stops paying for that when it goes back to its program.
+    record_exception_traces(true);
+    struct StopRecording
+    {
+        StopRecording() = default;
+        StopRecording(const StopRecording&) = delete;
+        StopRecording& operator=(const StopRecording&) = delete;
+        ~StopRecording() { record_exception_traces(false); }
+    } stop_recording;
     Server server(comm, root);
     // An idle worker sleeps up to a millisecond between polls: cheap while the pool is idle;
     // the root sends calls ahead while a worker is busy, so a loaded pool rarely waits on it.
