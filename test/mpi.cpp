@@ -72,6 +72,18 @@ void initialize_worker() { initialized_value = 42; }
 int read_initialized() { return initialized_value; }
 void initializer_fails() { throw std::runtime_error("initializer refuses"); }
 
+std::string initialized_text;
+void initialize_with(int value, std::string text)
+{
+    initialized_value = value;
+    initialized_text = std::move(text);
+}
+std::string read_initialized_text()
+{
+    return initialized_text + ":" + std::to_string(initialized_value);
+}
+void initialize_with_array(futura::SharedArray<int>) {}
+
 long sum_array(futura::SharedArray<int> a) { return std::accumulate(a.begin(), a.end(), 0L); }
 
 /// The body shared by both executors: what proves that switching one line keeps the results.
@@ -241,6 +253,42 @@ BOOST_AUTO_TEST_CASE(initializer_runs_on_every_worker)
     for (int i = 0; i < 6; ++i) {
         BOOST_TEST(pool.submit(read_initialized).result() == 42);
     }
+}
+
+BOOST_AUTO_TEST_CASE(initargs_reach_every_worker)
+{
+    futura::MpiPoolExecutor pool{
+        {.initializer = initialize_with, .initargs = std::tuple{7, "seven"}}};
+    for (int i = 0; i < 6; ++i) {
+        BOOST_TEST(pool.submit(read_initialized_text).result() == "seven:7");
+    }
+}
+
+BOOST_AUTO_TEST_CASE(bad_initargs_are_invalid_argument)
+{
+    const auto message_of = [](futura::MpiPoolOptions options) -> std::string {
+        try {
+            futura::MpiPoolExecutor pool(std::move(options));
+        } catch (const std::invalid_argument& e) {
+            return e.what();
+        }
+        return "no exception";
+    };
+    // Arguments that do not fit the parameters.
+    const auto wrong = message_of({.initializer = initialize_with, .initargs = std::tuple{7}});
+    BOOST_TEST(wrong.find("futura::MpiPoolExecutor: the initializer takes") != std::string::npos,
+               wrong);
+    // Arguments without an initializer.
+    const auto alone = message_of({.initargs = std::tuple{7}});
+    BOOST_TEST(alone.find("given without an initializer") != std::string::npos, alone);
+    // A node-local handle cannot reach another host.
+    futura::SharedArray<int> array(4);
+    const auto local =
+        message_of({.initializer = initialize_with_array, .initargs = std::tuple{array}});
+    BOOST_TEST(local.find("memory or files of this node") != std::string::npos, local);
+    // None of them took the pre-started ranks.
+    futura::MpiPoolExecutor pool;
+    BOOST_TEST(pool.submit(square, 6).result() == 36);
 }
 
 BOOST_AUTO_TEST_CASE(initializer_that_throws_breaks_the_pool)

@@ -709,11 +709,10 @@ private:
                        ", here " + build_ + "); every rank must run the same executable");
             return;
         }
-        if (setup_.initializer != nullptr && broken_reason_.empty()) {
+        if (!setup_.initializer_call.empty() && broken_reason_.empty()) {
             auto message = begin_message();
-            WireWriter call(message);
-            encode_function_address(call,
-                                    reinterpret_cast<const void*>(setup_.initializer)); // NOLINT
+            message.insert(message.end(), setup_.initializer_call.begin(),
+                           setup_.initializer_call.end());
             seal(message);
             ++initializing_;
             post(worker.rank, Tag::initialize, std::move(message));

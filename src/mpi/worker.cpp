@@ -85,14 +85,9 @@ void run(MPI_Comm comm, int root, const Received& message)
     result.u64(0);
     const auto began = std::chrono::steady_clock::now();
     try {
-        if (initializer) {
-            auto* function = reinterpret_cast<void (*)()>( // NOLINT: validated address
-                const_cast<void*>(decode_function_address(call)));
-            function();
-        } else {
-            const auto invoker = find_remote_invoker(call.u64());
-            invoker(call, result);
-        }
+        // The initializer comes as a task's call does (its result, none, is not looked at).
+        const auto invoker = find_remote_invoker(call.u64());
+        invoker(call, result);
     } catch (...) {
         tag = initializer ? Tag::initialize_failed : Tag::exception;
         out.resize(run_time_at + sizeof(std::uint64_t)); // drop a partly encoded result
