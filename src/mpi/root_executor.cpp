@@ -16,6 +16,7 @@
 #include <futura/errors.hpp>
 
 #include <boost/intrusive/list.hpp>
+#include <boost/mpi/exception.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -533,6 +534,9 @@ private:
             if (now.in_flight) {
                 if (!now.active) {
                     backoff.pause(now.urgent);
+                    if (now.urgent) {
+                        await_message();
+                    }
                 }
                 continue;
             }
@@ -547,6 +551,26 @@ private:
             std::unique_lock guard(mutex_);
             wake_.wait(guard, [&] { return kicked_; });
             backoff.reset();
+        }
+    }
+
+    /// Until a message comes or a call is submitted (for at most a millisecond), looks at MPI
+    /// alone between yields: a whole turn costs several locks, and the answer awaited now is
+    /// picked up that much sooner.
+    void await_message()
+    {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
+        while (!kicked_flag_.load(std::memory_order_acquire)) {
+            int flag = 0;
+            {
+                const std::lock_guard guard(lock());
+                BOOST_MPI_CHECK_RESULT(MPI_Iprobe, (MPI_ANY_SOURCE, MPI_ANY_TAG, setup_.comm, &flag,
+                                                    MPI_STATUS_IGNORE));
+            }
+            if (flag != 0 || std::chrono::steady_clock::now() >= until) {
+                return;
+            }
+            std::this_thread::yield();
         }
     }
 
