@@ -52,6 +52,13 @@ int sleep_ms(int ms)
     return ms;
 }
 
+/// Sleeps, then says where it ran.
+int rank_after_sleep(int ms)
+{
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return rank_of_worker();
+}
+
 std::vector<double> scale(std::vector<double> v, double by)
 {
     for (auto& x : v) {
@@ -64,6 +71,18 @@ int initialized_value = 0;
 void initialize_worker() { initialized_value = 42; }
 int read_initialized() { return initialized_value; }
 void initializer_fails() { throw std::runtime_error("initializer refuses"); }
+
+std::string initialized_text;
+void initialize_with(int value, std::string text)
+{
+    initialized_value = value;
+    initialized_text = std::move(text);
+}
+std::string read_initialized_text()
+{
+    return initialized_text + ":" + std::to_string(initialized_value);
+}
+void initialize_with_array(futura::SharedArray<int>) {}
 
 long sum_array(futura::SharedArray<int> a) { return std::accumulate(a.begin(), a.end(), 0L); }
 
@@ -173,6 +192,20 @@ BOOST_AUTO_TEST_CASE(remote_error_names_host_and_rank)
         (text.find("rank 1") != std::string::npos || text.find("rank 2") != std::string::npos));
 }
 
+BOOST_AUTO_TEST_CASE(remote_error_carries_the_stack_of_the_throw)
+{
+    futura::MpiPoolExecutor pool;
+    try {
+        pool.submit(fails_unregistered, 1).result();
+        BOOST_FAIL("no exception");
+    } catch (const futura::RemoteError& e) {
+        // Where it was thrown (this file's fails_unregistered), not where the worker caught it.
+        BOOST_TEST(e.stack_trace().find("mpi.cpp") != std::string::npos, e.stack_trace());
+        BOOST_TEST(e.stack_trace().find("fails_unregistered") != std::string::npos,
+                   e.stack_trace());
+    }
+}
+
 BOOST_AUTO_TEST_CASE(shutdown_cancels_futures)
 {
     futura::MpiPoolExecutor pool;
@@ -222,6 +255,42 @@ BOOST_AUTO_TEST_CASE(initializer_runs_on_every_worker)
     }
 }
 
+BOOST_AUTO_TEST_CASE(initargs_reach_every_worker)
+{
+    futura::MpiPoolExecutor pool{
+        {.initializer = initialize_with, .initargs = std::tuple{7, "seven"}}};
+    for (int i = 0; i < 6; ++i) {
+        BOOST_TEST(pool.submit(read_initialized_text).result() == "seven:7");
+    }
+}
+
+BOOST_AUTO_TEST_CASE(bad_initargs_are_invalid_argument)
+{
+    const auto message_of = [](futura::MpiPoolOptions options) -> std::string {
+        try {
+            futura::MpiPoolExecutor pool(std::move(options));
+        } catch (const std::invalid_argument& e) {
+            return e.what();
+        }
+        return "no exception";
+    };
+    // Arguments that do not fit the parameters.
+    const auto wrong = message_of({.initializer = initialize_with, .initargs = std::tuple{7}});
+    BOOST_TEST(wrong.find("futura::MpiPoolExecutor: the initializer takes") != std::string::npos,
+               wrong);
+    // Arguments without an initializer.
+    const auto alone = message_of({.initargs = std::tuple{7}});
+    BOOST_TEST(alone.find("given without an initializer") != std::string::npos, alone);
+    // A node-local handle cannot reach another host.
+    futura::SharedArray<int> array(4);
+    const auto local =
+        message_of({.initializer = initialize_with_array, .initargs = std::tuple{array}});
+    BOOST_TEST(local.find("memory or files of this node") != std::string::npos, local);
+    // None of them took the pre-started ranks.
+    futura::MpiPoolExecutor pool;
+    BOOST_TEST(pool.submit(square, 6).result() == 36);
+}
+
 BOOST_AUTO_TEST_CASE(initializer_that_throws_breaks_the_pool)
 {
     futura::MpiPoolExecutor pool{{.initializer = initializer_fails}};
@@ -262,6 +331,30 @@ BOOST_AUTO_TEST_CASE(node_local_handle_through_executor_is_refused)
         BOOST_TEST(std::string(e.what()).find("memory or files of this node") != std::string::npos);
     }
     BOOST_TEST(pool.submit(square, 4).result() == 16); // the pool is fine
+}
+
+BOOST_AUTO_TEST_CASE(a_call_sent_ahead_is_given_back_to_an_idle_worker)
+{
+    futura::MpiPoolExecutor pool;
+    BOOST_TEST_REQUIRE(pool.max_workers() == 2U);
+    // Known to be short, the call is sent ahead to a busy worker, behind the long one (the
+    // first worker, the first with room).
+    for (int i = 0; i < 8; ++i) {
+        (void)pool.submit(rank_after_sleep, 1).result();
+    }
+    auto long_call = pool.submit(rank_after_sleep, 1500);
+    auto medium = pool.submit(rank_after_sleep, 50);
+    auto queued = pool.submit(rank_after_sleep, 1);
+    // Once the other worker is idle, the root asks for it back and sends it there, instead of
+    // leaving it behind the long call.
+    const int ran_on = queued.result();
+    BOOST_TEST(ran_on == medium.result());
+    BOOST_TEST(ran_on != long_call.result());
+    pool.shutdown();
+    const auto stats = pool.stats();
+    BOOST_TEST(stats.submitted == stats.completed);
+    BOOST_TEST(stats.queued == 0U);
+    BOOST_TEST(stats.running == 0U);
 }
 
 BOOST_AUTO_TEST_CASE(large_arguments_and_results)

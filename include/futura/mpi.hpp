@@ -5,6 +5,8 @@
 #include <futura/detail/mpi_node_local.hpp>
 #include <futura/detail/travelling_task.hpp>
 #include <futura/executor.hpp>
+#include <futura/initializer.hpp>
+#include <futura/process_pool_executor.hpp>
 
 #include <cstddef>
 #include <memory>
@@ -39,9 +41,14 @@ struct MpiPoolOptions
     /// else the MPI universe size minus the world size, else 1. Pre-started: none (or more than
     /// there are) means every pre-started rank. Must be positive if given.
     std::optional<int> max_workers = std::nullopt;
-    /// Runs first on each worker. If it throws, the pool is broken: pending and later work fails
-    /// with `BrokenExecutor`.
-    void (*initializer)() = nullptr;
+    /// Runs first on each worker, with `initargs` (a function or captureless lambda, as for
+    /// the process pool). If it throws, the pool is broken: pending and later work fails with
+    /// `BrokenMpiPool`.
+    ProcessInitializer initializer = {};
+    /// The initializer's arguments (Python's `initargs`): `.initargs = std::tuple{path, 3}`.
+    /// They travel by value to every worker; node-local handles are refused
+    /// (`std::invalid_argument`), as are arguments that do not fit the initializer's parameters.
+    InitArgs initargs = {};
     MpiWorkers workers = MpiWorkers::automatic;
 };
 
@@ -81,7 +88,8 @@ class MpiPoolExecutor final : public Executor
 {
 public:
     /// Starts (or claims) the workers. @throws std::invalid_argument on bad options
-    /// (`max_workers <= 0`), std::runtime_error if MPI cannot provide what is needed,
+    /// (`max_workers <= 0`, `initargs` that do not fit the initializer or refer to this node's
+    /// memory), std::runtime_error if MPI cannot provide what is needed,
     /// boost::mpi::exception if spawning fails.
     explicit MpiPoolExecutor(MpiPoolOptions options = {});
 
@@ -157,8 +165,10 @@ private:
 /// Options of `MpiCommExecutor`.
 struct MpiCommOptions
 {
-    /// Runs first on each worker rank; if it throws, the executor is broken.
-    void (*initializer)() = nullptr;
+    /// Runs first on each worker rank, with `initargs`; if it throws, the executor is broken.
+    ProcessInitializer initializer = {};
+    /// The initializer's arguments, as `MpiPoolOptions::initargs`.
+    InitArgs initargs = {};
 };
 
 /// The collective form, like mpi4py's `MPICommExecutor`, for SPMD programs that use MPI
@@ -183,7 +193,7 @@ class MpiCommExecutor final : public Executor
 {
 public:
     /// Collective over `comm` (which it duplicates). @throws std::invalid_argument if `root`
-    /// is not a rank of `comm`.
+    /// is not a rank of `comm`, or on bad `initargs` (on the root; the others are not asked).
     explicit MpiCommExecutor(MPI_Comm comm = MPI_COMM_WORLD, int root = 0,
                              MpiCommOptions options = {});
     ~MpiCommExecutor() override;

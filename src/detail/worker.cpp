@@ -258,6 +258,14 @@ void set_before_main_hook(BeforeMainHook hook) noexcept
     before_main_hook.store(hook, std::memory_order_release);
 }
 
+void record_exception_traces(bool on) noexcept
+{
+    record_throw_sites.store(on, std::memory_order_relaxed);
+    element_trace = on ? &current_trace : nullptr;
+}
+
+std::string current_exception_trace() { return current_trace(); }
+
 void run_worker(int fd, bool forked, std::size_t share_threshold, std::size_t segment_cache_bytes)
 {
     // Ctrl-C reaches the whole foreground process group; the parent decides what happens to

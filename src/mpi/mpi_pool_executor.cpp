@@ -2,7 +2,9 @@
 // the root executor's.
 #include <futura/detail/mpi_root_executor.hpp>
 #include <futura/detail/mpi_runtime.hpp>
+#include <futura/detail/wire.hpp>
 #include <futura/detail/worker.hpp>
+#include <futura/errors.hpp>
 #include <futura/mpi.hpp>
 
 #include <boost/mpi/exception.hpp>
@@ -11,6 +13,7 @@
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace futura {
@@ -41,7 +44,43 @@ int default_spawn_count()
     return 1;
 }
 
-detail::mpi::RootSetup spawn_workers(std::optional<int> count, void (*initializer)())
+/// The initializer's call with `args`, encoded as a task's call for every worker (empty: no
+/// initializer). @throws std::invalid_argument naming `executor` if the arguments do not fit
+/// its parameters or cannot leave this node.
+std::vector<char> encode_initializer(const ProcessInitializer& initializer, const InitArgs& args,
+                                     const char* executor)
+{
+    try {
+        initializer.check(args);
+    } catch (const std::invalid_argument& e) {
+        // The process pool's check names the process pool: name this executor instead.
+        std::string what = e.what();
+        constexpr std::string_view process_pool = "futura::ProcessPoolExecutor";
+        if (what.starts_with(process_pool)) {
+            what.replace(0, process_pool.size(), executor);
+        }
+        throw std::invalid_argument(what);
+    }
+    std::vector<char> call;
+    if (!initializer) {
+        return call;
+    }
+    detail::WireWriter out(call);
+    try {
+        // No attachments: a value that names this node's memory or files cannot be written.
+        initializer.encode(out, args);
+    } catch (const ProtocolError& e) {
+        throw std::invalid_argument(
+            std::string(executor) +
+            ": initargs refer to memory or files of this node (SharedArray, MappedArray, "
+            "SharedValue, a shared container or a mutable std::span), which other hosts cannot "
+            "reach; pass the data by value (a std::vector) instead (" +
+            e.what() + ")");
+    }
+    return call;
+}
+
+detail::mpi::RootSetup spawn_workers(std::optional<int> count, std::vector<char> initializer)
 {
     if (!detail::main_is_wrapped()) {
         throw std::runtime_error(
@@ -77,11 +116,11 @@ detail::mpi::RootSetup spawn_workers(std::optional<int> count, void (*initialize
         setup.worker_ranks.push_back(rank);
     }
     setup.ownership = detail::mpi::Ownership::spawned;
-    setup.initializer = initializer;
+    setup.initializer_call = std::move(initializer);
     return setup;
 }
 
-detail::mpi::RootSetup claim_pre_started(std::optional<int> count, void (*initializer)())
+detail::mpi::RootSetup claim_pre_started(std::optional<int> count, std::vector<char> initializer)
 {
     const auto comm = detail::mpi::claim_pre_started();
     if (!comm) {
@@ -101,7 +140,7 @@ detail::mpi::RootSetup claim_pre_started(std::optional<int> count, void (*initia
         setup.worker_ranks.push_back(rank);
     }
     setup.ownership = detail::mpi::Ownership::pre_started;
-    setup.initializer = initializer;
+    setup.initializer_call = std::move(initializer);
     return setup;
 }
 
@@ -114,13 +153,15 @@ MpiPoolExecutor::MpiPoolExecutor(MpiPoolOptions options)
         count =
             static_cast<int>(detail::checked_max_workers(options.max_workers, "MpiPoolExecutor"));
     }
+    auto initializer =
+        encode_initializer(options.initializer, options.initargs, "futura::MpiPoolExecutor");
     detail::mpi::ensure_initialized();
     bool pre_started = options.workers == MpiWorkers::pre_started;
     if (options.workers == MpiWorkers::automatic) {
         pre_started = detail::mpi::pre_started_workers() > 0;
     }
-    auto setup = pre_started ? claim_pre_started(count, options.initializer)
-                             : spawn_workers(count, options.initializer);
+    auto setup = pre_started ? claim_pre_started(count, std::move(initializer))
+                             : spawn_workers(count, std::move(initializer));
     setup.executor_name = "MpiPoolExecutor";
     impl_ = std::make_unique<detail::mpi::RootExecutor>(std::move(setup));
     pre_started_ = pre_started;
@@ -172,6 +213,10 @@ MpiCommExecutor::MpiCommExecutor(MPI_Comm comm, int root, MpiCommOptions options
         return;
     }
     detail::mpi::RootSetup setup;
+    // Checked on the root only: the other ranks serve already, and are told of a failure by
+    // their executor's goodbye.
+    setup.initializer_call =
+        encode_initializer(options.initializer, options.initargs, "futura::MpiCommExecutor");
     setup.executor_name = "MpiCommExecutor";
     setup.comm = comm_;
     setup.root = root;
@@ -181,7 +226,6 @@ MpiCommExecutor::MpiCommExecutor(MPI_Comm comm, int root, MpiCommOptions options
         }
     }
     setup.ownership = detail::mpi::Ownership::collective;
-    setup.initializer = options.initializer;
     impl_ = std::make_unique<detail::mpi::RootExecutor>(std::move(setup));
 }
 

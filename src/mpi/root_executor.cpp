@@ -1,8 +1,10 @@
-// The root of an MPI executor. One progress thread per executor owns the scheduler (the process
-// pool's, through SchedulerHost) and every MPI call the executor makes; other threads only queue
-// tasks and wake it. It polls MPI (there is no way to wait for a message and a condition
-// variable at once) with a backoff, and sleeps on the condition variable when nothing is in
-// flight.
+// The root of an MPI executor. The scheduler (the process pool's, through SchedulerHost) and the
+// calls in flight are guarded by one lock, the core: a submitting thread that finds it free
+// sends the call itself (no hand-off to another thread before the call is on its way), and one
+// progress thread per executor receives the answers, completes the futures and sends whatever
+// could not be sent at once. It polls MPI (there is no way to wait for a message and a
+// condition variable at once) with a backoff, and sleeps on the condition variable when nothing
+// is in flight.
 #include <futura/detail/blocking.hpp>
 #include <futura/detail/mpi_message.hpp>
 #include <futura/detail/mpi_root_executor.hpp>
@@ -14,6 +16,7 @@
 #include <futura/errors.hpp>
 
 #include <boost/intrusive/list.hpp>
+#include <boost/mpi/exception.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -26,6 +29,7 @@
 #include <span>
 #include <stdexcept>
 #include <thread>
+#include <unordered_set>
 
 namespace futura::detail::mpi {
 
@@ -53,14 +57,73 @@ class RootExecutor::Impl final : public SchedulerHost
         bool ready = false; // said hello, same build, initializer done
     };
 
+    /// A future to complete once the core is let go: its done callbacks run user code, which
+    /// may take its time, submit, or shut the executor down; none of that happens under the
+    /// core, which submitting threads wait for.
+    struct Completion
+    {
+        TaskBase* task;
+        std::exception_ptr error;       ///< without `answer`: the failure (null: cancelled)
+        std::optional<Incoming> answer; ///< the worker's `value` message, read up to the result
+
+        void run() noexcept
+        {
+            if (!answer) {
+                task->discard(error);
+                return;
+            }
+            // The result follows the header, the call's id and its run time.
+            WireReader reader(std::span<const char>(answer->bytes)
+                                  .subspan(answer->body_offset() + 2 * sizeof(std::uint64_t)));
+            task->remote()->complete_from(reader);
+        }
+    };
+
+    /// Holds the core and names its owner, so that a submission from a done callback run under
+    /// it does not try to take it again.
+    class CoreGuard
+    {
+    public:
+        CoreGuard(Impl& impl, std::unique_lock<std::mutex> lock)
+            : impl_(impl), lock_(std::move(lock))
+        {
+            if (lock_.owns_lock()) {
+                impl_.core_owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+            }
+        }
+        CoreGuard(const CoreGuard&) = delete;
+        CoreGuard& operator=(const CoreGuard&) = delete;
+        ~CoreGuard() { unlock(); }
+
+        [[nodiscard]] bool owns() const noexcept { return lock_.owns_lock(); }
+
+        /// Lets the core go, then completes the futures left to complete.
+        void unlock() noexcept
+        {
+            if (!lock_.owns_lock()) {
+                return;
+            }
+            std::vector<Completion> completions;
+            completions.swap(impl_.completions_);
+            impl_.core_owner_.store(std::thread::id(), std::memory_order_relaxed);
+            lock_.unlock();
+            for (auto& completion : completions) {
+                completion.run();
+            }
+        }
+
+    private:
+        Impl& impl_;
+        std::unique_lock<std::mutex> lock_;
+    };
+
 public:
     explicit Impl(RootSetup setup)
         : setup_(std::move(setup)),
-          // Calls sent ahead are never taken back here (try_revoke): send ahead only a short
-          // batch of short calls, so that a short call rarely waits behind a long one while
-          // another worker idles (the process pool sends 1 ms ahead and takes back).
-          scheduler_({.max_workers = std::max<std::size_t>(setup_.worker_ranks.size(), 1),
-                      .send_ahead = std::chrono::microseconds(200)})
+          // The MPI workers give calls sent ahead back on request (a message each way, answered
+          // by a thread of the worker while it computes), so the process pool's send-ahead
+          // budget serves here too.
+          scheduler_({.max_workers = std::max<std::size_t>(setup_.worker_ranks.size(), 1)})
     {
         for (const int rank : setup_.worker_ranks) {
             Worker worker;
@@ -117,6 +180,8 @@ public:
                 std::invalid_argument(untravelled_message("MpiPoolExecutor"))));
             return;
         }
+        send_from_here();
+        // The progress thread receives the answer (and sends what could not go from here).
         wake_.notify_one();
     }
 
@@ -170,7 +235,7 @@ public:
         return scheduler_.chunk_size(key, total);
     }
 
-    // ----- progress thread only: the scheduler's host ----------------------------------------
+    // ----- under the core: the scheduler's host ----------------------------------------------
 
     [[nodiscard]] Clock::time_point now() const override { return Clock::now(); }
     [[nodiscard]] std::size_t waiting() const override
@@ -224,16 +289,28 @@ public:
         }
         if (!encoded || error) {
             finish_task(Outcome::failed);
-            task->discard(error);
+            completions_.push_back({task, error, std::nullopt});
             return std::nullopt;
         }
         seal(message);
-        post(worker->rank, Tag::call, std::move(message));
+        try {
+            post(worker->rank, Tag::call, std::move(message));
+        } catch (const std::exception& e) {
+            // MPI failed: this call is lost with everything else in flight.
+            finish_task(Outcome::failed);
+            completions_.push_back(
+                {task,
+                 std::make_exception_ptr(BrokenMpiPool(
+                     std::string("futura::") + setup_.executor_name + ": MPI failed: " + e.what())),
+                 std::nullopt});
+            throw;
+        }
         return SentCall{task, id, info_of(*task)};
     }
 
-    // A call sent to a rank is never taken back (that would take a round trip of its own): the
-    // scheduler then sends ahead only what is safe.
+    // The scheduler asks for an answer at once, which a worker across the network cannot give:
+    // calls go back through revoke messages instead (request_revocations), and the scheduler
+    // learns of each with Scheduler::forget when the worker has given it back.
     bool try_revoke(std::size_t, const SentCall&) override { return false; }
 
     void wait_again(std::vector<SentCall> calls) override
@@ -251,6 +328,28 @@ private:
     static CallInfo info_of(const TaskBase& task) noexcept
     {
         return {task.call_key, task.call_elements};
+    }
+
+    /// Sends waiting calls from the submitting thread if the core is free (the round trip then
+    /// crosses no thread before the call is on its way); else the progress thread will.
+    void send_from_here() noexcept
+    {
+        if (core_owner_.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
+            return; // a done callback under the core: the progress thread sends it next
+        }
+        // The core is held only for MPI calls and the scheduler's bookkeeping (no user code runs
+        // under it), so waiting for it costs at most a turn of the progress thread.
+        CoreGuard core(*this, std::unique_lock(core_mutex_));
+        if (!broken_reason_.empty() || !mpi_error_.empty()) {
+            return;
+        }
+        try {
+            scheduler_.dispatch(*this);
+        } catch (const std::exception& e) {
+            mpi_error_ = e.what(); // the progress thread breaks the executor with it
+        } catch (...) {
+            mpi_error_ = "unknown error";
+        }
     }
 
     Worker* find_worker(std::size_t number)
@@ -311,7 +410,7 @@ private:
             if (started) {
                 return task;
             }
-            task->discard(nullptr);
+            completions_.push_back({task, nullptr, std::nullopt});
         }
     }
 
@@ -331,10 +430,13 @@ private:
                         "which delivers every result, so the wait would never end. Wait in "
                         "another thread, or chain the work with another callback");
         try {
-            for (const auto& worker : workers_) {
-                auto hello = begin_message();
-                seal(hello);
-                post(worker.rank, Tag::hello, std::move(hello));
+            {
+                CoreGuard core(*this, std::unique_lock(core_mutex_));
+                for (const auto& worker : workers_) {
+                    auto hello = begin_message();
+                    seal(hello);
+                    post(worker.rank, Tag::hello, std::move(hello));
+                }
             }
             run_loop();
         } catch (const std::exception& e) {
@@ -345,14 +447,23 @@ private:
         }
     }
 
-    void run_loop()
+    /// What one turn of the progress loop found.
+    struct Turn
     {
-        // Short sleeps: the root waits for answers while work is in flight, and every
-        // microsecond it sleeps past one is a worker left idle.
-        Backoff backoff(std::chrono::microseconds(100));
-        bool said_goodbye = false;
-        for (;;) {
-            bool active = false;
+        bool active = false;    ///< a message came
+        bool in_flight = false; ///< answers are awaited
+        bool urgent = false;    ///< one may be awaited by an idle worker
+        bool finished = false;  ///< every worker was let go
+    };
+
+    Turn turn()
+    {
+        Turn turn;
+        {
+            CoreGuard core(*this, std::unique_lock(core_mutex_));
+            if (!mpi_error_.empty()) {
+                throw std::runtime_error(mpi_error_);
+            }
             for (;;) {
                 std::optional<Incoming> in;
                 {
@@ -363,50 +474,70 @@ private:
                     break;
                 }
                 handle(*in);
-                active = true;
+                turn.active = true;
             }
-            {
-                const std::lock_guard guard(mutex_);
-                draining_ = shut_down_;
-                kicked_ = false;
-                kicked_flag_.store(false, std::memory_order_relaxed);
+        } // the futures answered complete here, before the rest of the turn
+        CoreGuard core(*this, std::unique_lock(core_mutex_));
+        {
+            const std::lock_guard guard(mutex_);
+            draining_ = shut_down_;
+            kicked_ = false;
+            kicked_flag_.store(false, std::memory_order_relaxed);
+        }
+        if (broken_reason_.empty()) {
+            scheduler_.dispatch(*this);
+            request_revocations();
+        } else {
+            fail_waiting(std::make_exception_ptr(BrokenMpiPool(broken_reason_)));
+        }
+        {
+            const std::lock_guard guard(lock());
+            std::erase_if(outgoing_, [](Outgoing& out) { return sent(out); });
+        }
+        // Only once every worker has said hello and finished its initializer, and answered
+        // every revocation: nothing of this executor may reach a pre-started worker after its
+        // goodbye (the next executor would take it for its own).
+        if (draining_ && !said_goodbye_ && waiting() == 0 && scheduler_.all_answered() &&
+            initializing_ == 0 && unheard_ == 0 && revoking_.empty()) {
+            const Tag farewell = setup_.ownership == Ownership::spawned ? Tag::exit : Tag::goodbye;
+            for (const auto& worker : workers_) {
+                auto message = begin_message();
+                seal(message);
+                post(worker.rank, farewell, std::move(message));
             }
-            if (broken_reason_.empty()) {
-                scheduler_.dispatch(*this);
-            } else {
-                fail_waiting(std::make_exception_ptr(BrokenMpiPool(broken_reason_)));
-            }
-            {
-                const std::lock_guard guard(lock());
-                std::erase_if(outgoing_, [](Outgoing& out) { return sent(out); });
-            }
-            // Only once every worker has said hello and finished its initializer: nothing of
-            // this executor may reach a pre-started worker after its goodbye (the next
-            // executor would take it for its own).
-            if (draining_ && !said_goodbye && waiting() == 0 && scheduler_.all_answered() &&
-                initializing_ == 0 && unheard_ == 0) {
-                const Tag farewell =
-                    setup_.ownership == Ownership::spawned ? Tag::exit : Tag::goodbye;
-                for (const auto& worker : workers_) {
-                    auto message = begin_message();
-                    seal(message);
-                    post(worker.rank, farewell, std::move(message));
-                }
-                said_goodbye = true;
-            }
-            if (said_goodbye && outgoing_.empty()) {
-                const std::lock_guard guard(mutex_);
-                alive_ = 0; // they serve this executor no more
+            said_goodbye_ = true;
+        }
+        if (said_goodbye_ && outgoing_.empty()) {
+            const std::lock_guard guard(mutex_);
+            alive_ = 0; // they serve this executor no more
+            turn.finished = true;
+            return turn;
+        }
+        turn.in_flight = !scheduler_.all_answered() || !outgoing_.empty() || unheard_ > 0 ||
+                         initializing_ > 0 || !revoking_.empty() || draining_;
+        turn.urgent = answer_is_urgent();
+        return turn;
+    }
+
+    void run_loop()
+    {
+        // Short sleeps: the root waits for answers while work is in flight, and every
+        // microsecond it sleeps past one is a worker left idle.
+        Backoff backoff(std::chrono::microseconds(100));
+        for (;;) {
+            const Turn now = turn();
+            if (now.finished) {
                 return;
             }
-            if (active) {
+            if (now.active) {
                 backoff.reset();
             }
-            const bool in_flight = !scheduler_.all_answered() || !outgoing_.empty() ||
-                                   unheard_ > 0 || initializing_ > 0 || draining_;
-            if (in_flight) {
-                if (!active) {
-                    backoff.pause(answer_is_urgent());
+            if (now.in_flight) {
+                if (!now.active) {
+                    backoff.pause(now.urgent);
+                    if (now.urgent) {
+                        await_message();
+                    }
                 }
                 continue;
             }
@@ -424,6 +555,26 @@ private:
         }
     }
 
+    /// Until a message comes or a call is submitted (for at most a millisecond), looks at MPI
+    /// alone between yields: a whole turn costs several locks, and the answer awaited now is
+    /// picked up that much sooner.
+    void await_message()
+    {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
+        while (!kicked_flag_.load(std::memory_order_acquire)) {
+            int flag = 0;
+            {
+                const std::lock_guard guard(lock());
+                BOOST_MPI_CHECK_RESULT(MPI_Iprobe, (MPI_ANY_SOURCE, MPI_ANY_TAG, setup_.comm, &flag,
+                                                    MPI_STATUS_IGNORE));
+            }
+            if (flag != 0 || std::chrono::steady_clock::now() >= until) {
+                return;
+            }
+            std::this_thread::yield();
+        }
+    }
+
     /// Whether a worker may soon wait for the root: one runs its last call (nothing queued
     /// behind it), so its answer should be picked up, and the next call sent, at once. While
     /// every worker has a call queued behind the running one, the root sleeps between polls
@@ -436,7 +587,78 @@ private:
                                return worker.ready &&
                                       scheduler_.unanswered(worker.number).size() <= 1;
                            }) ||
-               unheard_ > 0 || initializing_ > 0;
+               unheard_ > 0 || initializing_ > 0 || !revoking_.empty();
+    }
+
+    /// The process pool's rebalancing, by message: while a worker is idle and nothing waits
+    /// here, asks the worker with the most calls queued behind its running one to give back
+    /// the later half (one request per idle worker at a time). The worker's answer decides:
+    /// a call it has not started comes back (on_revoked), one it started runs there.
+    void request_revocations()
+    {
+        std::size_t idle = 0;
+        for (const auto& worker : workers_) {
+            idle += worker.ready && scheduler_.unanswered(worker.number).empty() ? 1U : 0U;
+        }
+        if (idle <= revoke_rounds_ || waiting() > 0) {
+            return;
+        }
+        Worker* busiest = nullptr;
+        std::vector<std::uint64_t> ids;
+        for (auto& worker : workers_) {
+            std::vector<std::uint64_t> queued;
+            const auto& calls = scheduler_.unanswered(worker.number);
+            for (std::size_t i = 1; i < calls.size(); ++i) {
+                if (!revoking_.contains(calls[i].id)) {
+                    queued.push_back(calls[i].id);
+                }
+            }
+            if (queued.size() > ids.size()) {
+                busiest = &worker;
+                ids = std::move(queued);
+            }
+        }
+        if (busiest == nullptr) {
+            return;
+        }
+        // From the back: the calls furthest from starting.
+        ids.erase(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(ids.size() / 2));
+        auto message = begin_message();
+        WireWriter out(message);
+        out.u64(ids.size());
+        for (const auto id : ids) {
+            out.u64(id);
+            revoking_.insert(id);
+        }
+        seal(message);
+        ++revoke_rounds_;
+        post(busiest->rank, Tag::revoke, std::move(message));
+    }
+
+    /// The worker's answer to a revoke request: which of the calls it gives back.
+    void on_revoked(Worker& worker, WireReader& reader)
+    {
+        --revoke_rounds_;
+        const auto asked = reader.u64();
+        std::vector<SentCall> back;
+        for (std::uint64_t k = 0; k < asked; ++k) {
+            const auto id = reader.u64();
+            const bool given_back = reader.u64() != 0;
+            revoking_.erase(id);
+            if (!given_back) {
+                continue; // it started there: its answer comes as usual
+            }
+            for (const auto& call : scheduler_.unanswered(worker.number)) {
+                if (call.id == id) {
+                    back.push_back(call);
+                    break;
+                }
+            }
+            scheduler_.forget(worker.number, id);
+        }
+        if (!back.empty()) {
+            wait_again(std::move(back));
+        }
     }
 
     void handle(Incoming& in)
@@ -450,6 +672,9 @@ private:
         switch (in.tag) {
         case Tag::ready:
             on_ready(*worker, reader);
+            return;
+        case Tag::revoked:
+            on_revoked(*worker, reader);
             return;
         case Tag::initialize_failed: {
             --initializing_;
@@ -481,7 +706,7 @@ private:
         auto* task = static_cast<TaskBase*>(call.task);
         if (in.tag == Tag::value) {
             finish_task(Outcome::completed);
-            task->remote()->complete_from(reader);
+            completions_.push_back({task, nullptr, std::move(in)});
             return;
         }
         std::exception_ptr error;
@@ -495,7 +720,7 @@ private:
             error = std::current_exception();
         }
         finish_task(Outcome::failed);
-        task->discard(error);
+        completions_.push_back({task, error, std::nullopt});
     }
 
     void on_ready(Worker& worker, WireReader& reader)
@@ -509,11 +734,10 @@ private:
                        ", here " + build_ + "); every rank must run the same executable");
             return;
         }
-        if (setup_.initializer != nullptr && broken_reason_.empty()) {
+        if (!setup_.initializer_call.empty() && broken_reason_.empty()) {
             auto message = begin_message();
-            WireWriter call(message);
-            encode_function_address(call,
-                                    reinterpret_cast<const void*>(setup_.initializer)); // NOLINT
+            message.insert(message.end(), setup_.initializer_call.begin(),
+                           setup_.initializer_call.end());
             seal(message);
             ++initializing_;
             post(worker.rank, Tag::initialize, std::move(message));
@@ -539,7 +763,7 @@ private:
             auto* task = waiting_again_.front();
             waiting_again_.pop_front();
             finish_task(Outcome::failed);
-            task->discard(error);
+            completions_.push_back({task, error, std::nullopt});
         }
         TaskQueue pending;
         {
@@ -548,7 +772,9 @@ private:
             pending.swap(pending_);
             failed_ += pending.size();
         }
-        pending.clear_and_dispose([&](TaskBase* task) { task->discard(error); });
+        pending.clear_and_dispose([&](TaskBase* task) {
+            completions_.push_back({task, error, std::nullopt});
+        });
     }
 
     /// The executor cannot go on: refuse new work, fail what waits; calls already sent are
@@ -575,6 +801,7 @@ private:
     /// MPI itself failed: nothing sent will be answered.
     void fail_everything(const std::string& why)
     {
+        CoreGuard core(*this, std::unique_lock(core_mutex_));
         broken_reason_ = why;
         {
             const std::lock_guard guard(mutex_);
@@ -586,7 +813,7 @@ private:
         for (auto& worker : workers_) {
             for (const auto& call : scheduler_.remove_worker(worker.number)) {
                 finish_task(Outcome::failed);
-                static_cast<TaskBase*>(call.task)->discard(error);
+                completions_.push_back({static_cast<TaskBase*>(call.task), error, std::nullopt});
             }
         }
     }
@@ -611,7 +838,14 @@ private:
 
     std::mutex join_mutex_; // serialises joining the progress thread
 
-    // The progress thread's own (the scheduler's estimates excepted, which are thread-safe).
+    // The core: the thread that holds core_mutex_ (the progress thread, or a submitting thread
+    // that sends its call itself) owns everything from here to progress_thread_ (the
+    // scheduler's estimates excepted, which are thread-safe). Order: core, then mutex_, then
+    // MPI's lock().
+    std::mutex core_mutex_;
+    std::atomic<std::thread::id> core_owner_{};
+    std::vector<Completion> completions_; // futures to complete once the core is let go
+    std::string mpi_error_; // an MPI failure in a submitting thread, for the progress one
     Scheduler scheduler_;
     std::vector<Worker> workers_;
     std::deque<TaskBase*> waiting_again_;
@@ -620,7 +854,10 @@ private:
     std::size_t unheard_ = setup_.worker_ranks.size(); // workers that have not said ready
     std::size_t initializing_ = 0;
     bool draining_ = false;
-    bool mpi_failed_ = false;
+    bool said_goodbye_ = false;
+    std::unordered_set<std::uint64_t> revoking_; // calls asked back, not answered yet
+    std::size_t revoke_rounds_ = 0;              // revoke requests not answered yet
+    std::atomic<bool> mpi_failed_{false};
     std::string broken_reason_;
 
     std::thread progress_thread_;

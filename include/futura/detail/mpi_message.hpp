@@ -23,11 +23,14 @@ enum class Tag : int
     call = 3,       ///< run a task: its id, then TaskBase::encode_call's bytes
     goodbye = 4,    ///< the pool is done with the worker (a pre-started one waits for the next)
     exit = 5,       ///< leave the worker loop
+    revoke = 6,     ///< give back calls not started: a count, then their ids
                     // worker -> root
     ready = 10,     ///< host name, pid, build identity
     value = 11,     ///< id, run time in nanoseconds, the encoded result
     exception = 12, ///< id, run time, what encode_exception wrote
     initialize_failed = 13, ///< what encode_exception wrote
+    revoked = 14,           ///< the answer to `revoke`: the count, then each id and whether
+                            ///< it was given back (1) or had started (0), as u64s
 };
 
 /// Every message starts with its total size in bytes (this header included), so that the

@@ -30,7 +30,8 @@ struct RootSetup
     int root = 0;
     std::vector<int> worker_ranks;
     Ownership ownership = Ownership::pre_started;
-    void (*initializer)() = nullptr;
+    /// The initializer's call with its arguments, as a task's call is encoded (none: empty).
+    std::vector<char> initializer_call;
 };
 
 class RootExecutor

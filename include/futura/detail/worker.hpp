@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 namespace futura::detail {
 
@@ -35,5 +36,14 @@ using BeforeMainHook = void (*)(int argc, char** argv);
 
 /// Registers `hook` (one at most: a second registration replaces the first).
 void set_before_main_hook(BeforeMainHook hook) noexcept;
+
+/// Whether this process records where each exception is thrown, as a process-pool worker does,
+/// so that a task's exception carries the stack of its throw (`current_exception_trace`), and
+/// a map chunk's failed elements theirs: on while an MPI rank serves its root.
+void record_exception_traces(bool on) noexcept;
+
+/// In a catch block: the stack trace of the exception being handled, where it was thrown if
+/// that was recorded, else here.
+std::string current_exception_trace();
 
 } // namespace futura::detail
