@@ -519,13 +519,43 @@ BOOST_AUTO_TEST_CASE(calls_sent_ahead_behind_a_call_far_longer_than_expected_are
     BOOST_TEST(sim.revocations() > 0U);
     BOOST_TEST(sim.tasks()[first_long].runs == 1);
     BOOST_TEST(sim.tasks()[second_long].runs == 1);
+    // At the latest after the 50 ms call the other worker runs when the first long call is
+    // found overrunning: the younger 50 ms call sent ahead there steps aside for it.
     const double first_start = sim.tasks()[first_long].started_at;
-    BOOST_TEST(sim.tasks()[second_long].started_at < first_start + 2 * 0.05 + 0.01,
+    BOOST_TEST(sim.tasks()[second_long].started_at < first_start + 0.05 + 0.01,
                "the second long call started at " << sim.tasks()[second_long].started_at
                                                   << ", the first at " << first_start);
     const double ideal = 0.1 + (0.002 + 2 * 0.3 + 20 * 0.05) / 2;
     BOOST_TEST(sim.elapsed() < ideal * 1.03 + 0.01,
                "finished at " << sim.elapsed() << ", ideal " << ideal);
+}
+
+BOOST_AUTO_TEST_CASE(a_younger_call_sent_ahead_steps_aside_for_an_older_one_taken_back)
+{
+    // x and y (learned as tiny, in fact 300 ms) go to one worker, z and w (learned as 50 ms) to
+    // the other, in the order x, z, y, w. When x is found overrunning (at the next event, a
+    // submission), y is taken back; w, younger, steps aside for it, so y starts when z ends
+    // instead of after w too.
+    Simulation sim(two_workers());
+    for (int i = 0; i < 10; ++i) {
+        sim.submit_at(0, 1e-5, 1);
+    }
+    sim.submit_at(0, 0.05, 2);
+    sim.submit_at(0, 0.05, 2);
+    const auto x = sim.submit_at(0.2, 0.3, 1);
+    const auto z = sim.submit_at(0.2, 0.05, 2);
+    const auto y = sim.submit_at(0.2, 0.3, 1);
+    const auto w = sim.submit_at(0.2, 0.05, 2);
+    sim.submit_at(0.21, 1e-5, 3);
+    sim.shutdown_at(0.21);
+    sim.run();
+    check_all_ended(sim);
+    const auto& tasks = sim.tasks();
+    BOOST_TEST(tasks[x].started_at == 0.2, boost::test_tools::tolerance(1e-3));
+    BOOST_TEST(tasks[z].started_at == 0.2, boost::test_tools::tolerance(1e-3));
+    BOOST_TEST(tasks[y].started_at < tasks[z].started_at + 0.05 + 0.001,
+               "y started at " << tasks[y].started_at << ", z at " << tasks[z].started_at);
+    BOOST_TEST(tasks[w].runs == 1);
 }
 
 BOOST_AUTO_TEST_CASE(a_call_that_overruns_on_the_only_worker_keeps_its_queue_in_order)

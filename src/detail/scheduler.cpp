@@ -328,9 +328,23 @@ void Scheduler::take_back_misjudged(SchedulerHost& host)
         }
         estimates_grew_ = false;
     }
-    if (!taken.empty()) {
-        wait_again(host, std::move(taken));
+    if (taken.empty()) {
+        return;
     }
+    // Calls sent after the oldest one taken back, and queued on other workers, step aside for
+    // it: the pool keeps the order of submission, and the older call starts first.
+    const auto oldest =
+        std::min_element(taken.begin(), taken.end(), [](const auto& a, const auto& b) {
+            return a.order < b.order;
+        })->order;
+    for (auto& w : workers_) {
+        std::size_t keep = 1;
+        while (keep < w.calls.size() && w.calls[keep].order < oldest) {
+            ++keep;
+        }
+        take_back_from(host, w, keep, taken);
+    }
+    wait_again(host, std::move(taken));
 }
 
 void Scheduler::dispatch(SchedulerHost& host)
