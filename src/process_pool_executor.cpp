@@ -227,8 +227,7 @@ public:
             const std::lock_guard lock(mutex_);
             admission_.shut_down();
             if (options.cancel_futures) {
-                cancelled.swap(pending_);
-                counts_.count(Outcome::cancelled, cancelled.size());
+                cancelled = detail::take_all(pending_, counts_, Outcome::cancelled);
             }
         }
         detail::discard_all(std::move(cancelled), nullptr);
@@ -899,8 +898,7 @@ private:
         {
             const std::lock_guard lock(mutex_);
             admission_.break_with(why);
-            pending.swap(pending_);
-            counts_.count(Outcome::failed, pending.size());
+            pending = detail::take_all(pending_, counts_, Outcome::failed);
         }
         const auto error = std::make_exception_ptr(BrokenProcessPool(broken_reason_));
         detail::discard_all(std::move(pending), error);

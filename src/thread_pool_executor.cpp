@@ -57,7 +57,12 @@ public:
     {
         // Whatever is still queued (e.g. after shutdown(wait=false) of a broken pool) must not
         // leave a future pending forever.
-        detail::discard_all(take_pending(), nullptr);
+        TaskQueue left;
+        {
+            const std::lock_guard lock(mutex_);
+            left = detail::take_all(pending_, ended_unrun_, detail::TaskOutcome::cancelled);
+        }
+        detail::discard_all(std::move(left), nullptr);
     }
 
     void schedule(detail::TaskPtr task)
@@ -104,8 +109,8 @@ public:
             const std::lock_guard lock(mutex_);
             admission_.shut_down();
             if (options.cancel_futures) {
-                cancelled = take_pending_locked();
-                ended_unrun_.count(detail::TaskOutcome::cancelled, cancelled.size());
+                cancelled =
+                    detail::take_all(pending_, ended_unrun_, detail::TaskOutcome::cancelled);
             }
             wake_all_idle_locked();
         }
@@ -304,8 +309,7 @@ private:
         {
             const std::lock_guard lock(mutex_);
             admission_.break_with(std::move(why));
-            failed = take_pending_locked();
-            ended_unrun_.count(detail::TaskOutcome::failed, failed.size());
+            failed = detail::take_all(pending_, ended_unrun_, detail::TaskOutcome::failed);
             wake_all_idle_locked();
             // Built once, before any future can see it: a temporary exception object destroyed
             // after the futures are published would race (benignly, but visibly to TSan) with
@@ -313,22 +317,6 @@ private:
             error = std::make_exception_ptr(BrokenThreadPool(admission_.why_broken()));
         }
         detail::discard_all(std::move(failed), error);
-    }
-
-    TaskQueue take_pending()
-    {
-        const std::lock_guard lock(mutex_);
-        return take_pending_locked();
-    }
-
-    TaskQueue take_pending_locked()
-    {
-        TaskQueue taken;
-        taken.swap(pending_);
-        for (auto& task : taken) {
-            task.queued_in.store(nullptr, std::memory_order_relaxed);
-        }
-        return taken;
     }
 
     void wake_all_idle_locked() noexcept

@@ -5,6 +5,7 @@
 
 #include <boost/intrusive/list.hpp>
 
+#include <atomic>
 #include <exception>
 
 namespace futura::detail {
@@ -19,6 +20,20 @@ using TaskQueue = boost::intrusive::list<TaskBase, boost::intrusive::constant_ti
 inline void discard_all(TaskQueue tasks, const std::exception_ptr& reason) noexcept
 {
     tasks.clear_and_dispose([&](TaskBase* task) { task->discard(reason); });
+}
+
+/// Takes every task out of `queue` (under the executor's lock), counting them in `counts` (a
+/// `TaskCounts`) as ending `outcome` without running; `discard_all` them once the lock is let go.
+template <class Counts>
+[[nodiscard]] TaskQueue take_all(TaskQueue& queue, Counts& counts, TaskOutcome outcome) noexcept
+{
+    TaskQueue taken;
+    taken.swap(queue);
+    for (auto& task : taken) {
+        task.queued_in.store(nullptr, std::memory_order_relaxed); // queued nowhere now
+    }
+    counts.count(outcome, taken.size());
+    return taken;
 }
 
 } // namespace futura::detail
