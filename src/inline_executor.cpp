@@ -14,21 +14,9 @@ void InlineExecutor::schedule(detail::TaskPtr task)
         throw ShutdownError();
     }
     task->continue_on = home_.origin();
-    submitted_.fetch_add(1, std::memory_order_relaxed);
-    running_.fetch_add(1, std::memory_order_relaxed);
-    const auto outcome = task.run();
-    running_.fetch_sub(1, std::memory_order_relaxed);
-    switch (outcome) {
-    case detail::TaskOutcome::completed:
-        completed_.fetch_add(1, std::memory_order_relaxed);
-        break;
-    case detail::TaskOutcome::failed:
-        failed_.fetch_add(1, std::memory_order_relaxed);
-        break;
-    case detail::TaskOutcome::cancelled:
-        cancelled_.fetch_add(1, std::memory_order_relaxed);
-        break;
-    }
+    submitted_.add(1);
+    counts_.start();
+    counts_.finish(task.run());
 }
 
 void InlineExecutor::do_shutdown(const ShutdownOptions& /*options*/)
@@ -42,11 +30,8 @@ std::size_t InlineExecutor::do_max_workers() const noexcept { return 1; }
 ExecutorStats InlineExecutor::do_stats() const
 {
     ExecutorStats stats;
-    stats.submitted = submitted_.load(std::memory_order_relaxed);
-    stats.running = running_.load(std::memory_order_relaxed);
-    stats.completed = completed_.load(std::memory_order_relaxed);
-    stats.failed = failed_.load(std::memory_order_relaxed);
-    stats.cancelled = cancelled_.load(std::memory_order_relaxed);
+    stats.submitted = submitted_.get();
+    counts_.add_to(stats);
     stats.workers_alive = 1;
     return stats;
 }

@@ -11,6 +11,7 @@
 // one worker (detail/worker_channel, on detail/channel's frame inbox and outbox, which the
 // worker uses too), the claim table (detail/call_claims), starting workers
 // (detail/worker_launch) and crash reports (detail/crash_report).
+#include <futura/detail/admission.hpp>
 #include <futura/detail/blocking.hpp>
 #include <futura/detail/call_claims.hpp>
 #include <futura/detail/crash_report.hpp>
@@ -18,6 +19,8 @@
 #include <futura/detail/remote_task.hpp>
 #include <futura/detail/scheduler.hpp>
 #include <futura/detail/segment_cache.hpp>
+#include <futura/detail/task_counts.hpp>
+#include <futura/detail/task_queue.hpp>
 #include <futura/detail/worker.hpp>
 #include <futura/detail/worker_channel.hpp>
 #include <futura/detail/worker_launch.hpp>
@@ -27,7 +30,6 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/intrusive/list.hpp>
 
 #include <algorithm>
 #include <array>
@@ -54,9 +56,8 @@ namespace asio = boost::asio;
 
 namespace {
 
-using TaskQueue =
-    boost::intrusive::list<detail::TaskBase, boost::intrusive::constant_time_size<true>>;
 using detail::ExpectedDeath;
+using detail::TaskQueue;
 
 /// `task_timeout` as the timer's duration: NaN is refused, and anything beyond what the clock
 /// can count (infinity included) means no limit, as `result(timeout)` treats it.
@@ -202,15 +203,10 @@ public:
         detail::RemoteTask* const remote = task->remote();
         {
             const std::lock_guard lock(mutex_);
-            if (!broken_.empty()) {
-                throw BrokenProcessPool(broken_);
-            }
-            if (shut_down_) {
-                throw ShutdownError();
-            }
-            ++submitted_;
+            admission_.accept();
             if (remote == nullptr) {
-                ++failed_; // built without a wire form: fails below, never queued
+                // Built without a wire form: fails below, never queued.
+                counts_.count(Outcome::failed);
             } else {
                 remote->terminator = terminator_;
                 pending_.push_back(*task.release());
@@ -229,13 +225,12 @@ public:
         TaskQueue cancelled;
         {
             const std::lock_guard lock(mutex_);
-            shut_down_ = true;
+            admission_.shut_down();
             if (options.cancel_futures) {
-                cancelled.swap(pending_);
-                cancelled_ += cancelled.size();
+                cancelled = detail::take_all(pending_, counts_, Outcome::cancelled);
             }
         }
-        cancelled.clear_and_dispose([](detail::TaskBase* task) { task->discard(nullptr); });
+        detail::discard_all(std::move(cancelled), nullptr);
         asio::post(io_, [this] {
             draining_ = true;
             dispatch();
@@ -304,12 +299,9 @@ public:
     {
         const std::lock_guard lock(mutex_);
         ExecutorStats stats;
-        stats.submitted = submitted_;
+        stats.submitted = admission_.accepted();
         stats.queued = pending_.size() + waiting_again_count_;
-        stats.running = running_;
-        stats.completed = completed_;
-        stats.failed = failed_;
-        stats.cancelled = cancelled_;
+        counts_.add_to(stats);
         stats.workers_alive = alive_;
         stats.workers_replaced = replaced_;
         return stats;
@@ -554,7 +546,11 @@ private:
                 pending_.pop_front();
                 // Like Python, a task counts as running from when it is handed to a worker.
                 started = task->remote()->start();
-                ++(started ? running_ : cancelled_);
+                if (started) {
+                    counts_.start();
+                } else {
+                    counts_.count(Outcome::cancelled);
+                }
             }
             if (started) {
                 return task;
@@ -703,10 +699,7 @@ private:
     void finish_task(Outcome outcome)
     {
         const std::lock_guard lock(mutex_);
-        --running_;
-        ++(outcome == Outcome::completed ? completed_
-           : outcome == Outcome::failed  ? failed_
-                                         : cancelled_);
+        counts_.finish(outcome);
     }
 
     /// Shuts the worker's channel: it finishes what it has and exits on end of input.
@@ -906,15 +899,11 @@ private:
         TaskQueue pending;
         {
             const std::lock_guard lock(mutex_);
-            if (broken_.empty()) {
-                broken_ = why;
-            }
-            shut_down_ = true;
-            pending.swap(pending_);
-            failed_ += pending.size();
+            admission_.break_with(why);
+            pending = detail::take_all(pending_, counts_, Outcome::failed);
         }
         const auto error = std::make_exception_ptr(BrokenProcessPool(broken_reason_));
-        pending.clear_and_dispose([&](detail::TaskBase* task) { task->discard(error); });
+        detail::discard_all(std::move(pending), error);
         fail_waiting_again(error);
         for (auto& worker : workers_) {
             for (const auto& call : scheduler_.remove_worker(worker->number)) {
@@ -963,13 +952,8 @@ private:
 
     mutable std::mutex mutex_; // guards everything from here to join_mutex_
     TaskQueue pending_;
-    bool shut_down_ = false;
-    std::string broken_; // why the pool is broken; empty while it is not
-    std::size_t submitted_ = 0;
-    std::size_t running_ = 0;
-    std::size_t completed_ = 0;
-    std::size_t failed_ = 0;
-    std::size_t cancelled_ = 0;
+    detail::Admission<BrokenProcessPool> admission_;
+    detail::TaskCounts<detail::LockedCount> counts_;
     std::size_t alive_ = 0;
     std::size_t replaced_ = 0;
     std::size_t lost_workers_ = 0; // workers that died or retired and are not yet replaced

@@ -2,11 +2,12 @@
 // futex-backed parkers when idle, so a submission wakes exactly one sleeping worker, and none
 // when a worker is awake (or briefly spinning) already.
 #include <futura/current_worker.hpp>
+#include <futura/detail/admission.hpp>
 #include <futura/detail/continuation.hpp>
+#include <futura/detail/task_counts.hpp>
+#include <futura/detail/task_queue.hpp>
 #include <futura/detail/wait_context.hpp>
 #include <futura/thread_pool_executor.hpp>
-
-#include <boost/intrusive/list.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -24,9 +25,7 @@ namespace futura {
 
 namespace {
 
-// A list, not an slist: a worker waiting for a queued task's future takes it from the middle.
-using TaskQueue =
-    boost::intrusive::list<detail::TaskBase, boost::intrusive::constant_time_size<true>>;
+using detail::TaskQueue;
 
 // The pool whose worker the calling thread is: lets the Asio executor's dispatch run a function
 // at once in its own pool's threads. Written once per worker thread, never on the task path.
@@ -58,7 +57,12 @@ public:
     {
         // Whatever is still queued (e.g. after shutdown(wait=false) of a broken pool) must not
         // leave a future pending forever.
-        discard_all(take_pending(), nullptr);
+        TaskQueue left;
+        {
+            const std::lock_guard lock(mutex_);
+            left = detail::take_all(pending_, ended_unrun_, detail::TaskOutcome::cancelled);
+        }
+        detail::discard_all(std::move(left), nullptr);
     }
 
     void schedule(detail::TaskPtr task)
@@ -75,24 +79,19 @@ public:
                               detail::dispatching_continuation();
         {
             const std::lock_guard lock(mutex_);
-            if (!broken_.empty()) {
-                throw BrokenThreadPool(broken_);
-            }
-            if (shut_down_) {
-                throw ShutdownError();
-            }
+            admission_.check();
             if (hand_off) {
+                admission_.accept();
                 self->next_ = task.release();
-                ++submitted_;
                 return;
             }
             // Workers blocked in a wait do not count: they cannot take this task.
             if (idle_.empty() && workers_.size() - blocked_ < max_workers_) {
-                start_worker(); // before queueing: if it throws, the task is discarded
+                start_worker(); // before accepting: if it throws, the task is discarded
             }
+            admission_.accept();
             task->queued_in.store(this, std::memory_order_relaxed);
             pending_.push_back(*task.release());
-            ++submitted_;
             if (!idle_.empty()) {
                 wake = idle_.back(); // most recently idle: its cache is warmest
                 idle_.pop_back();
@@ -108,14 +107,14 @@ public:
         TaskQueue cancelled;
         {
             const std::lock_guard lock(mutex_);
-            shut_down_ = true;
+            admission_.shut_down();
             if (options.cancel_futures) {
-                cancelled = take_pending_locked();
+                cancelled =
+                    detail::take_all(pending_, ended_unrun_, detail::TaskOutcome::cancelled);
             }
             wake_all_idle_locked();
         }
-        cancelled_at_shutdown_.fetch_add(cancelled.size(), std::memory_order_relaxed);
-        discard_all(std::move(cancelled), nullptr);
+        detail::discard_all(std::move(cancelled), nullptr);
         if (options.wait) {
             join_workers();
         }
@@ -133,15 +132,11 @@ public:
     {
         ExecutorStats stats;
         const std::lock_guard lock(mutex_);
-        stats.submitted = submitted_;
+        stats.submitted = admission_.accepted();
         stats.queued = pending_.size();
-        stats.cancelled = cancelled_at_shutdown_.load(std::memory_order_relaxed);
-        stats.failed = failed_as_broken_;
+        ended_unrun_.add_to(stats);
         for (const auto& worker : workers_) {
-            stats.running += worker->running_.load(std::memory_order_relaxed) ? 1U : 0U;
-            stats.completed += worker->completed_.load(std::memory_order_relaxed);
-            stats.failed += worker->failed_.load(std::memory_order_relaxed);
-            stats.cancelled += worker->cancelled_.load(std::memory_order_relaxed);
+            worker->counts_.add_to(stats);
             stats.workers_alive += worker->alive_.load(std::memory_order_relaxed) ? 1U : 0U;
         }
         return stats;
@@ -176,14 +171,8 @@ private:
 
         void run(detail::TaskBase* task) noexcept
         {
-            // Only this thread writes its counters: relaxed stores, no shared cache line.
-            running_.store(true, std::memory_order_relaxed);
-            const auto outcome = task->run();
-            running_.store(false, std::memory_order_relaxed);
-            auto& counter = outcome == detail::TaskOutcome::completed ? completed_
-                            : outcome == detail::TaskOutcome::failed  ? failed_
-                                                                      : cancelled_;
-            counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            counts_.start();
+            counts_.finish(task->run());
         }
 
         Impl& pool_;
@@ -194,10 +183,8 @@ private:
         std::shared_ptr<detail::Parker> parker_ = std::make_shared<detail::Parker>();
         std::thread thread_;
         std::atomic<bool> alive_{true};
-        std::atomic<bool> running_{false};
-        std::atomic<std::size_t> completed_{0};
-        std::atomic<std::size_t> failed_{0};
-        std::atomic<std::size_t> cancelled_{0};
+        // Only this worker's thread changes them: no locked instruction, no shared cache line.
+        detail::TaskCounts<detail::OwnCount> counts_;
         WorkerInfo info_; // written by its own thread before it runs anything
     };
 
@@ -260,7 +247,7 @@ private:
             if (!pending_.empty()) {
                 return pop_locked();
             }
-            if (shut_down_ || !broken_.empty()) {
+            if (!admission_.accepting()) {
                 return nullptr;
             }
             idle_.push_back(&self);
@@ -303,7 +290,7 @@ private:
     {
         const std::lock_guard lock(mutex_);
         ++blocked_;
-        if (!pending_.empty() && idle_.empty() && !shut_down_ && broken_.empty() &&
+        if (!pending_.empty() && idle_.empty() && admission_.accepting() &&
             workers_.size() - blocked_ < max_workers_) {
             start_worker();
         }
@@ -321,39 +308,15 @@ private:
         std::exception_ptr error;
         {
             const std::lock_guard lock(mutex_);
-            if (broken_.empty()) {
-                broken_ = std::move(why);
-            }
-            failed = take_pending_locked();
-            failed_as_broken_ += failed.size();
+            admission_.break_with(std::move(why));
+            failed = detail::take_all(pending_, ended_unrun_, detail::TaskOutcome::failed);
             wake_all_idle_locked();
             // Built once, before any future can see it: a temporary exception object destroyed
             // after the futures are published would race (benignly, but visibly to TSan) with
             // readers of its shared message string.
-            error = std::make_exception_ptr(BrokenThreadPool(broken_));
+            error = std::make_exception_ptr(BrokenThreadPool(admission_.why_broken()));
         }
-        discard_all(std::move(failed), error);
-    }
-
-    TaskQueue take_pending()
-    {
-        const std::lock_guard lock(mutex_);
-        return take_pending_locked();
-    }
-
-    TaskQueue take_pending_locked()
-    {
-        TaskQueue taken;
-        taken.swap(pending_);
-        for (auto& task : taken) {
-            task.queued_in.store(nullptr, std::memory_order_relaxed);
-        }
-        return taken;
-    }
-
-    static void discard_all(TaskQueue tasks, const std::exception_ptr& reason) noexcept
-    {
-        tasks.clear_and_dispose([&](detail::TaskBase* task) { task->discard(reason); });
+        detail::discard_all(std::move(failed), error);
     }
 
     void wake_all_idle_locked() noexcept
@@ -396,12 +359,10 @@ private:
     TaskQueue pending_;
     std::vector<Worker*> idle_; // parked workers, to wake one per submission
     std::vector<std::unique_ptr<Worker>> workers_;
-    std::size_t submitted_ = 0;
-    std::size_t failed_as_broken_ = 0;
     std::size_t blocked_ = 0; // workers blocked in a futura wait
-    bool shut_down_ = false;
-    std::string broken_; // why the pool is broken; empty while it is not
-    std::atomic<std::size_t> cancelled_at_shutdown_{0};
+    detail::Admission<BrokenThreadPool> admission_;
+    // Tasks that ended without a worker running them: cancelled at shutdown, failed as broken.
+    detail::TaskCounts<detail::LockedCount> ended_unrun_;
 
     std::mutex join_mutex_; // serialises join_workers()
 

@@ -20,7 +20,7 @@ if(NOT status EQUAL 0)
 endif()
 if(LAYER STREQUAL "core")
     # -H prints one line per header opened, dots giving the depth.
-    string(REGEX MATCHALL "[^\n]*(boost/serialization/|boost/archive/|boost/asio[/.]|futura/transferable\\.hpp|futura/shared_[a-z_]*\\.hpp|futura/mapped_array\\.hpp|futura/process_pool_executor\\.hpp|futura/detail/(remote_call|remote_task|travelling_task|wire|protocol|channel|attachments|descriptor_budget|bounded_iarchive|segment|segment_array|shared_block|worker[a-z_]*|call_claims|scheduler)\\.hpp)[^\n]*"
+    string(REGEX MATCHALL "[^\n]*(boost/serialization/|boost/archive/|boost/asio[/.]|futura/transferable\\.hpp|futura/shared_[a-z_]*\\.hpp|futura/mapped_array\\.hpp|futura/process_pool_executor\\.hpp|futura/detail/(remote_call|remote_task|travelling_task|wire|protocol|channel|attachments|unique_fd|descriptor_budget|bounded_iarchive|segment|segment_array|shared_block|worker[a-z_]*|call_claims|scheduler)\\.hpp)[^\n]*"
         forbidden "${included}")
     if(forbidden)
         list(GET forbidden 0 first)

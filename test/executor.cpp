@@ -6,6 +6,8 @@
 // test_shutdown.py (ExecutorShutdownTest, ThreadPoolShutdownTest), test_thread_pool.py and
 // test_pool.py where they apply to every executor.
 #include <futura/current_worker.hpp>
+#include <futura/detail/admission.hpp>
+#include <futura/detail/task_counts.hpp>
 #include <futura/executor.hpp>
 #include <futura/thread_pool_executor.hpp>
 
@@ -1012,3 +1014,69 @@ BOOST_AUTO_TEST_CASE(available_cpus_follows_the_affinity_mask_like_nproc)
     BOOST_TEST(futura::available_cpus() == 1U);
     BOOST_TEST(futura::ThreadPoolExecutor().max_workers() == 1U);
 }
+
+// The bookkeeping piece the executors share (detail/admission.hpp, detail/task_counts.hpp): the
+// typed suite above checks it through every executor; these name what each refusal gives.
+BOOST_AUTO_TEST_SUITE(executor_bookkeeping)
+
+BOOST_AUTO_TEST_CASE(admission_counts_what_it_accepts_and_refuses_after_shutdown)
+{
+    futura::detail::Admission<futura::BrokenThreadPool> admission;
+    BOOST_TEST(admission.accepting());
+    admission.accept();
+    admission.check(); // counts nothing
+    admission.accept();
+    BOOST_TEST(admission.accepted() == 2U);
+    admission.shut_down();
+    BOOST_TEST(!admission.accepting());
+    BOOST_TEST(!admission.broken());
+    BOOST_CHECK_THROW(admission.accept(), futura::ShutdownError);
+    BOOST_CHECK_THROW(admission.check(), futura::ShutdownError);
+    BOOST_TEST(admission.accepted() == 2U); // a refused task is not counted
+}
+
+BOOST_AUTO_TEST_CASE(a_broken_admission_refuses_with_the_first_reason_even_after_shutdown)
+{
+    futura::detail::Admission<futura::BrokenProcessPool> admission;
+    admission.shut_down();
+    BOOST_TEST(admission.break_with("the first reason"));
+    BOOST_TEST(!admission.break_with("a later reason")); // the first stays
+    BOOST_TEST(admission.broken());
+    BOOST_TEST(!admission.accepting());
+    BOOST_TEST(admission.why_broken() == "the first reason");
+    try {
+        admission.accept();
+        BOOST_FAIL("a broken admission accepted a task");
+    } catch (const futura::BrokenProcessPool& e) {
+        BOOST_TEST(std::string(e.what()) == "the first reason");
+    }
+    BOOST_TEST(admission.accepted() == 0U);
+}
+
+BOOST_AUTO_TEST_CASE(task_counts_add_running_and_each_outcome_to_the_stats)
+{
+    using futura::detail::TaskOutcome;
+    futura::detail::TaskCounts<futura::detail::LockedCount> locked;
+    futura::detail::TaskCounts<futura::detail::OwnCount> own;
+    futura::detail::TaskCounts<futura::detail::SharedCount> shared;
+    locked.start();
+    locked.start();
+    locked.finish(TaskOutcome::completed);
+    locked.count(TaskOutcome::cancelled, 3);
+    own.start();
+    own.finish(TaskOutcome::failed);
+    shared.start();
+    shared.count(TaskOutcome::failed, 2);
+    futura::ExecutorStats stats;
+    stats.running = 10; // add_to adds to what is there
+    locked.add_to(stats);
+    own.add_to(stats);
+    shared.add_to(stats);
+    BOOST_TEST(stats.running == 10U + 1U + 0U + 1U);
+    BOOST_TEST(stats.completed == 1U);
+    BOOST_TEST(stats.failed == 1U + 2U);
+    BOOST_TEST(stats.cancelled == 3U);
+    BOOST_TEST(stats.submitted == 0U); // the admission's, not the counts'
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -59,8 +59,8 @@ template <class T>
 /// A future already failed with the exception object `error`:
 /// `futura::make_exceptional_future<int>(std::runtime_error("no"))`.
 template <class T, class E>
-requires(!std::same_as<std::decay_t<E>, std::exception_ptr>)
-    [[nodiscard]] Future<T> make_exceptional_future(E&& error);
+    requires(!std::same_as<std::decay_t<E>, std::exception_ptr>)
+[[nodiscard]] Future<T> make_exceptional_future(E&& error);
 
 /// The future of the future `outer` yields: finishes as the inner one does.
 ///

@@ -62,6 +62,11 @@ namespace detail {
 template <class F, class... Args>
 using submit_result_t = std::remove_cvref_t<call_result_t<F, Args...>>;
 
+/// What `map` takes: a callable it can copy into each chunk, callable with each input.
+template <class F, class Range>
+concept mappable = (std::copy_constructible<std::decay_t<F>> &&
+                    std::invocable<std::decay_t<F>, std::ranges::range_value_t<Range>>);
+
 /// Calls `f` with the elements of a tuple: the task `starmap` submits per input.
 template <class F>
 struct ApplyTuple
@@ -219,8 +224,7 @@ public:
     /// @throws std::invalid_argument if `options.buffersize` is 0.
     /// @throws ShutdownError after `shutdown()`.
     template <class F, std::ranges::input_range Range, class Tasks = detail::tasks_for<F>>
-        requires(std::copy_constructible<std::decay_t<F>>&&
-                     std::invocable<std::decay_t<F>, std::ranges::range_value_t<Range>>)
+        requires(detail::mappable<F, Range>)
     [[nodiscard]] auto map(F&& f, Range&& inputs, MapOptions options = {})
     {
         return map_as<Tasks>(std::forward<F>(f), std::forward<Range>(inputs), options);

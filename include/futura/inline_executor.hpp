@@ -2,6 +2,7 @@
 #pragma once
 
 #include <futura/detail/continuation.hpp>
+#include <futura/detail/task_counts.hpp>
 #include <futura/executor.hpp>
 
 #include <atomic>
@@ -33,12 +34,11 @@ private:
     [[nodiscard]] std::size_t do_max_workers() const noexcept override;
     [[nodiscard]] ExecutorStats do_stats() const override;
 
+    // No mutex: nothing waits in a queue here, so a shutdown need not see a task either
+    // refused or queued (the other executors' detail::Admission), only refuse later ones.
     std::atomic<bool> shut_down_{false};
-    std::atomic<std::size_t> submitted_{0};
-    std::atomic<std::size_t> running_{0};
-    std::atomic<std::size_t> completed_{0};
-    std::atomic<std::size_t> failed_{0};
-    std::atomic<std::size_t> cancelled_{0};
+    detail::SharedCount submitted_;
+    detail::TaskCounts<detail::SharedCount> counts_;
     // Continuations of futures of this executor run inline too, by default, while it lives.
     detail::ContinuationHome home_{*this};
 };

@@ -117,10 +117,10 @@ public:
     /// @throws as create(path, size) (std::invalid_argument if `data` is empty, or its size is
     /// not a multiple of `columns`); std::system_error if it cannot be written to disk.
     template <std::ranges::input_range Range>
-    requires(!std::is_const_v<T> && std::ranges::sized_range<Range> &&
-             std::convertible_to<std::ranges::range_reference_t<Range>, T>)
-        [[nodiscard]] static MappedArray
-        dump(const std::filesystem::path& path, Range&& data, size_type columns = 1)
+        requires(!std::is_const_v<T> && std::ranges::sized_range<Range> &&
+                 std::convertible_to<std::ranges::range_reference_t<Range>, T>)
+    [[nodiscard]] static MappedArray dump(const std::filesystem::path& path, Range&& data,
+                                          size_type columns = 1)
     {
         const auto size = static_cast<size_type>(std::ranges::size(data));
         if (columns == 0 || size % columns != 0) {
@@ -258,7 +258,9 @@ struct Codec<MappedArray<T>>
     {
         array.serialize_handle(archive, !std::is_const_v<T>);
         std::uint64_t columns = array.columns_;
-        archive& columns;
+        // clang-format off
+        archive & columns;
+        // clang-format on
         if constexpr (!Archive::is_saving::value) {
             array.decode_columns(columns);
         }

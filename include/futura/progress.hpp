@@ -78,7 +78,7 @@ private:
 /// @par Thread safety
 /// Distinct objects: safe. Shared objects: unsafe.
 template <std::ranges::view V>
-requires std::ranges::input_range<V>
+    requires(std::ranges::input_range<V>)
 class ProgressView : public std::ranges::view_interface<ProgressView<V>>
 {
 public:
@@ -194,7 +194,7 @@ private:
 /// @param range any input range; an lvalue is referred to, an rvalue is moved into the result.
 /// @param options the label, total, stream and redraw rate.
 template <std::ranges::input_range R>
-requires std::ranges::viewable_range<R>
+    requires(std::ranges::viewable_range<R>)
 [[nodiscard]] auto with_progress(R&& range, ProgressOptions options = {})
 {
     return ProgressView<std::views::all_t<R>>(std::views::all(std::forward<R>(range)),

@@ -10,6 +10,14 @@
 
 namespace futura {
 
+namespace detail {
+
+/// What `register_exception` takes: an exception type that can travel.
+template <class E>
+concept registrable_exception = (std::derived_from<E, std::exception> && transferable<E>);
+
+} // namespace detail
+
 /// Lets exceptions of type `E` thrown by process tasks arrive in the parent as `E`, with their
 /// state, instead of as `RemoteError`. `E` derives from `std::exception` and is transferable
 /// (usually: default-constructible with a Boost.Serialization `serialize`).
@@ -25,7 +33,7 @@ namespace futura {
 /// itself, as slicing it would lose what made it different.
 /// @return true, so that a namespace-scope `const bool` can hold the call.
 template <class E>
-requires std::derived_from<E, std::exception> && transferable<E>
+    requires(detail::registrable_exception<E>)
 bool register_exception()
 {
     detail::register_exception_codec(

@@ -90,9 +90,9 @@ public:
     /// A copy of the elements of `range` (`std::vector`, `std::views::iota(0, n)`, ...).
     /// @throws as SharedArray(size) (an empty range is size 0).
     template <std::ranges::input_range Range>
-    requires(!std::is_same_v<std::remove_cvref_t<Range>, SharedArray> &&
-             std::convertible_to<std::ranges::range_reference_t<Range>,
-                                 T>) explicit SharedArray(Range&& range)
+        requires(!std::is_same_v<std::remove_cvref_t<Range>, SharedArray> &&
+                 std::convertible_to<std::ranges::range_reference_t<Range>, T>)
+    explicit SharedArray(Range&& range)
     {
         if constexpr (std::ranges::sized_range<Range> || std::ranges::forward_range<Range>) {
             *this = SharedArray(static_cast<size_type>(std::ranges::distance(range)));
@@ -167,7 +167,7 @@ private:
 /// @par Thread safety
 /// Safe from any thread.
 template <std::ranges::contiguous_range Range>
-requires std::ranges::sized_range<Range>
+    requires(std::ranges::sized_range<Range>)
 [[nodiscard]] bool has_shareable_memory(Range&& data)
 {
     const auto bytes = std::ranges::size(data) * sizeof(std::ranges::range_value_t<Range>);

@@ -254,8 +254,8 @@ public:
     /// std::system_error, EDEADLK).
     /// @throws SharedDictFull if a new key does not fit; BrokenSharedState if broken.
     template <class F>
-    requires std::invocable<F&, V&> V update(const K& key, F&& fn)
-    const
+        requires(std::invocable<F&, V&>)
+    auto update(const K& key, F&& fn) const -> V // trailing: clang-format 14 splits `V ... const`
     {
         const detail::StateLock lock(block_.header(), detail::shared_dict_name);
         auto& entries = map();

@@ -43,8 +43,9 @@ public:
     /// A copy of `text`.
     /// @throws std::length_error if `text` is longer than `N` bytes.
     template <class Text>
-    requires std::convertible_to<const Text&, std::string_view> &&
-        (!std::same_as<Text, SharedString>)SharedString(const Text& text) // NOLINT: implicit
+        requires(std::convertible_to<const Text&, std::string_view> &&
+                 !std::same_as<Text, SharedString>)
+    SharedString(const Text& text) // NOLINT: implicit
     {
         const std::string_view view = text;
         if (view.size() > N) {

@@ -90,8 +90,7 @@ public:
 
     /// As `Executor::map`.
     template <class F, std::ranges::input_range Range>
-        requires(std::copy_constructible<std::decay_t<F>>&&
-                     std::invocable<std::decay_t<F>, std::ranges::range_value_t<Range>>)
+        requires(detail::mappable<F, Range>)
     [[nodiscard]] auto map(F&& f, Range&& inputs, MapOptions options = {})
     {
         return map_as<detail::LocalTasks>(std::forward<F>(f), std::forward<Range>(inputs), options);

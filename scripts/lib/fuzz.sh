@@ -33,6 +33,7 @@ FUTURA_FUZZ_SOURCES=(
     src/detail/segment.cpp
     src/detail/segment_cache.cpp
     src/detail/wire.cpp
+    src/detail/unique_fd.cpp
     src/detail/worker_channel.cpp
     src/errors.cpp
     src/future.cpp

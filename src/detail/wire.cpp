@@ -2,31 +2,9 @@
 #include <futura/detail/attachments.hpp>
 #include <futura/detail/wire.hpp>
 
-#include <cerrno>
-#include <fcntl.h>
 #include <string>
-#include <system_error>
-#include <unistd.h>
 
 namespace futura::detail {
-
-void UniqueFd::reset(int fd) noexcept
-{
-    if (fd_ >= 0) {
-        ::close(fd_);
-    }
-    fd_ = fd;
-}
-
-UniqueFd UniqueFd::duplicate(int fd)
-{
-    const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (copy < 0) {
-        throw std::system_error(errno, std::system_category(),
-                                "futura: cannot duplicate a file descriptor to send it");
-    }
-    return UniqueFd(copy);
-}
 
 void WireWriter::forget_foreign_descriptors() noexcept
 {

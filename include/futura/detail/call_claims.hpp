@@ -5,7 +5,7 @@
 // which a revoke frame could not give while the worker runs a long call.
 #pragma once
 
-#include <futura/detail/attachments.hpp>
+#include <futura/detail/unique_fd.hpp>
 
 #include <atomic>
 #include <cstddef>

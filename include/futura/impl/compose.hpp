@@ -376,8 +376,8 @@ Future<T> make_exceptional_future(std::exception_ptr error)
 }
 
 template <class T, class E>
-requires(!std::same_as<std::decay_t<E>, std::exception_ptr>) Future<T> make_exceptional_future(
-    E&& error)
+    requires(!std::same_as<std::decay_t<E>, std::exception_ptr>)
+Future<T> make_exceptional_future(E&& error)
 {
     return make_exceptional_future<T>(std::make_exception_ptr(std::forward<E>(error)));
 }
