@@ -527,12 +527,20 @@ private:
     /// else the next pending one that is not cancelled. Null if none.
     detail::TaskBase* next_task()
     {
-        if (!waiting_again_.empty()) {
+        while (!waiting_again_.empty()) {
             auto* task = waiting_again_.front();
             waiting_again_.pop_front();
-            const std::lock_guard lock(mutex_);
-            waiting_again_count_ = waiting_again_.size();
-            return task;
+            {
+                const std::lock_guard lock(mutex_);
+                waiting_again_count_ = waiting_again_.size();
+            }
+            const auto* state = dynamic_cast<const detail::SharedStateBase*>(task);
+            if (state == nullptr || !state->done()) {
+                return task;
+            }
+            // Killed while its worker died or gave it back (kill() cancels the future first,
+            // then stops the call): it must never run. The stop_call on its way finds nothing.
+            finish_killed(task);
         }
         for (;;) {
             detail::TaskBase* task = nullptr;
