@@ -129,8 +129,7 @@ public:
 
     /// As `Executor::map`, checking at compile time that the calls can go to another host.
     template <class F, std::ranges::input_range Range>
-        requires std::copy_constructible<std::decay_t<F>> &&
-            std::invocable<std::decay_t<F>, std::ranges::range_value_t<Range>>
+        requires(detail::mappable<F, Range>)
     [[nodiscard]] auto map(F&& f, Range&& inputs, MapOptions options = {})
     {
         using Input = std::remove_cvref_t<std::ranges::range_value_t<Range>>;

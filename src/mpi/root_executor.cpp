@@ -5,6 +5,7 @@
 // could not be sent at once. It polls MPI (there is no way to wait for a message and a
 // condition variable at once) with a backoff, and sleeps on the condition variable when nothing
 // is in flight.
+#include <futura/detail/admission.hpp>
 #include <futura/detail/blocking.hpp>
 #include <futura/detail/mpi_message.hpp>
 #include <futura/detail/mpi_root_executor.hpp>
@@ -13,9 +14,10 @@
 #include <futura/detail/remote_call.hpp>
 #include <futura/detail/remote_task.hpp>
 #include <futura/detail/scheduler.hpp>
+#include <futura/detail/task_counts.hpp>
+#include <futura/detail/task_queue.hpp>
 #include <futura/errors.hpp>
 
-#include <boost/intrusive/list.hpp>
 #include <boost/mpi/exception.hpp>
 
 #include <algorithm>
@@ -35,14 +37,7 @@ namespace futura::detail::mpi {
 
 namespace {
 
-using TaskQueue = boost::intrusive::list<TaskBase, boost::intrusive::constant_time_size<true>>;
-
-enum class Outcome
-{
-    completed,
-    failed,
-    cancelled
-};
+using Outcome = TaskOutcome;
 
 } // namespace
 
@@ -160,15 +155,9 @@ public:
         const bool travels = task->remote() != nullptr;
         {
             const std::lock_guard guard(mutex_);
-            if (!broken_.empty()) {
-                throw BrokenMpiPool(broken_);
-            }
-            if (shut_down_) {
-                throw ShutdownError();
-            }
-            ++submitted_;
+            admission_.accept();
             if (!travels) {
-                ++failed_; // built without a wire form: fails below, never queued
+                counts_.count(Outcome::failed); // built without a wire form: fails below
             } else {
                 pending_.push_back(*task.release());
                 kicked_ = true;
@@ -190,16 +179,15 @@ public:
         TaskQueue cancelled;
         {
             const std::lock_guard guard(mutex_);
-            shut_down_ = true;
+            admission_.shut_down();
             kicked_ = true;
             kicked_flag_.store(true, std::memory_order_release);
             if (options.cancel_futures) {
-                cancelled.swap(pending_);
-                cancelled_ += cancelled.size();
+                cancelled = take_all(pending_, counts_, Outcome::cancelled);
             }
         }
         wake_.notify_one();
-        cancelled.clear_and_dispose([](TaskBase* task) { task->discard(nullptr); });
+        discard_all(std::move(cancelled), nullptr);
         if (options.wait && std::this_thread::get_id() != progress_thread_.get_id()) {
             // A done callback runs on the progress thread: it cannot wait for itself.
             const std::lock_guard join_guard(join_mutex_);
@@ -220,12 +208,9 @@ public:
     {
         const std::lock_guard guard(mutex_);
         ExecutorStats stats;
-        stats.submitted = submitted_;
+        stats.submitted = admission_.accepted();
         stats.queued = pending_.size() + waiting_again_count_;
-        stats.running = running_;
-        stats.completed = completed_;
-        stats.failed = failed_;
-        stats.cancelled = cancelled_;
+        counts_.add_to(stats);
         stats.workers_alive = alive_;
         return stats;
     }
@@ -405,7 +390,11 @@ private:
                 task = &pending_.front();
                 pending_.pop_front();
                 started = task->remote()->start();
-                ++(started ? running_ : cancelled_);
+                if (started) {
+                    counts_.start();
+                } else {
+                    counts_.count(Outcome::cancelled);
+                }
             }
             if (started) {
                 return task;
@@ -417,10 +406,7 @@ private:
     void finish_task(Outcome outcome)
     {
         const std::lock_guard guard(mutex_);
-        --running_;
-        ++(outcome == Outcome::completed ? completed_
-           : outcome == Outcome::failed  ? failed_
-                                         : cancelled_);
+        counts_.finish(outcome);
     }
 
     void progress()
@@ -480,7 +466,7 @@ private:
         CoreGuard core(*this, std::unique_lock(core_mutex_));
         {
             const std::lock_guard guard(mutex_);
-            draining_ = shut_down_;
+            draining_ = !admission_.accepting();
             kicked_ = false;
             kicked_flag_.store(false, std::memory_order_relaxed);
         }
@@ -769,8 +755,7 @@ private:
         {
             const std::lock_guard guard(mutex_);
             waiting_again_count_ = 0;
-            pending.swap(pending_);
-            failed_ += pending.size();
+            pending = take_all(pending_, counts_, Outcome::failed);
         }
         pending.clear_and_dispose([&](TaskBase* task) {
             completions_.push_back({task, error, std::nullopt});
@@ -787,10 +772,7 @@ private:
         }
         {
             const std::lock_guard guard(mutex_);
-            if (broken_.empty()) {
-                broken_ = broken_reason_;
-            }
-            shut_down_ = true;
+            admission_.break_with(broken_reason_);
         }
         for (auto& worker : workers_) {
             scheduler_.stop_sending(worker.number);
@@ -802,11 +784,10 @@ private:
     void fail_everything(const std::string& why)
     {
         CoreGuard core(*this, std::unique_lock(core_mutex_));
-        broken_reason_ = why;
+        broken_reason_ = why; // what fails from now on says MPI failed
         {
             const std::lock_guard guard(mutex_);
-            broken_ = why;
-            shut_down_ = true;
+            admission_.break_with(why); // later submissions name the first failure
         }
         const auto error = std::make_exception_ptr(BrokenMpiPool(why));
         fail_waiting(error);
@@ -826,13 +807,8 @@ private:
     bool kicked_ = false;
     std::atomic<bool> kicked_flag_{false}; // kicked_, for a look without the lock
     TaskQueue pending_;
-    bool shut_down_ = false;
-    std::string broken_;
-    std::size_t submitted_ = 0;
-    std::size_t running_ = 0;
-    std::size_t completed_ = 0;
-    std::size_t failed_ = 0;
-    std::size_t cancelled_ = 0;
+    Admission<BrokenMpiPool> admission_;
+    TaskCounts<LockedCount> counts_;
     std::size_t alive_ = 0;
     std::size_t waiting_again_count_ = 0;
 
