@@ -1750,6 +1750,11 @@ BOOST_AUTO_TEST_CASE(kill_of_a_task_sent_ahead_takes_it_back_without_killing_the
     BOOST_TEST(victim.cancelled());
     BOOST_TEST(!pool.kill(victim)); // done (cancelled): nothing left to kill
     BOOST_CHECK_THROW(victim.result(should_happen), futura::CancelledError);
+    // kill() cancels the future at once and takes the call back on the pool's I/O thread: the
+    // gate opens only after that, else (on a loaded machine) the worker may reach the call
+    // first, and is then rightly killed as it starts it.
+    BOOST_REQUIRE_MESSAGE(eventually([&] { return pool.stats().cancelled == 1U; }),
+                          "the kill was not carried out");
     gate.open();
     BOOST_TEST(outcome(blocker) == "true");
     BOOST_TEST(outcome(pool.submit(current_pid)) == std::to_string(worker),
