@@ -112,8 +112,7 @@ SentCall Scheduler::answered(std::size_t number, std::uint64_t id, double second
     }
     SentCall call = w->calls.front();
     w->calls.pop_front();
-    w->front_since.reset(); // the next one starts about now; `dispatch` notes when
-    w->front_overdue_noted = false;
+    new_front(*w, std::nullopt); // the next one starts about now; `dispatch` notes when
     estimates_grew_ |= estimates_.record(call.info.key, call.info.elements, seconds);
     return call;
 }
@@ -137,8 +136,7 @@ void Scheduler::forget(std::size_t number, std::uint64_t id)
                                         [&](const SentCall& c) { return c.id == id; });
         if (found != w->calls.end()) {
             if (found == w->calls.begin()) {
-                w->front_since.reset();
-                w->front_overdue_noted = false;
+                new_front(*w, std::nullopt);
             }
             w->calls.erase(found);
             --w->sent; // it never runs there: it does not count towards retiring
@@ -167,6 +165,12 @@ bool Scheduler::takes_calls(const Worker& w) const noexcept
     return w.ready && w.sending &&
            (options_.max_tasks_per_child == 0 || w.sent < options_.max_tasks_per_child) &&
            w.calls.size() < options_.max_unanswered;
+}
+
+void Scheduler::new_front(Worker& w, std::optional<SchedulerHost::Clock::time_point> since)
+{
+    w.front_since = since;
+    w.front_overdue_noted = false;
 }
 
 bool Scheduler::overdue(const Worker& w) const
@@ -355,7 +359,7 @@ void Scheduler::dispatch(SchedulerHost& host)
             w.front_since = now_;
         }
     }
-    if (host.waiting() == 0) {
+    if (!order_taken_back_.empty() && host.waiting() == 0) {
         order_taken_back_.clear(); // no call taken back waits
     }
     take_back_misjudged(host);
@@ -381,8 +385,7 @@ void Scheduler::dispatch(SchedulerHost& host)
                 const auto seconds = estimate(call->info);
                 call->seconds = seconds ? *seconds : std::numeric_limits<double>::infinity();
                 if (w->calls.empty()) {
-                    w->front_since = now_;
-                    w->front_overdue_noted = false;
+                    new_front(*w, now_);
                 }
                 w->calls.push_back(*call);
                 ++w->sent;

@@ -199,6 +199,9 @@ private:
     /// Whether `worker`'s front call has run far longer than its estimate: the estimate was
     /// wrong (a callable whose calls differ), so calls waiting behind it may wait for long.
     [[nodiscard]] bool overdue(const Worker& worker) const;
+    /// `worker`'s front call is another one now, which started `since` (unknown: `dispatch`
+    /// notes the time it first sees it).
+    static void new_front(Worker& worker, std::optional<SchedulerHost::Clock::time_point> since);
     /// Takes back what waits too long on a worker because an estimate was wrong: every call
     /// behind an overdue front call, and, after an estimate grew, the calls sent ahead that no
     /// longer fit by it. They go ahead of the parent's waiting calls (they are older), in the
