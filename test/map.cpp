@@ -305,6 +305,20 @@ BOOST_AUTO_TEST_CASE(without_buffersize_every_input_is_submitted_by_the_call)
     BOOST_TEST(executor.stats().submitted == 50U);
 }
 
+BOOST_AUTO_TEST_CASE(thread_pool_map_ignores_chunksize_as_python_threads_do)
+{
+    // ThreadPoolExecutor::map builds tasks that never leave the process: chunks would save no
+    // message, so it submits one call per input (Python's thread pool ignores chunksize too),
+    // and a file that uses only threads does not compile the chunk code. Elements still come
+    // back one by one, in order.
+    futura::ThreadPoolExecutor pool{{.max_workers = 2}};
+    std::vector<int> inputs{1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    const auto results = pool.map(square, inputs, {.chunksize = 3}).to_vector();
+    BOOST_TEST(results == (std::vector<int>{1, 4, 9, 16, 25, 36, 49, 64, 81, 100}),
+               boost::test_tools::per_element());
+    BOOST_TEST(pool.stats().submitted == inputs.size());
+}
+
 BOOST_AUTO_TEST_CASE(with_buffersize_inputs_are_submitted_as_results_are_read)
 {
     // The InlineExecutor runs a call when it is submitted: the count of calls shows exactly when

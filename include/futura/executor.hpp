@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <concepts>
 #include <cstddef>
-#include <deque>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -280,89 +279,90 @@ private:
         }
         const auto deadline =
             options.timeout ? detail::deadline_after(*options.timeout) : detail::never;
-        // The view and its iterator live on the heap, so that the feeder can be moved around.
-        struct Feed
+        // Built on the heap and never moved: the iterator may point into the view.
+        struct Feed final : detail::MapFeed
         {
-            // Built in place and never moved: the iterator may point into the view.
-            Feed(F&& fn, Range&& range)
-                : f(std::forward<F>(fn)), view(std::views::all(std::forward<Range>(range))),
-                  next(std::ranges::begin(view))
+            Feed(Executor& to, F&& fn, Range&& range)
+                : executor(to), f(std::forward<F>(fn)),
+                  view(std::views::all(std::forward<Range>(range))),
+                  next_input(std::ranges::begin(view))
             {}
-            Feed(const Feed&) = delete;
-            Feed& operator=(const Feed&) = delete;
 
-            std::decay_t<F> f;
-            std::views::all_t<Range> view;
-            std::ranges::iterator_t<std::views::all_t<Range>> next;
-            std::optional<Item> held; // taken, but left for the next chunk (descriptor budget)
+            std::optional<detail::MapSlot> next() override
+            {
+                // In a discarded branch, not a member of its own: a local class's members are
+                // all instantiated, and tasks that never leave the process have no chunks.
+                if constexpr (Tasks::chunk_budget::chunks_map) {
+                    if (chunksize > 1) {
+                        std::vector<Item> chunk;
+                        typename Tasks::chunk_budget budget(executor.do_share_threshold());
+                        while (chunk.size() < chunksize) {
+                            std::optional<Item> item = std::exchange(held, std::nullopt);
+                            if (!item) {
+                                if (next_input == std::ranges::end(view)) {
+                                    break;
+                                }
+                                item.emplace(take());
+                                ++next_input;
+                            }
+                            // One message carries at most 253 descriptors: cut the chunk
+                            // before an input whose shared memory would not fit.
+                            if (!budget.admit(*item, chunk.empty())) {
+                                held = std::move(item);
+                                break;
+                            }
+                            chunk.push_back(std::move(*item));
+                        }
+                        if (chunk.empty()) {
+                            return std::nullopt;
+                        }
+                        const auto size = chunk.size();
+                        auto future = executor.submit_elements<Tasks>(
+                            size, detail::MapChunk<std::decay_t<F>>{f}, std::move(chunk));
+                        return detail::MapSlot(detail::state_of(future), size, true);
+                    }
+                }
+                if (next_input == std::ranges::end(view)) {
+                    return std::nullopt;
+                }
+                auto future = executor.submit_as<Tasks>(f, take());
+                ++next_input;
+                return detail::MapSlot(detail::state_of(future), 1, false);
+            }
 
             // Elements of a range we own (passed as an rvalue) may be moved into their tasks.
             decltype(auto) take()
             {
                 if constexpr (std::is_lvalue_reference_v<Range>) {
-                    return *next;
+                    return *next_input;
                 } else {
-                    return std::ranges::iter_move(next);
+                    return std::ranges::iter_move(next_input);
                 }
             }
+
+            Executor& executor;
+            std::decay_t<F> f;
+            std::views::all_t<Range> view;
+            std::ranges::iterator_t<std::views::all_t<Range>> next_input;
+            std::size_t chunksize = 1;
+            std::optional<Item> held; // taken, but left for the next chunk (descriptor budget)
         };
-        auto feed = std::make_shared<Feed>(std::forward<F>(f), std::forward<Range>(inputs));
-        std::optional<std::size_t> total;
-        if constexpr (std::ranges::sized_range<Range>) {
-            total = static_cast<std::size_t>(std::ranges::size(feed->view));
+        auto feed = std::make_unique<Feed>(*this, std::forward<F>(f), std::forward<Range>(inputs));
+        if constexpr (Tasks::chunk_budget::chunks_map) {
+            std::optional<std::size_t> total;
+            if constexpr (std::ranges::sized_range<Range>) {
+                total = static_cast<std::size_t>(std::ranges::size(feed->view));
+            }
+            // buffersize counts tasks; with an unknown number of inputs, automatic chunks would
+            // read an unbounded number ahead, so they are single inputs then.
+            // A chunk's results travel in one answer: no more of them than it can carry.
+            feed->chunksize = std::min(options.chunksize != 0 ? options.chunksize
+                                       : (options.buffersize && !total)
+                                           ? 1
+                                           : do_auto_chunksize(total, detail::call_key_of(feed->f)),
+                                       Tasks::chunk_budget::template max_results<R>);
         }
-        // buffersize counts tasks; with an unknown number of inputs, automatic chunks would
-        // read an unbounded number ahead, so they are single inputs then.
-        // A chunk's results travel in one answer: no more of them than it can carry.
-        const std::size_t chunksize =
-            std::min(options.chunksize != 0 ? options.chunksize
-                     : (options.buffersize && !total)
-                         ? 1
-                         : do_auto_chunksize(total, detail::call_key_of(feed->f)),
-                     Tasks::chunk_budget::template max_results<R>);
-        using Slot = typename MapResults<R>::Slot;
-        typename MapResults<R>::Feeder feeder;
-        if (chunksize <= 1) {
-            feeder = [this, feed]() -> std::optional<Slot> {
-                if (feed->next == std::ranges::end(feed->view)) {
-                    return std::nullopt;
-                }
-                Slot slot(submit_as<Tasks>(feed->f, feed->take()));
-                ++feed->next;
-                return slot;
-            };
-        } else {
-            feeder = [this, feed, chunksize]() -> std::optional<Slot> {
-                std::vector<Item> chunk;
-                typename Tasks::chunk_budget budget(do_share_threshold());
-                while (chunk.size() < chunksize) {
-                    std::optional<Item> item = std::exchange(feed->held, std::nullopt);
-                    if (!item) {
-                        if (feed->next == std::ranges::end(feed->view)) {
-                            break;
-                        }
-                        item.emplace(feed->take());
-                        ++feed->next;
-                    }
-                    // One message carries at most 253 descriptors: cut the chunk before an
-                    // input whose shared memory would not fit.
-                    if (!budget.admit(*item, chunk.empty())) {
-                        feed->held = std::move(item);
-                        break;
-                    }
-                    chunk.push_back(std::move(*item));
-                }
-                if (chunk.empty()) {
-                    return std::nullopt;
-                }
-                const auto size = chunk.size();
-                return Slot(typename MapResults<R>::Chunk{
-                    submit_elements<Tasks>(size, detail::MapChunk<std::decay_t<F>>{feed->f},
-                                           std::move(chunk)),
-                    size});
-            };
-        }
-        return MapResults<R>(std::move(feeder), options.buffersize, deadline);
+        return MapResults<R>(std::move(feed), options.buffersize, deadline);
     }
 
 public:

@@ -110,6 +110,16 @@ private:
     std::string (*description_)() = &detail::describe_parameters<std::tuple<>>;
 };
 
+namespace detail {
+
+/// Throws `std::invalid_argument`, naming `executor`, unless `args` fit an initializer's
+/// parameters: `fits` tells, `parameters` describes them; both null when there is no
+/// initializer (then only no arguments fit). The check of both kinds of initializer.
+void check_initargs(const InitArgs& args, bool (*fits)(const InitArgs&),
+                    std::string (*parameters)(), const char* executor);
+
+} // namespace detail
+
 /// What a `ThreadPoolExecutor` runs first in each new worker thread: any callable, a capturing
 /// lambda included. One that takes parameters is called with the pool's `initargs`.
 class Initializer
@@ -141,17 +151,7 @@ public:
     /// Throws `std::invalid_argument`, naming `executor`, unless `args` fit the parameters.
     void check(const InitArgs& args, const char* executor) const
     {
-        if (!run_) {
-            if (args.get<std::tuple<>>() == nullptr) {
-                throw std::invalid_argument(std::string(executor) + ": initargs " +
-                                            args.describe() + " given without an initializer");
-            }
-            return;
-        }
-        if (!fits_(args)) {
-            throw std::invalid_argument(std::string(executor) + ": the initializer takes " +
-                                        parameters_() + " but initargs holds " + args.describe());
-        }
+        detail::check_initargs(args, fits_, parameters_, executor);
     }
 
     /// Calls it with `args` (which `check` accepted).

@@ -3,18 +3,16 @@
 
 #include <futura/detail/deadline.hpp>
 #include <futura/detail/element_result.hpp>
-#include <futura/future.hpp>
+#include <futura/detail/map_cursor.hpp>
+#include <futura/errors.hpp>
 
 #include <chrono>
 #include <cstddef>
-#include <deque>
 #include <exception>
-#include <functional>
 #include <iterator>
 #include <memory>
 #include <optional>
 #include <utility>
-#include <variant>
 #include <vector>
 
 namespace futura {
@@ -78,20 +76,9 @@ public:
         State* state_ = nullptr;
     };
 
-    /// The future of one input's result, or of a chunk of consecutive inputs' results.
-    struct Chunk
-    {
-        Future<std::vector<detail::ElementResult<R>>> future;
-        std::size_t size; ///< inputs in the chunk
-    };
-    using Slot = std::variant<Future<R>, Chunk>;
-
-    /// Submits the next input (or chunk of inputs) and returns its future, or nothing when the
-    /// inputs are exhausted.
-    using Feeder = std::function<std::optional<Slot>()>;
-
-    /// For executors: `feed` submits the inputs; at most `buffersize` slots run ahead.
-    MapResults(Feeder feed, std::optional<std::size_t> buffersize, detail::Deadline deadline)
+    /// For executors: `feed` submits the inputs; at most `buffersize` of its calls run ahead.
+    MapResults(std::unique_ptr<detail::MapFeed> feed, std::optional<std::size_t> buffersize,
+               detail::Deadline deadline)
         : state_(std::make_unique<State>(std::move(feed), buffersize, deadline))
     {}
 
@@ -119,31 +106,10 @@ public:
 private:
     struct State
     {
-        State(Feeder feed_next, std::optional<std::size_t> ahead, detail::Deadline until)
-            : feed(std::move(feed_next)), buffersize(ahead), deadline(until)
-        {
-            top_up();
-        }
-        State(const State&) = delete;
-        State& operator=(const State&) = delete;
-        ~State()
-        {
-            for (const auto& slot : slots) {
-                std::visit([](const auto& s) { state_of_slot(s)->cancel(); }, slot);
-            }
-        }
-
-        void top_up()
-        {
-            while (feed && (!buffersize || slots.size() < *buffersize)) {
-                auto next = feed();
-                if (!next) {
-                    feed = nullptr;
-                    break;
-                }
-                slots.push_back(std::move(*next));
-            }
-        }
+        State(std::unique_ptr<detail::MapFeed> feed, std::optional<std::size_t> buffersize,
+              detail::Deadline deadline)
+            : cursor(std::move(feed), buffersize, deadline)
+        {}
 
         R& current()
         {
@@ -156,65 +122,46 @@ private:
             if (chunk_next < chunk.size()) {
                 return take_from_chunk();
             }
-            if (slots.empty()) {
-                throw InvalidStateError("futura::MapResults: read past the last result");
-            }
-            // The deadline counts from the call to map, as Python's does. A timeout leaves the
-            // element in place: reading it again waits again.
-            if (!std::visit([&](const auto& f) { return state_of_slot(f)->wait(deadline); },
-                            slots.front())) {
-                throw TimeoutError("futura::map: the timeout elapsed before the next result was "
-                                   "ready");
-            }
-            Slot front = std::move(slots.front());
-            slots.pop_front();
-            top_up();
+            detail::MapSlot slot = cursor.take_next(); // a timeout leaves the element in place
             try {
-                if (auto* single = std::get_if<Future<R>>(&front)) {
-                    value.emplace(std::move(*single).result());
-                } else {
-                    // This range is the chunk's only reader: move the results out.
-                    auto& taken = std::get<Chunk>(front);
-                    auto* state = detail::state_of(taken.future);
-                    chunk_next = 0;
-                    if (state->phase() == detail::SharedStateBase::Phase::finished &&
-                        !state->stored_exception()) {
-                        chunk = std::move(state->value());
-                    } else {
-                        // The chunk failed as a whole (its worker died, say): so does each of
-                        // its elements.
-                        std::exception_ptr whole;
-                        try {
-                            state->rethrow_if_failed();
-                        } catch (...) {
-                            whole = std::current_exception();
-                        }
-                        chunk.clear();
-                        chunk.resize(taken.size); // no assign(): R may be move-only
-                        for (auto& element : chunk) {
-                            element.error = whole;
-                        }
-                    }
-                    if (chunk.empty()) {
-                        throw InvalidStateError("futura::map: a chunk of results came back empty");
-                    }
-                    return take_from_chunk();
+                // This range is its calls' only reader: it moves their results out.
+                if (!slot.chunk()) {
+                    auto* state = static_cast<detail::SharedState<R>*>(slot.state());
+                    state->rethrow_if_failed();
+                    value.emplace(std::move(state->value()));
+                    return *value;
                 }
+                auto* state =
+                    static_cast<detail::SharedState<std::vector<detail::ElementResult<R>>>*>(
+                        slot.state());
+                chunk_next = 0;
+                if (state->phase() == detail::SharedStateBase::Phase::finished &&
+                    !state->stored_exception()) {
+                    chunk = std::move(state->value());
+                } else {
+                    // The chunk failed as a whole (its worker died, say): so does each of its
+                    // elements.
+                    std::exception_ptr whole;
+                    try {
+                        state->rethrow_if_failed();
+                    } catch (...) {
+                        whole = std::current_exception();
+                    }
+                    chunk.clear();
+                    chunk.resize(slot.inputs()); // no assign(): R may be move-only
+                    for (auto& element : chunk) {
+                        element.error = whole;
+                    }
+                }
+                if (chunk.empty()) {
+                    throw InvalidStateError("futura::map: a chunk of results came back empty");
+                }
+                return take_from_chunk();
             } catch (...) {
                 // The failed element is the current one until the iterator moves past it.
                 error = std::current_exception();
                 throw;
             }
-            return *value;
-        }
-
-        static detail::SharedStateBase* state_of_slot(const Future<R>& f)
-        {
-            return detail::state_of(f);
-        }
-        static detail::SharedStateBase* state_of_slot(const Chunk& c)
-        {
-            return detail::state_of(c.future);
         }
 
         R& take_from_chunk()
@@ -235,30 +182,22 @@ private:
                 error = nullptr;
             } else if (chunk_next < chunk.size()) {
                 ++chunk_next;
-            } else if (!slots.empty()) {
-                if (std::holds_alternative<Future<R>>(slots.front())) {
-                    slots.pop_front(); // skipped unread: no need to wait for it
-                    top_up();
-                } else {
-                    try {
-                        current(); // an element of a chunk can only be skipped once it is in
-                    } catch (...) {
-                    }
-                    value.reset();
-                    error = nullptr;
+            } else if (!cursor.exhausted() && !cursor.skip_single()) {
+                try {
+                    current(); // an element of a chunk can only be skipped once it is in
+                } catch (...) {
                 }
+                value.reset();
+                error = nullptr;
             }
         }
 
         [[nodiscard]] bool at_end() const noexcept
         {
-            return !value && !error && chunk_next >= chunk.size() && slots.empty() && !feed;
+            return !value && !error && chunk_next >= chunk.size() && cursor.exhausted();
         }
 
-        std::deque<Slot> slots;
-        Feeder feed;
-        std::optional<std::size_t> buffersize;
-        detail::Deadline deadline;
+        detail::MapCursor cursor;
         std::optional<R> value;
         std::exception_ptr error;                    // the current element's exception, once read
         std::vector<detail::ElementResult<R>> chunk; // the chunk being read

@@ -64,19 +64,10 @@ public:
 
     [[nodiscard]] explicit operator bool() const noexcept { return function_ != nullptr; }
 
-    /// Throws `std::invalid_argument` unless `args` fit the parameters.
-    void check(const InitArgs& args) const
+    /// Throws `std::invalid_argument`, naming `executor`, unless `args` fit the parameters.
+    void check(const InitArgs& args, const char* executor = "futura::ProcessPoolExecutor") const
     {
-        constexpr const char* pool = "futura::ProcessPoolExecutor";
-        if (function_ == nullptr) {
-            if (args.get<std::tuple<>>() == nullptr) {
-                throw std::invalid_argument(std::string(pool) + ": initargs " + args.describe() +
-                                            " given without an initializer");
-            }
-        } else if (!fits_(args)) {
-            throw std::invalid_argument(std::string(pool) + ": the initializer takes " +
-                                        parameters_() + " but initargs holds " + args.describe());
-        }
+        detail::check_initargs(args, fits_, parameters_, executor);
     }
 
     /// Writes the call a new worker runs first: the initializer with `args` (which `check`

@@ -46,6 +46,7 @@ FUTURA_FUZZ_SOURCES=(
     src/detail/continuation.cpp
     src/executor.cpp
     src/thread_pool_executor.cpp
+    src/initializer.cpp
     src/current_worker.cpp
 )
 

@@ -86,6 +86,9 @@ inline constexpr bool is_tuple_like<std::pair<A, B>> = true;
 class DescriptorBudget
 {
 public:
+    /// `map` cuts its inputs into chunks: one message per chunk, not per input.
+    static constexpr bool chunks_map = true;
+
     /// `share_threshold`: the executor's ProcessPoolOptions::share_threshold.
     /// How many results of type `R` a chunk may hold: as many as one answer carries.
     template <class R>

@@ -13,21 +13,12 @@ class Task;
 template <class U, class T, class F>
 class ContinuationTask;
 
-/// A map chunk of tasks that never leave the process: any number of inputs fits in one.
-class UnboundedChunk
+/// The chunk budget of tasks that never leave the process: none, for `map` submits one call per
+/// input whatever `MapOptions::chunksize` says, as Python's thread pool does (chunks save
+/// messages, and these tasks send none).
+struct NoChunks
 {
-public:
-    explicit UnboundedChunk(std::size_t /*share_threshold*/) noexcept {}
-
-    /// How many results of type `R` a chunk may hold: any number.
-    template <class R>
-    static constexpr std::size_t max_results = static_cast<std::size_t>(-1);
-
-    template <class T>
-    [[nodiscard]] bool admit(const T& /*value*/, bool /*first*/) const noexcept
-    {
-        return true;
-    }
+    static constexpr bool chunks_map = false;
 };
 
 /// Tasks without a wire form: what every submission builds in a translation unit that does not
@@ -39,7 +30,7 @@ struct LocalTasks
     using task = Task<R, F, Args...>;
     template <class U, class T, class F>
     using continuation = ContinuationTask<U, T, F>;
-    using chunk_budget = UnboundedChunk;
+    using chunk_budget = NoChunks;
 };
 
 /// The argument through which `tasks_for` finds, by argument-dependent lookup where the template
