@@ -9,7 +9,6 @@
 #include <futura/future.hpp>
 #include <futura/map.hpp>
 
-#include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <iterator>
@@ -356,11 +355,12 @@ private:
             // buffersize counts tasks; with an unknown number of inputs, automatic chunks would
             // read an unbounded number ahead, so they are single inputs then.
             // A chunk's results travel in one answer: no more of them than it can carry.
-            feed->chunksize = std::min(options.chunksize != 0 ? options.chunksize
+            const std::size_t wanted = options.chunksize != 0 ? options.chunksize
                                        : (options.buffersize && !total)
                                            ? 1
-                                           : do_auto_chunksize(total, detail::call_key_of(feed->f)),
-                                       Tasks::chunk_budget::template max_results<R>);
+                                           : do_auto_chunksize(total, detail::call_key_of(feed->f));
+            constexpr std::size_t most = Tasks::chunk_budget::template max_results<R>;
+            feed->chunksize = wanted < most ? wanted : most;
         }
         return MapResults<R>(std::move(feed), options.buffersize, deadline);
     }

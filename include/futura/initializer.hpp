@@ -2,8 +2,6 @@
 // `initializer=` and `initargs=` spelled `.initializer = init, .initargs = std::tuple{a, b}`.
 #pragma once
 
-#include <boost/core/demangle.hpp>
-
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -52,14 +50,13 @@ struct parameters_of<F, std::void_t<decltype(&F::operator())>>
     : parameters_of<decltype(&F::operator())>
 {};
 
-/// "(int, std::string)": a parameter list for error messages.
+/// "(int, std::string)" for `std::tuple<int, std::string>`: a parameter list for error messages.
+std::string describe_tuple(const std::type_info& tuple);
+
 template <class Tuple>
 std::string describe_parameters()
 {
-    std::string name = boost::core::demangle(typeid(Tuple).name());
-    const auto open = name.find('<');
-    return open == std::string::npos ? "()"
-                                     : "(" + name.substr(open + 1, name.size() - open - 2) + ")";
+    return describe_tuple(typeid(Tuple));
 }
 
 } // namespace detail

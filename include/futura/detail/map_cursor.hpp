@@ -7,7 +7,6 @@
 #include <futura/detail/shared_state.hpp>
 
 #include <cstddef>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -91,12 +90,14 @@ public:
     bool skip_single();
 
     /// No call is left and no input is left to submit.
-    [[nodiscard]] bool exhausted() const noexcept { return slots_.empty() && !feed_; }
+    [[nodiscard]] bool exhausted() const noexcept;
 
 private:
+    struct Slots; // a std::deque<MapSlot>, kept out of this header: every user of map reads it
+
     void top_up();
 
-    std::deque<MapSlot> slots_;
+    std::unique_ptr<Slots> slots_;
     std::unique_ptr<MapFeed> feed_; // null once the inputs are exhausted
     std::optional<std::size_t> buffersize_;
     Deadline deadline_;
