@@ -280,6 +280,9 @@ int run(const Settings& s)
         print_row(std::cerr, rows[rows.size() - 2]);
         print_row(std::cerr, rows.back());
         for (const std::string id : {"uniform", "heavy_tail"}) {
+            if (s.w3_reps == 0) {
+                break; // --w3-reps=0: the round trip alone, for profiling
+            }
             std::cerr << "mpi: W3 " << id << "\n";
             const auto us = shape(id);
             rows.push_back(measure("w3_speedup_" + id, "futura_mpi", label,
@@ -287,7 +290,7 @@ int run(const Settings& s)
                                    [&] { return speedup(pool, us); }));
         }
     }
-    {
+    if (s.w3_reps > 0) {
         futura::ProcessPoolExecutor pool{{.max_workers = static_cast<int>(workers)}};
         const std::string label = "futura ProcessPoolExecutor (same workers, one node)";
         for (const std::string id : {"uniform", "heavy_tail"}) {
@@ -317,7 +320,7 @@ int main(int argc, char** argv)
         for (const auto& [key, value] :
              options(argc, argv,
                      "usage: futura_bench_mpi [--submit-n=N] [--map-n=N] [--rt-n=N] [--reps=N] "
-                     "[--w3-reps=N] [--pingpong=1] [--peer-results=FILE,...]")) {
+                     "[--w3-reps=N (0: no W3)] [--pingpong=1] [--peer-results=FILE,...]")) {
             if (key == "submit-n") {
                 s.submit_n = to_count(value, key);
             } else if (key == "map-n") {
@@ -327,7 +330,7 @@ int main(int argc, char** argv)
             } else if (key == "reps") {
                 s.reps = to_count(value, key);
             } else if (key == "w3-reps") {
-                s.w3_reps = to_count(value, key);
+                s.w3_reps = value == "0" ? 0 : to_count(value, key);
             } else if (key == "pingpong") {
                 s.pingpong = true;
             } else if (key == "peer-results") {
