@@ -627,18 +627,24 @@ private:
     }
 
     /// Whether a worker may soon wait for the root: one runs its last call (nothing queued
-    /// behind it), so its answer should be picked up, and the next call sent, at once. While
-    /// every worker has a call queued behind the running one, the root sleeps between polls
-    /// instead of yielding: on a machine with as many cores as workers, a yielding root takes
-    /// CPU time from them.
+    /// behind it) while there is something to give it (a call waits here, or is queued behind
+    /// another worker's running one and could be asked back), so its answer should be picked up,
+    /// and the next call sent, at once. Otherwise the root sleeps between polls instead of
+    /// yielding: on a machine with as many cores as workers, a yielding root takes CPU time from
+    /// them (the thread waiting for a result polls for itself, wait_hook.hpp).
     [[nodiscard]] bool answer_is_urgent() const
     {
-        return std::any_of(workers_.begin(), workers_.end(),
-                           [&](const Worker& worker) {
-                               return worker.ready &&
-                                      scheduler_.unanswered(worker.number).size() <= 1;
-                           }) ||
-               unheard_ > 0 || initializing_ > 0 || !revoking_.empty();
+        if (unheard_ > 0 || initializing_ > 0 || !revoking_.empty()) {
+            return true;
+        }
+        bool one_runs_its_last = false;
+        bool one_has_calls_queued = false;
+        for (const auto& worker : workers_) {
+            const auto unanswered = scheduler_.unanswered(worker.number).size();
+            one_runs_its_last = one_runs_its_last || (worker.ready && unanswered <= 1);
+            one_has_calls_queued = one_has_calls_queued || unanswered > 1;
+        }
+        return one_runs_its_last && (one_has_calls_queued || waiting() > 0);
     }
 
     /// The process pool's rebalancing, by message: while a worker is idle and nothing waits
