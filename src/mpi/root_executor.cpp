@@ -533,9 +533,10 @@ private:
             return;
         }
         try {
-            if (receive_all() && broken_reason_.empty()) {
+            // The calls the answers let go are sent at once; revocations are left to the
+            // progress thread's next turn (the waiting thread's future completes first).
+            if (receive_all() && broken_reason_.empty() && waiting() > 0) {
                 scheduler_.dispatch(*this);
-                request_revocations();
             }
         } catch (const std::exception& e) {
             mpi_error_ = e.what(); // the progress thread breaks the executor with it
