@@ -4,7 +4,8 @@
 // progress thread per executor receives the answers, completes the futures and sends whatever
 // could not be sent at once. It polls MPI (there is no way to wait for a message and a
 // condition variable at once) with a backoff, and sleeps on the condition variable when nothing
-// is in flight.
+// is in flight. A thread waiting for a future polls too, through the core's wait hook, during
+// its spin window: the answer it waits for then needs no wake-up from the progress thread.
 #include <futura/detail/admission.hpp>
 #include <futura/detail/blocking.hpp>
 #include <futura/detail/mpi_message.hpp>

@@ -19,8 +19,9 @@ struct WaitHook
 /// waiters are woken as usual).
 bool install_wait_hook(WaitHook& hook) noexcept;
 
-/// Removes `hook` if it is installed, and returns once no thread polls through it any more.
-/// Must not be called from inside `hook.poll`.
+/// Removes `hook` if it is installed, and returns once no other thread polls through it any
+/// more. From inside a poll (a done callback that lets the transport go) it does not wait for
+/// its own thread: such a poll must touch nothing of the hook after running callbacks.
 void remove_wait_hook(WaitHook& hook) noexcept;
 
 /// Polls through the installed hook, if any.
