@@ -16,6 +16,7 @@
 #include <boost/mpi/environment.hpp>
 
 #include <cmath>
+#include <ctime>
 #include <iostream>
 #include <map>
 #include <numbers>
@@ -130,8 +131,17 @@ std::pair<double, double> round_trip(futura::Executor& pool, long long n)
     return {percentile(us, 0.5), percentile(us, 0.99)};
 }
 
+/// This process's CPU time (all threads), in seconds.
+double cpu_seconds()
+{
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
+
 double speedup(futura::Executor& pool, const std::vector<std::int64_t>& us)
 {
+    const double cpu_before = cpu_seconds();
     const auto start = Clock::now();
     std::vector<futura::Future<std::int64_t>> futures;
     for (const auto d : us) {
@@ -141,6 +151,10 @@ double speedup(futura::Executor& pool, const std::vector<std::int64_t>& us)
         (void)f.result();
     }
     const double wall = seconds_since(start);
+    // Where a shortfall of the speedup goes: the CPU the submitting process itself used (its
+    // threads compete with the workers for the machine's cores).
+    std::cerr << "  root CPU " << fixed(100 * (cpu_seconds() - cpu_before) / wall, 1)
+              << "% of one core over " << fixed(wall, 3) << " s\n";
     const double busy = static_cast<double>(std::accumulate(us.begin(), us.end(), 0LL)) / 1e6;
     return busy / wall;
 }
@@ -280,6 +294,9 @@ int run(const Settings& s)
         print_row(std::cerr, rows[rows.size() - 2]);
         print_row(std::cerr, rows.back());
         for (const std::string id : {"uniform", "heavy_tail"}) {
+            if (s.w3_reps == 0) {
+                break; // --w3-reps=0: the round trip alone, for profiling
+            }
             std::cerr << "mpi: W3 " << id << "\n";
             const auto us = shape(id);
             rows.push_back(measure("w3_speedup_" + id, "futura_mpi", label,
@@ -287,7 +304,7 @@ int run(const Settings& s)
                                    [&] { return speedup(pool, us); }));
         }
     }
-    {
+    if (s.w3_reps > 0) {
         futura::ProcessPoolExecutor pool{{.max_workers = static_cast<int>(workers)}};
         const std::string label = "futura ProcessPoolExecutor (same workers, one node)";
         for (const std::string id : {"uniform", "heavy_tail"}) {
@@ -317,7 +334,7 @@ int main(int argc, char** argv)
         for (const auto& [key, value] :
              options(argc, argv,
                      "usage: futura_bench_mpi [--submit-n=N] [--map-n=N] [--rt-n=N] [--reps=N] "
-                     "[--w3-reps=N] [--pingpong=1] [--peer-results=FILE,...]")) {
+                     "[--w3-reps=N (0: no W3)] [--pingpong=1] [--peer-results=FILE,...]")) {
             if (key == "submit-n") {
                 s.submit_n = to_count(value, key);
             } else if (key == "map-n") {
@@ -327,7 +344,7 @@ int main(int argc, char** argv)
             } else if (key == "reps") {
                 s.reps = to_count(value, key);
             } else if (key == "w3-reps") {
-                s.w3_reps = to_count(value, key);
+                s.w3_reps = value == "0" ? 0 : to_count(value, key);
             } else if (key == "pingpong") {
                 s.pingpong = true;
             } else if (key == "peer-results") {

@@ -1,5 +1,6 @@
 // futura::Future<T> and futura::Promise<T>: every row of the contract's Future table, and
 // CPython's FutureTests (Lib/test/test_concurrent_futures/test_future.py) where they apply.
+#include <futura/detail/wait_hook.hpp>
 #include <futura/future.hpp>
 #include <futura/thread_pool_executor.hpp>
 
@@ -1071,6 +1072,95 @@ BOOST_AUTO_TEST_CASE(cancelled_pool_task_never_runs)
     pool.shutdown();
     BOOST_TEST(!ran.load());
     BOOST_CHECK_THROW(victim.result(), futura::CancelledError);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+// The "progress while waiting" hook (detail/wait_hook.hpp), which MPI executors install so that
+// a thread waiting for a future picks up its answer itself.
+
+namespace {
+
+/// A hook that completes a promise from the waiting thread, and counts its polls.
+struct CompletingHook : futura::detail::WaitHook
+{
+    futura::Promise<int>* promise = nullptr;
+    std::atomic<int> polls{0};
+    bool remove_itself = false;
+
+    CompletingHook() { poll = &CompletingHook::run; }
+
+    static void run(futura::detail::WaitHook& self) noexcept
+    {
+        auto& hook = static_cast<CompletingHook&>(self);
+        if (hook.polls.fetch_add(1) == 0 && hook.promise != nullptr) {
+            hook.promise->set_result(42);
+        }
+        if (hook.remove_itself) {
+            futura::detail::remove_wait_hook(hook); // as a done callback dropping the transport
+        }
+    }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(wait_hook)
+
+BOOST_AUTO_TEST_CASE(a_waiting_thread_polls_the_installed_hook_which_completes_its_future)
+{
+    // Nobody but the waiting thread's own poll sets the value: result() returns only if the
+    // wait polls the hook.
+    futura::Promise<int> promise;
+    auto future = promise.get_future();
+    CompletingHook hook;
+    hook.promise = &promise;
+    BOOST_TEST_REQUIRE(futura::detail::install_wait_hook(hook));
+    BOOST_TEST(future.result() == 42);
+    futura::detail::remove_wait_hook(hook);
+    BOOST_TEST(hook.polls.load() >= 1);
+}
+
+BOOST_AUTO_TEST_CASE(one_hook_at_a_time_and_none_polled_after_its_removal)
+{
+    CompletingHook first;
+    CompletingHook second;
+    BOOST_TEST_REQUIRE(futura::detail::install_wait_hook(first));
+    BOOST_TEST(!futura::detail::install_wait_hook(second)); // the first keeps polling
+    futura::detail::remove_wait_hook(second);               // not installed: nothing happens
+    std::atomic<bool> stop{false};
+    std::latch started(2);
+    std::jthread poller([&] {
+        started.arrive_and_wait();
+        while (!stop.load()) {
+            futura::detail::poll_wait_hook();
+        }
+    });
+    started.arrive_and_wait();
+    while (first.polls.load() == 0) {
+        std::this_thread::yield();
+    }
+    futura::detail::remove_wait_hook(first); // returns once the poller is out of it
+    const int polls = first.polls.load();
+    for (int i = 0; i < 1000; ++i) {
+        futura::detail::poll_wait_hook();
+    }
+    stop = true;
+    poller.join();
+    BOOST_TEST(first.polls.load() == polls);
+    BOOST_TEST(second.polls.load() == 0);
+    BOOST_TEST(futura::detail::install_wait_hook(second)); // free again
+    futura::detail::remove_wait_hook(second);
+}
+
+BOOST_AUTO_TEST_CASE(a_hook_removed_from_inside_its_own_poll_does_not_deadlock)
+{
+    CompletingHook hook;
+    hook.remove_itself = true;
+    BOOST_TEST_REQUIRE(futura::detail::install_wait_hook(hook));
+    futura::detail::poll_wait_hook();
+    futura::detail::poll_wait_hook(); // removed: not polled again
+    BOOST_TEST(hook.polls.load() == 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -14,6 +14,7 @@
 #include <boost/mpi/exception.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <numeric>
@@ -355,6 +356,37 @@ BOOST_AUTO_TEST_CASE(a_call_sent_ahead_is_given_back_to_an_idle_worker)
     BOOST_TEST(stats.submitted == stats.completed);
     BOOST_TEST(stats.queued == 0U);
     BOOST_TEST(stats.running == 0U);
+}
+
+BOOST_AUTO_TEST_CASE(a_waiting_thread_receives_its_answer_while_the_progress_thread_is_held)
+{
+    futura::MpiPoolExecutor pool;
+    // A done callback holds the progress thread (callbacks of answers it receives run there)
+    // until the end of the test.
+    const auto main_thread = std::this_thread::get_id();
+    std::atomic<bool> held{false};
+    std::atomic<bool> release{false};
+    auto first = pool.submit(sleep_ms, 100);
+    first.add_done_callback([&] {
+        if (std::this_thread::get_id() == main_thread) {
+            return; // done before the callback was added (a very slow test machine)
+        }
+        held = true;
+        held.notify_all();
+        release.wait(false);
+    });
+    held.wait(false);
+    // Only this thread can now pick up the answer, during the spin windows of its waits.
+    auto second = pool.submit(square, 12);
+    const auto give_up = std::chrono::steady_clock::now() + 30s;
+    while (!second.wait_for(10ms) && std::chrono::steady_clock::now() < give_up) {
+    }
+    const bool answered = second.done();
+    release = true;
+    release.notify_all();
+    BOOST_TEST_REQUIRE(answered);
+    BOOST_TEST(second.result() == 144);
+    BOOST_TEST(first.result() == 100);
 }
 
 BOOST_AUTO_TEST_CASE(large_arguments_and_results)

@@ -41,6 +41,7 @@ FUTURA_FUZZ_SOURCES=(
     src/detail/futex.cpp
     src/detail/parker.cpp
     src/detail/shared_state.cpp
+    src/detail/wait_hook.cpp
     src/detail/wait_context.cpp
     src/detail/shared_block.cpp
     src/detail/continuation.cpp

@@ -5,6 +5,7 @@
 #include <futura/detail/parker.hpp>
 #include <futura/detail/shared_state.hpp>
 #include <futura/detail/wait_context.hpp>
+#include <futura/detail/wait_hook.hpp>
 #include <futura/errors.hpp>
 
 #include <exception>
@@ -191,7 +192,15 @@ bool SharedStateBase::wait(Deadline deadline) noexcept
 
 bool SharedStateBase::wait_without_helping(Deadline deadline) noexcept
 {
-    if (spin_until([this] { return done(); })) {
+    // While spinning, a transport that must be polled for its answers (MPI) may pick up the
+    // one awaited here from this thread (wait_hook.hpp); then it sleeps as usual.
+    if (spin_until([this] {
+            if (done()) {
+                return true;
+            }
+            poll_wait_hook();
+            return done();
+        })) {
         return true;
     }
     auto word = word_.load(std::memory_order_acquire);

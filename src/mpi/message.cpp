@@ -1,5 +1,6 @@
 // Messages of any size over MPI: consecutive pieces of at most an `int` of bytes each, so that
 // a 3 GiB result travels without the receiver having to know its size in advance.
+#include <futura/detail/futex.hpp>
 #include <futura/detail/mpi_message.hpp>
 #include <futura/errors.hpp>
 
@@ -119,6 +120,7 @@ std::optional<Incoming> try_receive(MPI_Comm comm, int source, std::size_t piece
 void Backoff::pause(bool may_spin)
 {
     constexpr auto spin_for = std::chrono::milliseconds(1);
+    constexpr auto busy_for = std::chrono::microseconds(20);
     constexpr auto first_sleep = std::chrono::microseconds(20);
     const auto now = std::chrono::steady_clock::now();
     if (!idle_since_) {
@@ -126,6 +128,14 @@ void Backoff::pause(bool may_spin)
         sleep_ = first_sleep;
     }
     if (may_spin && now - *idle_since_ < spin_for) {
+        // Right after a message the next one is likely a round trip away: a system call per
+        // poll (yield) would add its cost to every hop, so the first microseconds only pause.
+        if (now - *idle_since_ < busy_for) {
+            for (int i = 0; i < 16; ++i) {
+                cpu_relax();
+            }
+            return;
+        }
         std::this_thread::yield();
         return;
     }

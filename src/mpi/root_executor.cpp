@@ -4,7 +4,8 @@
 // progress thread per executor receives the answers, completes the futures and sends whatever
 // could not be sent at once. It polls MPI (there is no way to wait for a message and a
 // condition variable at once) with a backoff, and sleeps on the condition variable when nothing
-// is in flight.
+// is in flight. A thread waiting for a future polls too, through the core's wait hook, during
+// its spin window: the answer it waits for then needs no wake-up from the progress thread.
 #include <futura/detail/admission.hpp>
 #include <futura/detail/blocking.hpp>
 #include <futura/detail/mpi_message.hpp>
@@ -16,6 +17,7 @@
 #include <futura/detail/scheduler.hpp>
 #include <futura/detail/task_counts.hpp>
 #include <futura/detail/task_queue.hpp>
+#include <futura/detail/wait_hook.hpp>
 #include <futura/errors.hpp>
 
 #include <boost/mpi/exception.hpp>
@@ -127,6 +129,8 @@ public:
             workers_.push_back(std::move(worker));
         }
         progress_thread_ = std::thread([this] { progress(); });
+        wait_hook_.impl = this;
+        (void)install_wait_hook(wait_hook_);
     }
 
     Impl(const Impl&) = delete;
@@ -134,6 +138,8 @@ public:
 
     ~Impl()
     {
+        // First: nothing polls this executor's communicator from a waiting thread any more.
+        remove_wait_hook(wait_hook_);
         shutdown({.wait = true, .cancel_futures = false});
         if (progress_thread_.joinable()) {
             progress_thread_.join();
@@ -450,18 +456,7 @@ private:
             if (!mpi_error_.empty()) {
                 throw std::runtime_error(mpi_error_);
             }
-            for (;;) {
-                std::optional<Incoming> in;
-                {
-                    const std::lock_guard guard(lock());
-                    in = try_receive(setup_.comm, MPI_ANY_SOURCE);
-                }
-                if (!in) {
-                    break;
-                }
-                handle(*in);
-                turn.active = true;
-            }
+            turn.active = receive_all();
         } // the futures answered complete here, before the rest of the turn
         CoreGuard core(*this, std::unique_lock(core_mutex_));
         {
@@ -494,6 +489,7 @@ private:
             said_goodbye_ = true;
         }
         if (said_goodbye_ && outgoing_.empty()) {
+            progress_ended_ = true;
             const std::lock_guard guard(mutex_);
             alive_ = 0; // they serve this executor no more
             turn.finished = true;
@@ -503,6 +499,71 @@ private:
                          initializing_ > 0 || !revoking_.empty() || draining_;
         turn.urgent = answer_is_urgent();
         return turn;
+    }
+
+    /// Handles every message that came. Under the core. @return whether one came.
+    bool receive_all()
+    {
+        bool any = false;
+        for (;;) {
+            std::optional<Incoming> in;
+            {
+                const std::lock_guard guard(lock());
+                in = try_receive(setup_.comm, MPI_ANY_SOURCE);
+            }
+            if (!in) {
+                return any;
+            }
+            handle(*in);
+            any = true;
+        }
+    }
+
+    /// A thread waiting for a future polls here during its spin window (wait_hook.hpp): if the
+    /// core is free it receives what came, as a turn would, and sends what the answers let go,
+    /// so that an answer reaches the thread that waits for it without a hand-off from the
+    /// progress thread. Never blocks: the progress thread owns the core otherwise.
+    void help_while_waiting() noexcept
+    {
+        helped_at_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+        if (core_owner_.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
+            return; // a wait under the core (it would try to take it again)
+        }
+        CoreGuard core(*this, std::unique_lock(core_mutex_, std::try_to_lock));
+        if (!core.owns() || progress_ended_ || !mpi_error_.empty()) {
+            return;
+        }
+        try {
+            // The calls the answers let go are sent at once; revocations are left to the
+            // progress thread's next turn (the waiting thread's future completes first).
+            if (receive_all() && broken_reason_.empty() && waiting() > 0) {
+                scheduler_.dispatch(*this);
+            }
+        } catch (const std::exception& e) {
+            mpi_error_ = e.what(); // the progress thread breaks the executor with it
+        } catch (...) {
+            mpi_error_ = "unknown error";
+        }
+        // The futures answered complete as the core is let go: the last thing done here (a
+        // done callback may even destroy the executor).
+    }
+
+    /// Whether a waiting thread polled lately (it gives up within its spin window).
+    [[nodiscard]] bool waiter_polls() const noexcept
+    {
+        const auto at =
+            Clock::time_point(Clock::duration(helped_at_.load(std::memory_order_relaxed)));
+        return Clock::now() - at < std::chrono::microseconds(10);
+    }
+
+    struct PollHook : WaitHook
+    {
+        Impl* impl = nullptr;
+    };
+
+    static void poll_hook(WaitHook& hook) noexcept
+    {
+        static_cast<PollHook&>(hook).impl->help_while_waiting();
     }
 
     void run_loop()
@@ -548,6 +609,12 @@ private:
     {
         const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
         while (!kicked_flag_.load(std::memory_order_acquire)) {
+            if (waiter_polls()) {
+                // A thread that waits for a future polls: leave it the CPU (on a machine with
+                // as many cores as workers, a third poller takes one from it or a worker).
+                std::this_thread::sleep_for(std::chrono::microseconds(10));
+                continue;
+            }
             int flag = 0;
             {
                 const std::lock_guard guard(lock());
@@ -562,18 +629,24 @@ private:
     }
 
     /// Whether a worker may soon wait for the root: one runs its last call (nothing queued
-    /// behind it), so its answer should be picked up, and the next call sent, at once. While
-    /// every worker has a call queued behind the running one, the root sleeps between polls
-    /// instead of yielding: on a machine with as many cores as workers, a yielding root takes
-    /// CPU time from them.
+    /// behind it) while there is something to give it (a call waits here, or is queued behind
+    /// another worker's running one and could be asked back), so its answer should be picked up,
+    /// and the next call sent, at once. Otherwise the root sleeps between polls instead of
+    /// yielding: on a machine with as many cores as workers, a yielding root takes CPU time from
+    /// them (the thread waiting for a result polls for itself, wait_hook.hpp).
     [[nodiscard]] bool answer_is_urgent() const
     {
-        return std::any_of(workers_.begin(), workers_.end(),
-                           [&](const Worker& worker) {
-                               return worker.ready &&
-                                      scheduler_.unanswered(worker.number).size() <= 1;
-                           }) ||
-               unheard_ > 0 || initializing_ > 0 || !revoking_.empty();
+        if (unheard_ > 0 || initializing_ > 0 || !revoking_.empty()) {
+            return true;
+        }
+        bool one_runs_its_last = false;
+        bool one_has_calls_queued = false;
+        for (const auto& worker : workers_) {
+            const auto unanswered = scheduler_.unanswered(worker.number).size();
+            one_runs_its_last = one_runs_its_last || (worker.ready && unanswered <= 1);
+            one_has_calls_queued = one_has_calls_queued || unanswered > 1;
+        }
+        return one_runs_its_last && (one_has_calls_queued || waiting() > 0);
     }
 
     /// The process pool's rebalancing, by message: while a worker is idle and nothing waits
@@ -784,6 +857,7 @@ private:
     void fail_everything(const std::string& why)
     {
         CoreGuard core(*this, std::unique_lock(core_mutex_));
+        progress_ended_ = true;
         broken_reason_ = why; // what fails from now on says MPI failed
         {
             const std::lock_guard guard(mutex_);
@@ -835,6 +909,9 @@ private:
     std::size_t revoke_rounds_ = 0;              // revoke requests not answered yet
     std::atomic<bool> mpi_failed_{false};
     std::string broken_reason_;
+    bool progress_ended_ = false; // the progress thread is done with the communicator
+    PollHook wait_hook_{{&Impl::poll_hook}, nullptr};
+    std::atomic<Clock::rep> helped_at_{0}; // when a waiting thread last polled here
 
     std::thread progress_thread_;
 };
