@@ -50,17 +50,7 @@ int default_spawn_count()
 std::vector<char> encode_initializer(const ProcessInitializer& initializer, const InitArgs& args,
                                      const char* executor)
 {
-    try {
-        initializer.check(args);
-    } catch (const std::invalid_argument& e) {
-        // The process pool's check names the process pool: name this executor instead.
-        std::string what = e.what();
-        constexpr std::string_view process_pool = "futura::ProcessPoolExecutor";
-        if (what.starts_with(process_pool)) {
-            what.replace(0, process_pool.size(), executor);
-        }
-        throw std::invalid_argument(what);
-    }
+    initializer.check(args, executor);
     std::vector<char> call;
     if (!initializer) {
         return call;
