@@ -22,6 +22,7 @@
 #                        at once, so the time goes to mutating past them)
 
 FUTURA_FUZZ_SOURCES=(
+    src/detail/answer_ring.cpp
     src/detail/bounded_iarchive.cpp
     src/detail/call_claims.cpp
     src/detail/channel.cpp
