@@ -26,8 +26,9 @@ bool is_answer(FrameKind kind) noexcept
 
 } // namespace
 
-WorkerChannel::WorkerChannel(boost::asio::io_context& io, Listener& listener, UniqueFd& child_end)
-    : socket_(io), listener_(&listener)
+WorkerChannel::WorkerChannel(boost::asio::io_context& io, Listener& listener, UniqueFd& child_end,
+                             std::size_t ring_capacity)
+    : socket_(io), listener_(&listener), ring_(AnswerRing::create(ring_capacity))
 {
     int ends[2];
     // Close-on-exec from birth: a program the parent (or a task) starts must not inherit a

@@ -42,9 +42,11 @@ public:
         ~Listener() = default;
     };
 
-    /// A channel whose socket pair is made here (both ends close-on-exec, large buffers).
-    /// `child_end` receives the worker's end. @throws std::system_error on failure.
-    WorkerChannel(boost::asio::io_context& io, Listener& listener, UniqueFd& child_end);
+    /// A channel whose socket pair is made here (both ends close-on-exec, large buffers), with
+    /// an answer ring of `ring_capacity` bytes. `child_end` receives the worker's end.
+    /// @throws std::system_error on failure.
+    WorkerChannel(boost::asio::io_context& io, Listener& listener, UniqueFd& child_end,
+                  std::size_t ring_capacity = AnswerRing::default_capacity);
 
     WorkerChannel(const WorkerChannel&) = delete;
     WorkerChannel& operator=(const WorkerChannel&) = delete;
@@ -78,7 +80,7 @@ private:
     Listener* listener_;
     FrameInbox inbox_{Attachments::max_descriptors}; // a worker sends one answer at a time
     FrameOutbox outbox_;
-    AnswerRing ring_ = AnswerRing::create();
+    AnswerRing ring_;
     std::uint64_t answers_ = 0;         // answers handed to the listener
     std::optional<std::uint64_t> held_; // a ring record's number, read ahead of its turn
     std::vector<char> held_frame_;      // its frame, copied out of the ring
