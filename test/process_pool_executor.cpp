@@ -70,6 +70,7 @@
 #include <optional>
 #include <poll.h>
 #include <ranges>
+#include <semaphore>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -2873,6 +2874,63 @@ BOOST_AUTO_TEST_CASE(an_answer_in_the_ring_outlives_the_worker_that_wrote_it)
     BOOST_TEST(value.raw<int>() == 18);
     BOOST_TEST(!ring.read(bytes).has_value()); // the crashing call answered nothing
     BOOST_TEST(!worker.receive(std::chrono::milliseconds(100)).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(an_answer_ring_passes_answers_in_order_through_wrap_arounds_and_wakes)
+{
+    // A writer and a reader in two threads, as a worker and its parent: frames of every size up
+    // to the largest through a small ring (so it wraps and fills often). The reader sleeps
+    // whenever it finds the ring empty and must always be woken: a lost wake-up times out.
+    auto reader_side =
+        futura::detail::AnswerRing::create(futura::detail::AnswerRing::min_capacity * 8);
+    auto writer_side =
+        futura::detail::AnswerRing::open(futura::detail::UniqueFd::duplicate(reader_side.fd()));
+    constexpr std::uint64_t count = 20000;
+    std::counting_semaphore<1 << 20> wake(0); // a wake may come after the reader found more itself
+    std::atomic<bool> woke_late{false};
+    std::thread writer([&] {
+        std::vector<char> frame;
+        for (std::uint64_t i = 0; i < count; ++i) {
+            frame.assign(32 + i % 700, static_cast<char>(i)); // a frame has at least a header
+            while (!writer_side.try_write(frame, i)) {
+                std::this_thread::yield(); // full: the reader is awake and reading
+            }
+            if (writer_side.take_wake_duty()) {
+                wake.release();
+            }
+        }
+    });
+    std::vector<char> frame;
+    std::uint64_t expected = 0;
+    bool in_order = true;
+    while (expected < count) {
+        while (const auto sequence = reader_side.read(frame)) {
+            in_order = in_order && *sequence == expected &&
+                       frame == std::vector<char>(32 + expected % 700, static_cast<char>(expected));
+            ++expected;
+        }
+        if (expected < count && reader_side.try_sleep() &&
+            !wake.try_acquire_for(std::chrono::seconds(10))) {
+            woke_late = true;
+            break;
+        }
+    }
+    writer.join();
+    BOOST_TEST(in_order);
+    BOOST_TEST(!woke_late.load(), "the reader slept through an answer");
+    BOOST_TEST(expected == count);
+}
+
+BOOST_AUTO_TEST_CASE(an_answer_ring_refuses_a_frame_larger_than_it_carries)
+{
+    auto ring = futura::detail::AnswerRing::create();
+    auto worker_side =
+        futura::detail::AnswerRing::open(futura::detail::UniqueFd::duplicate(ring.fd()));
+    const std::vector<char> large(futura::detail::AnswerRing::max_frame + 1, 'x');
+    BOOST_TEST(!worker_side.try_write(large, 0)); // it goes on the socket instead
+    std::vector<char> frame;
+    BOOST_TEST(!ring.read(frame).has_value());
+    BOOST_CHECK_THROW(futura::detail::AnswerRing::create(1000), std::invalid_argument);
 }
 
 BOOST_AUTO_TEST_CASE(a_worker_sent_garbage_exits_saying_why)

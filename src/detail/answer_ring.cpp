@@ -151,8 +151,10 @@ bool AnswerRing::try_write(std::span<const char> frame, std::uint64_t sequence) 
     store_word(base + at + sizeof(std::uint64_t), frame.size());
     const auto from = (at + sizeof(Record)) & mask;
     const auto first = std::min(frame.size(), capacity_ - from);
-    std::memcpy(base + from, frame.data(), first);
-    std::memcpy(base, frame.data() + first, frame.size() - first);
+    if (!frame.empty()) { // memcpy's pointers must not be null, even for no bytes
+        std::memcpy(base + from, frame.data(), first);
+        std::memcpy(base, frame.data() + first, frame.size() - first);
+    }
     position_ += length;
     control().head.store(position_, std::memory_order_release);
     return true;
@@ -175,7 +177,8 @@ std::optional<std::uint64_t> AnswerRing::read(std::vector<char>& frame)
     const auto at = static_cast<std::size_t>(position_ & mask);
     const std::uint64_t sequence = load_word(base + at);
     const std::uint64_t size = load_word(base + at + sizeof(std::uint64_t));
-    if (size > max_frame || sizeof(Record) + padded(size) > available) {
+    if (size < sizeof(FrameHeader) || size > max_frame ||
+        sizeof(Record) + padded(size) > available) {
         throw ProtocolError("futura: a worker's answer ring holds a record of an invalid size");
     }
     // Copied out before anything in it is believed: the worker could change it afterwards.
