@@ -459,7 +459,7 @@ private:
                 ++replaced_;
             }
         }
-        // First its claim table, then the initializer: both before any call.
+        // First its claim table and its answer ring, then the initializer: all before any call.
         auto& out = started.channel->outbox().bytes();
         {
             const auto start = detail::begin_frame(out);
@@ -471,6 +471,7 @@ private:
                                  attachments.descriptors.size());
             started.channel->outbox().add_descriptors(attachments.descriptors);
         }
+        started.channel->send_answer_ring();
         if (options_.initializer) {
             // Encoded anew for each worker: its arguments may hold shared objects, whose
             // descriptors each worker needs.
@@ -619,7 +620,9 @@ private:
     void kill_worker(WorkerProcess& worker, ExpectedDeath why)
     {
         worker.expected_death = why;
-        ::kill(worker.pid, SIGKILL);
+        if (!worker.exited) { // reaped (a bad answer found while draining it): its pid is free
+            ::kill(worker.pid, SIGKILL);
+        }
     }
 
     void kill_for_bad_message(WorkerProcess& worker, const std::exception& e)

@@ -18,6 +18,7 @@
 // inline, and the library already has it; ChildSetup sets the environment itself.
 #define BOOST_PROCESS_USE_STD_FS 1
 #include <futura/current_worker.hpp>
+#include <futura/detail/answer_ring.hpp>
 #include <futura/detail/call_claims.hpp>
 #include <futura/detail/channel.hpp>
 #include <futura/detail/channel_key.hpp>
@@ -69,6 +70,7 @@
 #include <optional>
 #include <poll.h>
 #include <ranges>
+#include <semaphore>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -457,6 +459,111 @@ int scribble_on_the_channel()
     return 0;
 }
 
+/// How a compromised worker's task tampers with its answer ring.
+enum class RingForgery
+{
+    misaligned_head,    // more bytes published than whole records
+    head_behind,        // the write position moved backwards
+    head_past_capacity, // more bytes published than the ring holds
+    huge_record,        // a record larger than any frame may be
+    repeated_answer,    // a record numbered as an answer the parent already has
+    skipped_answer,     // a record numbered past answers that never came
+    garbage_frame,      // a record that is no frame
+    flood,              // the ring filled with valid answers to calls never sent
+};
+
+/// A value answer frame to the call `task_id`, as a worker writes it.
+std::vector<char> value_answer(std::uint64_t task_id, int value)
+{
+    futura::detail::WireWriter payload;
+    payload.u64(1000); // its run time
+    payload.raw(value);
+    std::vector<char> bytes;
+    futura::detail::append_frame(bytes, futura::detail::FrameKind::value, task_id,
+                                 payload.buffer());
+    return bytes;
+}
+
+/// Task: tampers with its own worker's answer ring as `how` (a RingForgery) says, wakes the
+/// parent with a frame on the channel, then waits to be killed for it. The task is the worker's
+/// answer number 1 (after one warm-up call).
+int forge_answer_ring(int how)
+{
+    using Ring = futura::detail::AnswerRing;
+    char* base = nullptr;
+    std::size_t bytes = 0;
+    std::ifstream maps("/proc/self/maps");
+    for (std::string line; std::getline(maps, line);) {
+        if (line.find("futura-answers") != std::string::npos) {
+            unsigned long start = 0;
+            unsigned long end = 0;
+            if (std::sscanf(line.c_str(), "%lx-%lx", &start, &end) == 2) {
+                base = reinterpret_cast<char*>(start); // NOLINT: an address from the kernel
+                bytes = end - start;
+            }
+        }
+    }
+    if (base == nullptr) {
+        return -1; // no ring: the test fails on the value
+    }
+    auto& control = *reinterpret_cast<Ring::Control*>(base); // NOLINT: the ring's layout
+    char* const data = base + Ring::data_offset;
+    const std::size_t capacity = bytes - Ring::data_offset;
+    std::uint64_t head = control.head.load();
+    const auto put = [&](std::uint64_t at, const void* from, std::size_t size) {
+        for (std::size_t i = 0; i < size; ++i) {
+            data[(at + i) & (capacity - 1)] = static_cast<const char*>(from)[i];
+        }
+    };
+    const auto record = [&](std::uint64_t sequence, const std::vector<char>& frame) {
+        const Ring::Record header{sequence, frame.size()};
+        put(head, &header, sizeof header);
+        put(head + sizeof header, frame.data(), frame.size());
+        head += sizeof header + (frame.size() + 15) / 16 * 16;
+    };
+    switch (static_cast<RingForgery>(how)) {
+    case RingForgery::misaligned_head:
+        head += 8;
+        break;
+    case RingForgery::head_behind:
+        head -= 16;
+        break;
+    case RingForgery::head_past_capacity:
+        head += capacity + 16;
+        break;
+    case RingForgery::huge_record: {
+        const Ring::Record header{1, std::uint64_t{1} << 40};
+        put(head, &header, sizeof header);
+        head += 64;
+        break;
+    }
+    case RingForgery::repeated_answer:
+        record(0, value_answer(1, 7));
+        break;
+    case RingForgery::skipped_answer:
+        record(1000, value_answer(1, 7));
+        break;
+    case RingForgery::garbage_frame:
+        record(1, std::vector<char>(64, 'x'));
+        break;
+    case RingForgery::flood: {
+        const auto frame = value_answer(1, 7); // id 1 is never a call's: ids start at 128
+        const std::uint64_t length = sizeof(Ring::Record) + (frame.size() + 15) / 16 * 16;
+        const std::uint64_t end = control.tail.load() + capacity;
+        for (std::uint64_t sequence = 1; head + length <= end; ++sequence) {
+            record(sequence, frame);
+        }
+        break;
+    }
+    }
+    control.head.store(head);
+    std::vector<char> wake;
+    futura::detail::append_frame(wake, futura::detail::FrameKind::wake, 0, {});
+    (void)!::write(3, wake.data(), wake.size());
+    std::this_thread::sleep_for(std::chrono::seconds(30));
+    return 0;
+}
+
 // A spawned worker of this test program sleeps in its static initialisation when told to, so
 // that a test can kill it before it says hello.
 [[maybe_unused]] const bool slow_start = [] {
@@ -479,6 +586,41 @@ std::vector<int> children()
     }
     return pids;
 }
+
+/// Sends what the calling process writes to stderr into a file for the scope of this object,
+/// for a test to read what the pool said there.
+class CapturedStderr
+{
+public:
+    CapturedStderr() : saved_(::dup(STDERR_FILENO)), file_(::memfd_create("stderr", MFD_CLOEXEC))
+    {
+        ::dup2(file_, STDERR_FILENO);
+    }
+    CapturedStderr(const CapturedStderr&) = delete;
+    CapturedStderr& operator=(const CapturedStderr&) = delete;
+    ~CapturedStderr()
+    {
+        ::dup2(saved_, STDERR_FILENO);
+        ::close(saved_);
+        ::close(file_);
+    }
+
+    /// What was written so far.
+    [[nodiscard]] std::string text() const
+    {
+        std::string all;
+        char buffer[4096];
+        ssize_t n = 0;
+        for (off_t at = 0; (n = ::pread(file_, buffer, sizeof buffer, at)) > 0; at += n) {
+            all.append(buffer, static_cast<std::size_t>(n));
+        }
+        return all;
+    }
+
+private:
+    int saved_;
+    int file_;
+};
 
 /// Makes the calling process's stderr /dev/null for the scope of this object (a test that
 /// floods it must not flood the log).
@@ -1042,6 +1184,22 @@ public:
             }
             inbox_.insert(inbox_.end(), buffer, buffer + n);
         }
+    }
+
+    /// Gives it an answer ring, as a pool does after the claim table; the parent's side of it.
+    detail::AnswerRing give_answer_ring()
+    {
+        auto ring = detail::AnswerRing::create();
+        detail::FrameOutbox out;
+        const auto start = detail::begin_frame(out.bytes());
+        detail::Attachments attachments;
+        detail::WireWriter frame(out.bytes());
+        frame.attach(attachments);
+        (void)frame.descriptor(ring.fd());
+        detail::finish_frame(out.bytes(), start, detail::FrameKind::ring, 0, 1);
+        out.add_descriptors(attachments.descriptors);
+        (void)out.write(channel_, /*nonblocking=*/false);
+        return ring;
     }
 
     /// Ends its input: a worker then exits normally.
@@ -1885,6 +2043,88 @@ BOOST_AUTO_TEST_CASE(a_worker_that_sends_garbage_is_killed_and_the_report_says_s
     BOOST_TEST(outcome(pool.submit(triple, 2)) == "6"); // the parent is unharmed
 }
 
+BOOST_AUTO_TEST_CASE(a_worker_that_forges_its_answer_ring_is_killed_saying_why)
+{
+    const std::pair<RingForgery, std::string_view> cases[] = {
+        {RingForgery::misaligned_head, "invalid write position"},
+        {RingForgery::head_behind, "invalid write position"},
+        {RingForgery::head_past_capacity, "invalid write position"},
+        {RingForgery::huge_record, "record of an invalid size"},
+        {RingForgery::repeated_answer, "repeats an answer"},
+        {RingForgery::skipped_answer, "skips an answer that never came"},
+        {RingForgery::garbage_frame, "does not start with a frame header"},
+        {RingForgery::flood, "answered a task it was not running"},
+    };
+    for (const auto& [forgery, reason] : cases) {
+        BOOST_TEST_CONTEXT("forgery " << static_cast<int>(forgery))
+        {
+            futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+            BOOST_TEST(outcome(pool.submit(triple, 1)) == "3"); // answer number 0
+            std::optional<std::string> message;
+            std::string said;
+            {
+                const CapturedStderr captured;
+                message = error_message<futura::WorkerCrashed>(
+                    pool.submit(forge_answer_ring, static_cast<int>(forgery)));
+                said = captured.text();
+            }
+            BOOST_REQUIRE(message.has_value());
+            BOOST_TEST(contains(*message, "not a valid message"), *message);
+            BOOST_TEST(contains(said, reason), said);
+            BOOST_TEST(outcome(pool.submit(triple, 2)) == "6"); // the parent is unharmed
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(answers_given_just_before_a_crash_are_not_lost)
+{
+    // Calls sent ahead are answered through the ring while the parent is busy; the crash comes
+    // right after the last of them was written. Every answer must reach its future, and only
+    // the crashing call fail.
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    BOOST_TEST(outcome(pool.submit(triple, 1)) == "3"); // measured short: the rest go ahead
+    for (int round = 0; round < 5; ++round) {
+        std::vector<futura::Future<int>> answered;
+        for (int i = 0; i < 300; ++i) {
+            answered.push_back(pool.submit(triple, i));
+        }
+        const auto crashed = pool.submit(crash, static_cast<int>(Crash::abort));
+        for (int i = 0; i < 300; ++i) {
+            BOOST_TEST(outcome(answered[static_cast<std::size_t>(i)]) == std::to_string(3 * i));
+        }
+        const auto message = error_message<futura::WorkerCrashed>(crashed);
+        BOOST_REQUIRE(message.has_value());
+        BOOST_TEST(contains(*message, "SIGABRT"), *message);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_killed_at_any_moment_loses_no_answer_and_fails_at_most_its_call)
+{
+    // SIGKILL from outside lands wherever the worker is: running a call, writing an answer into
+    // the ring or onto the socket, waiting. An answer published before is delivered; one cut off
+    // mid-write counts as not given, and its call is the one the crash is charged to.
+    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
+    for (int round = 0; round < 6; ++round) {
+        const int victim = pool.submit(current_pid).result(should_happen);
+        std::vector<futura::Future<int>> futures;
+        for (int i = 0; i < 4000; ++i) {
+            futures.push_back(pool.submit(triple, i));
+            if (i == 2000) {
+                ::kill(victim, SIGKILL);
+            }
+        }
+        int crashed = 0;
+        for (int i = 0; i < 4000; ++i) {
+            const auto got = outcome(futures[static_cast<std::size_t>(i)]);
+            if (got != std::to_string(3 * i)) {
+                ++crashed;
+                BOOST_TEST(contains(got, "throws futura::WorkerCrashed"), got);
+            }
+        }
+        BOOST_TEST(crashed <= 1);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(task_timeout_nan_is_refused_and_infinite_or_huge_means_no_limit)
 {
     using Seconds = std::chrono::duration<double>;
@@ -2599,6 +2839,98 @@ BOOST_AUTO_TEST_CASE(a_hand_started_worker_runs_a_good_call)
     const auto status = worker.wait();
     BOOST_REQUIRE(status.has_value());
     BOOST_TEST((WIFEXITED(*status) && WEXITSTATUS(*status) == 0), describe_status(*status));
+}
+
+BOOST_AUTO_TEST_CASE(an_answer_in_the_ring_outlives_the_worker_that_wrote_it)
+{
+    HandStartedWorker worker;
+    BOOST_REQUIRE(worker.receive().has_value()); // ready
+    auto ring = worker.give_answer_ring();
+    // The parent sleeps: the answer itself wakes it, on the socket.
+    worker.send(triple_call(1, 5));
+    const auto first = worker.receive();
+    BOOST_REQUIRE(first.has_value());
+    BOOST_TEST((first->kind == futura::detail::FrameKind::value));
+    BOOST_TEST(first->task_id == 1U);
+    // The parent is awake now (it has not slept since): the next answer goes into the ring, and
+    // the worker dies in the call after it.
+    worker.send(triple_call(2, 6));
+    futura::detail::WireWriter crash_payload;
+    TripleCall::encode(crash_payload, &crash, static_cast<int>(Crash::abort));
+    worker.send(frame(futura::detail::FrameKind::call, 3, crash_payload.buffer()));
+    const auto status = worker.wait();
+    BOOST_REQUIRE(status.has_value());
+    BOOST_TEST((WIFSIGNALED(*status) && WTERMSIG(*status) == SIGABRT), describe_status(*status));
+    std::vector<char> bytes;
+    const auto sequence = ring.read(bytes);
+    BOOST_REQUIRE(sequence.has_value());
+    BOOST_TEST(*sequence == 1U); // its second answer
+    const auto answer = futura::detail::parse_frame(bytes);
+    BOOST_REQUIRE(answer.has_value());
+    BOOST_TEST((answer->kind == futura::detail::FrameKind::value));
+    BOOST_TEST(answer->task_id == 2U);
+    futura::detail::WireReader value(answer->payload);
+    (void)value.u64(); // the call's run time
+    BOOST_TEST(value.raw<int>() == 18);
+    BOOST_TEST(!ring.read(bytes).has_value()); // the crashing call answered nothing
+    BOOST_TEST(!worker.receive(std::chrono::milliseconds(100)).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(an_answer_ring_passes_answers_in_order_through_wrap_arounds_and_wakes)
+{
+    // A writer and a reader in two threads, as a worker and its parent: frames of every size up
+    // to the largest through a small ring (so it wraps and fills often). The reader sleeps
+    // whenever it finds the ring empty and must always be woken: a lost wake-up times out.
+    auto reader_side =
+        futura::detail::AnswerRing::create(futura::detail::AnswerRing::min_capacity * 8);
+    auto writer_side =
+        futura::detail::AnswerRing::open(futura::detail::UniqueFd::duplicate(reader_side.fd()));
+    constexpr std::uint64_t count = 20000;
+    std::counting_semaphore<1 << 20> wake(0); // a wake may come after the reader found more itself
+    std::atomic<bool> woke_late{false};
+    std::thread writer([&] {
+        std::vector<char> frame;
+        for (std::uint64_t i = 0; i < count; ++i) {
+            frame.assign(32 + i % 700, static_cast<char>(i)); // a frame has at least a header
+            while (!writer_side.try_write(frame, i)) {
+                std::this_thread::yield(); // full: the reader is awake and reading
+            }
+            if (writer_side.take_wake_duty()) {
+                wake.release();
+            }
+        }
+    });
+    std::vector<char> frame;
+    std::uint64_t expected = 0;
+    bool in_order = true;
+    while (expected < count) {
+        while (const auto sequence = reader_side.read(frame)) {
+            in_order = in_order && *sequence == expected &&
+                       frame == std::vector<char>(32 + expected % 700, static_cast<char>(expected));
+            ++expected;
+        }
+        if (expected < count && reader_side.try_sleep() &&
+            !wake.try_acquire_for(std::chrono::seconds(10))) {
+            woke_late = true;
+            break;
+        }
+    }
+    writer.join();
+    BOOST_TEST(in_order);
+    BOOST_TEST(!woke_late.load(), "the reader slept through an answer");
+    BOOST_TEST(expected == count);
+}
+
+BOOST_AUTO_TEST_CASE(an_answer_ring_refuses_a_frame_larger_than_it_carries)
+{
+    auto ring = futura::detail::AnswerRing::create();
+    auto worker_side =
+        futura::detail::AnswerRing::open(futura::detail::UniqueFd::duplicate(ring.fd()));
+    const std::vector<char> large(futura::detail::AnswerRing::max_frame + 1, 'x');
+    BOOST_TEST(!worker_side.try_write(large, 0)); // it goes on the socket instead
+    std::vector<char> frame;
+    BOOST_TEST(!ring.read(frame).has_value());
+    BOOST_CHECK_THROW(futura::detail::AnswerRing::create(1000), std::invalid_argument);
 }
 
 BOOST_AUTO_TEST_CASE(a_worker_sent_garbage_exits_saying_why)

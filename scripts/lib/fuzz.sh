@@ -5,6 +5,8 @@
 #   decode_message   the byte-only decoders, on a buffer
 #   decode_channel   frames with file descriptors through a real socketpair, at
 #                    the worker's end and at the parent's (handle_frame)
+#   read_answer_ring a worker's answers through its answer ring and the socket
+#                    together, as the parent reads and orders them (WorkerChannel)
 #
 # The targets and the library sources they test are compiled straight with
 # clang++ (libFuzzer is clang's), from a generated Ninja file: a rebuild with
@@ -18,10 +20,11 @@
 #                        (default 90: decode_channel, which makes descriptors,
 #                        sockets and mappings for every input, runs 150-300
 #                        inputs a second against decode_message's 500-700, and
-#                        gets two thirds of it; its seeds reach every decoder
+#                        gets half of it; its seeds reach every decoder
 #                        at once, so the time goes to mutating past them)
 
 FUTURA_FUZZ_SOURCES=(
+    src/detail/answer_ring.cpp
     src/detail/bounded_iarchive.cpp
     src/detail/call_claims.cpp
     src/detail/channel.cpp
@@ -51,9 +54,9 @@ FUTURA_FUZZ_SOURCES=(
     src/current_worker.cpp
 )
 
-# Each target, and its share of FUTURA_FUZZ_SECONDS in thirds.
-FUTURA_FUZZ_TARGETS=(decode_message decode_channel)
-declare -A FUTURA_FUZZ_SHARE=([decode_message]=1 [decode_channel]=2)
+# Each target, and its share of FUTURA_FUZZ_SECONDS in quarters.
+FUTURA_FUZZ_TARGETS=(decode_message decode_channel read_answer_ring)
+declare -A FUTURA_FUZZ_SHARE=([decode_message]=1 [decode_channel]=2 [read_answer_ring]=1)
 
 # futura_fuzz_build DIR: builds every target into DIR.
 futura_fuzz_build() {
@@ -165,7 +168,7 @@ futura_fuzz() {
     futura_fuzz_build "$dir"
     local total=${FUTURA_FUZZ_SECONDS:-90} target status=0
     for target in "${FUTURA_FUZZ_TARGETS[@]}"; do
-        futura_fuzz_run "$dir" "$target" $((total * FUTURA_FUZZ_SHARE[$target] / 3)) || status=1
+        futura_fuzz_run "$dir" "$target" $((total * FUTURA_FUZZ_SHARE[$target] / 4)) || status=1
     done
     return $status
 }

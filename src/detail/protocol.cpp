@@ -40,10 +40,12 @@ bool known_kind(FrameKind kind) noexcept
     case FrameKind::call:
     case FrameKind::initialize:
     case FrameKind::claims:
+    case FrameKind::ring:
     case FrameKind::ready:
     case FrameKind::value:
     case FrameKind::exception:
     case FrameKind::initialize_failed:
+    case FrameKind::wake:
         return true;
     }
     return false;

@@ -2,6 +2,7 @@
 // back results. It is this same program, started by the pool with a marker in its environment;
 // the wrapped `main` below sends it here after static initialisation, so `main` never runs.
 #include <futura/current_worker.hpp>
+#include <futura/detail/answer_ring.hpp>
 #include <futura/detail/call_claims.hpp>
 #include <futura/detail/channel.hpp>
 #include <futura/detail/deadline.hpp>
@@ -163,6 +164,12 @@ private:
                                     .pid = static_cast<int>(::getpid()),
                                     .name = "futura-worker-" + std::to_string(frame.task_id)});
                 return;
+            case FrameKind::ring:
+                if (call_attachments.descriptors.size() != 1 || ring_) {
+                    throw ProtocolError("futura: a worker received a bad answer ring");
+                }
+                ring_.emplace(AnswerRing::open(std::move(call_attachments.descriptors[0])));
+                return;
             case FrameKind::call:
                 if (!claims_) {
                     throw ProtocolError("futura: a worker received a call before its claim table");
@@ -214,14 +221,35 @@ private:
                                            .count());
         std::memcpy(out.data() + run_time_at, &nanoseconds, sizeof nanoseconds);
         finish_frame(out, start, answer, frame.task_id, result_attachments.descriptors.size());
-        outbox_.add_descriptors(result_attachments.descriptors);
         // The answer goes before the call's attachments are released: unmapping a large
         // argument then happens while the caller already has its result.
+        if (result_attachments.descriptors.empty() &&
+            into_ring(std::span<const char>(out).subspan(start))) {
+            out.resize(start);
+            if (ring_->take_wake_duty()) {
+                // The parent went to sleep while the answer was being written: wake it.
+                append_frame(out, FrameKind::wake, 0, {});
+            }
+        } else {
+            outbox_.add_descriptors(result_attachments.descriptors);
+        }
         flush();
         if (answer == FrameKind::initialize_failed) {
             // The pool is broken: say so, and run nothing more (calls may already be queued).
             std::_Exit(1);
         }
+    }
+
+    /// Hands the answer `frame` over through the ring if it can: the parent holds it from then
+    /// on, as surely as once it is in the socket, and the socket is written only to wake a
+    /// parent that sleeps. @return false if it must go on the socket: the ring is missing (a
+    /// hand-started worker) or full, the frame is large, or the parent sleeps (then the answer
+    /// itself wakes it). Answers are numbered on either path, so that the parent can put the
+    /// two streams back in order.
+    bool into_ring(std::span<const char> frame)
+    {
+        const std::uint64_t sequence = answers_++;
+        return ring_ && !ring_->take_wake_duty() && ring_->try_write(frame, sequence);
     }
 
     [[noreturn]] void leave()
@@ -247,6 +275,8 @@ private:
     FrameInbox inbox_;
     FrameOutbox outbox_;
     std::optional<CallClaims> claims_; // from the parent's first frame
+    std::optional<AnswerRing> ring_;   // from the parent, before any call
+    std::uint64_t answers_ = 0;        // answers given, through the ring or the socket
 };
 
 } // namespace

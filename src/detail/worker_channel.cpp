@@ -1,4 +1,5 @@
 // The parent's end of a worker's channel (see worker_channel.hpp).
+#include <futura/detail/wire.hpp>
 #include <futura/detail/worker_channel.hpp>
 
 #include <boost/asio/socket_base.hpp>
@@ -16,10 +17,18 @@ namespace {
 /// default).
 constexpr int channel_buffer_bytes = 4 * 1024 * 1024;
 
+/// The frames that answer a call (or the initializer): the ones the worker numbers.
+bool is_answer(FrameKind kind) noexcept
+{
+    return kind == FrameKind::value || kind == FrameKind::exception ||
+           kind == FrameKind::initialize_failed;
+}
+
 } // namespace
 
-WorkerChannel::WorkerChannel(boost::asio::io_context& io, Listener& listener, UniqueFd& child_end)
-    : socket_(io), listener_(&listener)
+WorkerChannel::WorkerChannel(boost::asio::io_context& io, Listener& listener, UniqueFd& child_end,
+                             std::size_t ring_capacity)
+    : socket_(io), listener_(&listener), ring_(AnswerRing::create(ring_capacity))
 {
     int ends[2];
     // Close-on-exec from birth: a program the parent (or a task) starts must not inherit a
@@ -37,6 +46,18 @@ WorkerChannel::WorkerChannel(boost::asio::io_context& io, Listener& listener, Un
     }
     socket_.assign(boost::asio::local::stream_protocol(), ours.release());
     socket_.non_blocking(true);
+}
+
+void WorkerChannel::send_answer_ring()
+{
+    auto& out = outbox_.bytes();
+    const auto start = begin_frame(out);
+    Attachments attachments;
+    WireWriter frame(out);
+    frame.attach(attachments);
+    (void)frame.descriptor(ring_.fd());
+    finish_frame(out, start, FrameKind::ring, 0, attachments.descriptors.size());
+    outbox_.add_descriptors(attachments.descriptors);
 }
 
 void WorkerChannel::flush()
@@ -86,26 +107,77 @@ void WorkerChannel::read_ready()
         return;
     }
     start_reading();
+    // From here the worker wakes us through the socket; answers it wrote to the ring before it
+    // could see that are read now.
+    while (!ring_.try_sleep()) {
+        if (!handle_frames()) {
+            return;
+        }
+    }
     listener_->on_frames_handled();
 }
 
 bool WorkerChannel::handle_frames()
 {
     try {
-        for (;;) {
-            Attachments attachments;
-            const auto frame = inbox_.next(attachments);
-            if (!frame) {
-                return true;
-            }
-            listener_->on_frame(*frame, attachments);
-            if (closed_) {
-                return false;
-            }
-        }
+        return handle_frames_in_order();
     } catch (const std::exception& e) {
         listener_->on_bad_message(e);
         return false;
+    }
+}
+
+bool WorkerChannel::handle_frames_in_order()
+{
+    for (;;) {
+        if (!held_) {
+            held_ = ring_.read(held_frame_);
+        }
+        if (held_ && *held_ < answers_) {
+            throw ProtocolError("futura: a worker's answer ring repeats an answer");
+        }
+        if (held_ && *held_ == answers_) {
+            held_.reset();
+            const auto frame = parse_frame(held_frame_);
+            if (!frame || frame->size != held_frame_.size() || frame->descriptors != 0 ||
+                !is_answer(frame->kind)) {
+                throw ProtocolError("futura: a worker's answer ring holds something else than "
+                                    "one answer");
+            }
+            ++answers_;
+            Attachments none;
+            listener_->on_frame(*frame, none);
+            if (closed_) {
+                return false;
+            }
+            continue;
+        }
+        // The next answer, if any, is the socket's.
+        Attachments attachments;
+        auto frame = inbox_.next(attachments);
+        while (!frame && held_) {
+            // The ring's record waits for an answer the worker sent before publishing it: its
+            // send had returned, so all of its bytes are in the socket by now, and a read that
+            // finds none means the worker lies.
+            if (inbox_.receive(socket_.native_handle(), /*nonblocking=*/true) <= 0) {
+                throw ProtocolError("futura: a worker's answer ring skips an answer that never "
+                                    "came on its channel");
+            }
+            frame = inbox_.next(attachments);
+        }
+        if (!frame) {
+            return true;
+        }
+        if (frame->kind == FrameKind::wake) {
+            continue; // it woke us: the ring is read above
+        }
+        if (is_answer(frame->kind)) {
+            ++answers_;
+        }
+        listener_->on_frame(*frame, attachments);
+        if (closed_) {
+            return false;
+        }
     }
 }
 

@@ -22,12 +22,14 @@ enum class FrameKind : std::uint8_t
     initialize = 2, ///< run the pool's initializer: payload as a call's, its result void
     claims = 3,     ///< the worker's CallClaims table: one descriptor; the frame's task id
                     ///< is the worker's number (its `current_worker().index`)
+    ring = 4,       ///< the worker's AnswerRing: one descriptor
                     // worker -> parent
     ready = 10,     ///< the worker is up: payload is its pid
                     // An answer's payload starts with the call's run time in nanoseconds (u64).
     value = 11,     ///< the task returned: then the encoded result
     exception = 12, ///< the task threw: then what encode_exception wrote
     initialize_failed = 13, ///< the initializer threw: then what encode_exception wrote
+    wake = 14,              ///< no payload: answers wait in the AnswerRing (the parent slept)
 };
 
 /// Every frame starts with this header. `header_check` and `check` are MACs (SipHash-2-4 with
