@@ -489,6 +489,17 @@ void prefault(void* at, std::size_t bytes) noexcept
     }
 }
 
+void populate_shared(void* at, std::size_t bytes) noexcept
+{
+    const auto page = page_size();
+    const auto first = reinterpret_cast<std::uintptr_t>(at) & ~(page - 1); // NOLINT
+    const auto last = reinterpret_cast<std::uintptr_t>(at) + bytes;        // NOLINT
+    if (bytes != 0) {
+        (void)::madvise(reinterpret_cast<void*>(first), last - first, // NOLINT
+                        MADV_POPULATE_READ);
+    }
+}
+
 void read_copy_segment(const UniqueFd& fd, void* out, std::size_t bytes)
 {
     auto* to = static_cast<char*>(out);
