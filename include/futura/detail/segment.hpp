@@ -204,6 +204,8 @@ UniqueFd new_memory_file(std::size_t bytes);
 /// kernel backs each page as it copies into it).
 /// @throws SharedMemoryExhausted if the system runs out of memory meanwhile.
 void write_memory_file(int fd, const void* data, std::size_t bytes);
+/// As `write_memory_file`, at `offset` in the file.
+void write_memory_file_at(int fd, std::size_t offset, const void* data, std::size_t bytes);
 
 /// Seals a memory file's size for good, and its contents too if it is a `snapshot`.
 void seal_memory_file(int fd, bool snapshot);
