@@ -103,6 +103,7 @@ private:
 /// (MADV_DONTNEED: the task never reads its arguments again), and the segment, write-sealed,
 /// becomes the task's copy: a call sent again (taken back from a busy worker, or its worker
 /// died before starting it) sends the same segment. At most one extra copy at any time.
+/// A worker gives up its large results the same way (RemoteCall::invoke), never resending them.
 struct ArgumentSegments
 {
     struct Sent

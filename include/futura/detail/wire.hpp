@@ -111,9 +111,9 @@ public:
         segment_owner_ = owner;
     }
 
-    /// Set while a task encodes its own arguments (null otherwise): a large vector among them
-    /// may then be given up as it is copied into its segment, which the task keeps for a re-send
-    /// (see encode_in_cached_segment).
+    /// Set while a task encodes its own arguments, or a worker its call's result (null
+    /// otherwise): a large vector among them may then be given up as it is copied into its
+    /// segment, which is kept for a re-send (see encode_in_cached_segment).
     [[nodiscard]] ArgumentSegments* argument_segments() const noexcept { return arguments_; }
     void argument_segments(ArgumentSegments* kept) noexcept { arguments_ = kept; }
 
