@@ -64,7 +64,7 @@ void VectorBlock::reserve(std::size_t count, bool grow) const
     segment_->back(vector_data_offset + capacity * element_size_,
                    (target - capacity) * element_size_);
     // The grower is about to write there: map the new pages in one call, not a fault per page.
-    prefault(data() + capacity * element_size_, (target - capacity) * element_size_);
+    populate_shared(data() + capacity * element_size_, (target - capacity) * element_size_);
     // Another process may have grown it meanwhile: capacity only ever rises.
     auto seen = header_->capacity.load(std::memory_order_relaxed);
     while (seen < target &&
@@ -131,7 +131,7 @@ VectorBlock VectorBlock::decode(WireReader& in, std::size_t element_size, std::u
     // instead of 15). The rest of the room stays address space.
     const auto in_use = std::min<std::uint64_t>(block.header().size.load(std::memory_order_acquire),
                                                 block.max_size_);
-    prefault(block.data(), static_cast<std::size_t>(in_use) * element_size);
+    populate_shared(block.data(), static_cast<std::size_t>(in_use) * element_size);
     // The message holds the mapping too: a worker answers before it lets go of the message, so
     // unmapping (0.5 s for 800 MB in use) is not on the caller's wait.
     in.keep_alive(block.segment_);

@@ -437,12 +437,18 @@ UniqueFd new_memory_file(std::size_t bytes) { return new_memfd(bytes); }
 
 void write_memory_file(int fd, const void* data, std::size_t bytes)
 {
+    write_memory_file_at(fd, 0, data, bytes);
+}
+
+void write_memory_file_at(int fd, std::size_t offset, const void* data, std::size_t bytes)
+{
     // write(), not a mapping: the kernel allocates each page as it copies into it, with no page
     // faults and no SIGBUS (out of memory is ENOSPC/ENOMEM here).
     const auto* from = static_cast<const char*>(data);
     std::size_t done = 0;
     while (done < bytes) {
-        const auto written = ::pwrite(fd, from + done, bytes - done, static_cast<off_t>(done));
+        const auto written =
+            ::pwrite(fd, from + done, bytes - done, static_cast<off_t>(offset + done));
         if (written < 0 && errno == EINTR) {
             continue;
         }
@@ -486,6 +492,17 @@ void prefault(void* at, std::size_t bytes) noexcept
     if (last > first) {
         (void)::madvise(reinterpret_cast<void*>(first), last - first, // NOLINT
                         MADV_POPULATE_WRITE);
+    }
+}
+
+void populate_shared(void* at, std::size_t bytes) noexcept
+{
+    const auto page = page_size();
+    const auto first = reinterpret_cast<std::uintptr_t>(at) & ~(page - 1); // NOLINT
+    const auto last = reinterpret_cast<std::uintptr_t>(at) + bytes;        // NOLINT
+    if (bytes != 0) {
+        (void)::madvise(reinterpret_cast<void*>(first), last - first, // NOLINT
+                        MADV_POPULATE_READ);
     }
 }
 

@@ -60,6 +60,32 @@ void copy_out(const UniqueFd& fd, void* to, std::size_t bytes)
     read_copy_segment(fd, to, bytes);
 }
 
+// Copies [data, data + bytes) into the memory file `fd`, or into its mapping `to` if not null.
+// With `give_up`, in steps, giving each step's whole pages of the source back to the system
+// behind the copy, so that the source and the segment together never hold much more than the
+// data once (the lvalue rule: see ArgumentSegments). The first and last pages of the source may
+// hold an allocator's data: only whole pages inside it are given back.
+void copy_into(int fd, void* to, const void* data, std::size_t bytes, bool give_up)
+{
+    constexpr std::size_t step = std::size_t{16} << 20;
+    const auto* from = static_cast<const char*>(data);
+    auto freed = (reinterpret_cast<std::uintptr_t>(from) + flag_page - 1) & ~(flag_page - 1);
+    for (std::size_t done = 0; done < bytes;) {
+        const auto n = give_up ? std::min(step, bytes - done) : bytes;
+        if (to != nullptr) {
+            std::memcpy(static_cast<char*>(to) + done, from + done, n);
+        } else {
+            write_memory_file_at(fd, done, from + done, n);
+        }
+        done += n;
+        const auto end = reinterpret_cast<std::uintptr_t>(from + done) & ~(flag_page - 1);
+        if (give_up && end > freed) {
+            (void)::madvise(reinterpret_cast<void*>(freed), end - freed, MADV_DONTNEED);
+            freed = end;
+        }
+    }
+}
+
 } // namespace
 
 SegmentCache::Entry::Entry(Entry&& other) noexcept
@@ -89,14 +115,15 @@ SegmentCache::Entry::~Entry()
     }
 }
 
-SegmentCache::Filled SegmentCache::fill(const void* data, std::size_t bytes, std::uint64_t owner)
+SegmentCache::Filled SegmentCache::fill(const void* data, std::size_t bytes, std::uint64_t owner,
+                                        bool give_up)
 {
     copies_into.fetch_add(1, std::memory_order_relaxed);
     const auto room = whole_pages(bytes);
     if (room > limit_ || room > std::numeric_limits<std::size_t>::max() / 2) {
         // Larger than the whole cache: a one-off snapshot, as without a cache.
         auto fd = new_memory_file(bytes);
-        write_memory_file(fd.get(), data, bytes);
+        copy_into(fd.get(), nullptr, data, bytes, give_up);
         seal_memory_file(fd.get(), true);
         const std::lock_guard lock(mutex_);
         ++fresh_;
@@ -132,7 +159,7 @@ SegmentCache::Filled SegmentCache::fill(const void* data, std::size_t bytes, std
         entry.fd = new_memory_file(entry.size);
         seal_memory_file(entry.fd.get(), false); // its size, not its contents: it is reused
         entry.owner = owner;
-        write_memory_file(entry.fd.get(), data, bytes);
+        copy_into(entry.fd.get(), nullptr, data, bytes, give_up);
     } else {
         // Warm pages: mapped once, at the first reuse, then a memcpy each time.
         if (entry.mapping == nullptr) {
@@ -142,11 +169,7 @@ SegmentCache::Filled SegmentCache::fill(const void* data, std::size_t bytes, std
                 entry.mapping = mapped;
             }
         }
-        if (entry.mapping != nullptr) {
-            std::memcpy(entry.mapping, data, bytes);
-        } else {
-            write_memory_file(entry.fd.get(), data, bytes);
-        }
+        copy_into(entry.fd.get(), entry.mapping, data, bytes, give_up);
     }
     const auto flag_at = entry.size - flag_page;
     set_flag(entry.fd.get(), flag_at, 0); // in flight until its receiver says otherwise
@@ -194,6 +217,29 @@ void SegmentCache::forget(std::uint64_t owner)
     });
 }
 
+void SegmentCache::retire(int fd)
+{
+    struct stat sent
+    {};
+    if (::fstat(fd, &sent) != 0) {
+        return;
+    }
+    std::vector<Entry> dropped; // closed outside the lock
+    const std::lock_guard lock(mutex_);
+    for (auto it = entries_.begin(); it != entries_.end();) {
+        struct stat status
+        {};
+        if (::fstat(it->fd.get(), &status) == 0 && status.st_ino == sent.st_ino &&
+            status.st_dev == sent.st_dev) {
+            held_ -= it->size;
+            dropped.push_back(std::move(*it));
+            it = entries_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
 std::size_t SegmentCache::held_bytes() const
 {
     const std::lock_guard lock(mutex_);
@@ -219,7 +265,39 @@ void encode_in_cached_segment(WireWriter& out, const void* data, std::size_t byt
         out.u64(0);
         return;
     }
-    if (out.segment_cache() == nullptr) {
+    auto* const cache = out.segment_cache();
+    if (auto* kept = out.argument_segments(); kept != nullptr) {
+        if (kept->next < kept->segments.size()) {
+            // Sent again: the segment is the task's copy now. A fresh one is write-sealed; a
+            // cached one is not reused before a receiver has read it, and one that read it
+            // claimed the call, which is then never sent again.
+            const auto& sent = kept->segments[kept->next++];
+            if (sent.release_flag != 0 && sent.owner != out.segment_owner() && cache != nullptr) {
+                cache->retire(sent.fd.get());
+            }
+            out.u64(out.fresh_descriptor(sent.fd.get()));
+            out.u64(sent.release_flag);
+            return;
+        }
+        ArgumentSegments::Sent sent;
+        if (cache == nullptr) {
+            copies_into.fetch_add(1, std::memory_order_relaxed);
+            sent.fd = new_memory_file(bytes);
+            copy_into(sent.fd.get(), nullptr, data, bytes, true);
+            seal_memory_file(sent.fd.get(), true);
+        } else {
+            auto filled = cache->fill(data, bytes, out.segment_owner(), true);
+            sent.fd = std::move(filled.fd);
+            sent.release_flag = filled.release_flag;
+            sent.owner = out.segment_owner();
+        }
+        out.u64(out.fresh_descriptor(sent.fd.get()));
+        out.u64(sent.release_flag);
+        kept->segments.push_back(std::move(sent));
+        kept->next = kept->segments.size();
+        return;
+    }
+    if (cache == nullptr) {
         copies_into.fetch_add(1, std::memory_order_relaxed);
         auto fd = new_memory_file(bytes);
         write_memory_file(fd.get(), data, bytes);
@@ -228,7 +306,7 @@ void encode_in_cached_segment(WireWriter& out, const void* data, std::size_t byt
         out.u64(0);
         return;
     }
-    const auto filled = out.segment_cache()->fill(data, bytes, out.segment_owner());
+    const auto filled = cache->fill(data, bytes, out.segment_owner());
     out.u64(out.fresh_descriptor(filled.fd.get()));
     out.u64(filled.release_flag);
 }

@@ -151,7 +151,12 @@ struct RemoteCall
             std::apply(f, std::move(args));
         } else if constexpr (is_contiguous_vector<R>) {
             auto value = std::apply(f, std::move(args));
+            // The result is the call's own: given up as it goes into its segment, so that it and
+            // the segment are never both whole (the tree holds the data once less at its peak).
+            ArgumentSegments given_up;
+            result.argument_segments(&given_up);
             Codec<R>::encode(result, value);
+            result.argument_segments(nullptr);
             if (value.size() * sizeof(typename R::value_type) >= prefault_threshold) {
                 // Freeing 400 MB takes 60 ms: after the answer is sent, not before.
                 result.keep_until_sent(std::make_shared<R>(std::move(value)));

@@ -45,8 +45,10 @@ public:
         UniqueFd fd;                    // the receiver's copy of the descriptor
         std::uint64_t release_flag = 0; // where the receiver sets its flag; 0: not cached
     };
+    /// With `give_up`, the whole pages of [data, data + bytes) are given back to the system as
+    /// they are copied (MADV_DONTNEED: they read as zeros afterwards).
     /// @throws SharedMemoryExhausted if the system cannot provide the memory.
-    Filled fill(const void* data, std::size_t bytes, std::uint64_t owner);
+    Filled fill(const void* data, std::size_t bytes, std::uint64_t owner, bool give_up = false);
 
     /// Gives back every segment not used for `idle` (all of them for a zero duration).
     void trim(Clock::duration idle);
@@ -54,6 +56,12 @@ public:
     /// Forgets the segments of `owner` (a worker that is gone).
     void forget(std::uint64_t owner);
 
+    /// Never reuses the segment `fd` names (a descriptor of the same file): it went to a
+    /// receiver other than its owner, which must not see the owner's later data in it.
+    void retire(int fd);
+
+    /// The most it keeps, in bytes (ProcessPoolOptions::segment_cache_bytes).
+    [[nodiscard]] std::size_t limit() const noexcept { return limit_; }
     /// Bytes of segments held.
     [[nodiscard]] std::size_t held_bytes() const;
     /// How many fills wrote into a warm segment, and how many into a new one.
@@ -88,8 +96,32 @@ private:
     std::size_t fresh_ = 0;
 };
 
+/// The segments a task's own large vector arguments went out in, kept by the task until it is
+/// done: the lvalue rule of issue 13. `submit(f, v)` stores a copy of `v` in the task; copying
+/// that into a segment as well would hold the data three times in the caller (`v`, the task's
+/// copy, the segment). Instead the task's copy is given back page by page as it is copied
+/// (MADV_DONTNEED: the task never reads its arguments again), and the segment, write-sealed,
+/// becomes the task's copy: a call sent again (taken back from a busy worker, or its worker
+/// died before starting it) sends the same segment. At most one extra copy at any time.
+/// A worker gives up its large results the same way (RemoteCall::invoke), never resending them.
+struct ArgumentSegments
+{
+    struct Sent
+    {
+        UniqueFd fd;
+        std::uint64_t release_flag = 0; // of a cached segment (never reused before it is read)
+        std::uint64_t owner = 0;        // the receiver it was first sent to
+    };
+    std::vector<Sent> segments; // in the order the arguments are encoded
+    std::size_t next = 0;       // the next one to send, in this encoding
+};
+
 /// Sends `bytes` (> 0) bytes at `data` in a segment: one from the writer's cache if it has one,
 /// else a fresh write-sealed one. Writes the descriptor's index and the release flag's offset.
+/// When the writer encodes a task's own arguments (`WireWriter::argument_segments`), the data at
+/// `data` is given up as it is copied, and the segment is kept for a re-send (ArgumentSegments).
+/// A cached segment may be kept so: its receiver claims the call before it reads the segment
+/// (and releases it for reuse), and a claimed call is never sent again.
 /// @throws SharedMemoryExhausted if the system cannot provide the memory.
 void encode_in_cached_segment(WireWriter& out, const void* data, std::size_t bytes);
 

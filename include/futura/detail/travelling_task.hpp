@@ -6,6 +6,7 @@
 #include <futura/detail/descriptor_budget.hpp>
 #include <futura/detail/remote_call.hpp>
 #include <futura/detail/remote_task.hpp>
+#include <futura/detail/segment_cache.hpp>
 #include <futura/detail/task.hpp>
 #include <futura/detail/wire.hpp>
 #include <futura/executor.hpp>
@@ -58,11 +59,16 @@ public:
     bool encode_call(WireWriter& out) const override
     {
         if constexpr (transferable_call<R, F, Args...>) {
+            // The arguments are the task's own: a large vector among them is given up as it goes
+            // into its segment, which is kept to send again (the lvalue rule, ArgumentSegments).
+            sent_arguments_.next = 0;
+            out.argument_segments(&sent_arguments_);
             std::apply(
                 [&](const F& f, const Args&... args) {
                     RemoteCall<R, F, Args...>::encode(out, f, args...);
                 },
                 this->call());
+            out.argument_segments(nullptr);
             return true;
         } else {
             (void)out;
@@ -78,9 +84,20 @@ public:
     void complete_from(WireReader& result) noexcept override
     {
         this->destroy_call();
+        sent_arguments_.segments.clear();
         complete_from_answer<R>(*this, result);
         this->release();
     }
+
+    void discard(std::exception_ptr reason) noexcept override
+    {
+        sent_arguments_.segments.clear();
+        Task<R, F, Args...>::discard(std::move(reason));
+    }
+
+private:
+    // Touched only by whoever holds the task to send or complete it (the pool's I/O thread).
+    mutable ArgumentSegments sent_arguments_;
 };
 
 /// A `then` continuation with its wire form: the call travels as `f(value)` (or `f()`), the

@@ -17,6 +17,7 @@
 namespace futura::detail {
 
 class SegmentCache;
+struct ArgumentSegments;
 
 /// The public `futura::ProtocolError`, by the name futura's own code has always used.
 using ProtocolError = futura::ProtocolError;
@@ -110,6 +111,12 @@ public:
         segment_owner_ = owner;
     }
 
+    /// Set while a task encodes its own arguments, or a worker its call's result (null
+    /// otherwise): a large vector among them may then be given up as it is copied into its
+    /// segment, which is kept for a re-send (see encode_in_cached_segment).
+    [[nodiscard]] ArgumentSegments* argument_segments() const noexcept { return arguments_; }
+    void argument_segments(ArgumentSegments* kept) noexcept { arguments_ = kept; }
+
 private:
     void forget_foreign_descriptors() noexcept;
 
@@ -119,6 +126,7 @@ private:
     std::size_t share_threshold_ = 0;
     SegmentCache* segment_cache_ = nullptr;
     std::uint64_t segment_owner_ = 0;
+    ArgumentSegments* arguments_ = nullptr;
     bool counting_ = false;
 };
 
