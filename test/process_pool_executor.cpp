@@ -2933,6 +2933,23 @@ BOOST_AUTO_TEST_CASE(an_answer_ring_refuses_a_frame_larger_than_it_carries)
     BOOST_CHECK_THROW(futura::detail::AnswerRing::create(1000), std::invalid_argument);
 }
 
+BOOST_AUTO_TEST_CASE(tables_shared_with_a_worker_cannot_be_resized_by_it)
+{
+    // A worker holds the claim table's and the answer ring's descriptors before it maps them:
+    // shrunk, they would make the parent's next touch fault (SIGBUS). Both are sealed.
+    const auto claims = futura::detail::CallClaims::create();
+    const auto ring = futura::detail::AnswerRing::create();
+    for (const int fd : {claims.fd(), ring.fd()}) {
+        const auto worker_side = futura::detail::UniqueFd::duplicate(fd);
+        errno = 0;
+        BOOST_TEST(::ftruncate(worker_side.get(), 0) == -1);
+        BOOST_TEST(errno == EPERM);
+        BOOST_TEST(::ftruncate(worker_side.get(), off_t{1} << 30) == -1);
+        BOOST_TEST(errno == EPERM);
+        BOOST_TEST(::fcntl(worker_side.get(), F_ADD_SEALS, 0) == -1); // the seals are sealed
+    }
+}
+
 BOOST_AUTO_TEST_CASE(a_worker_sent_garbage_exits_saying_why)
 {
     const std::string garbage = "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n and more bytes";

@@ -3,6 +3,7 @@
 #include <futura/detail/wire.hpp>
 
 #include <cerrno>
+#include <fcntl.h>
 #include <stdexcept>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -38,8 +39,11 @@ CallClaims::CallClaims(std::shared_ptr<void> mapping, UniqueFd fd, bool parent)
 
 CallClaims CallClaims::create()
 {
-    UniqueFd fd(::memfd_create("futura-claims", MFD_CLOEXEC));
-    if (!fd || ::ftruncate(fd.get(), static_cast<off_t>(table_bytes)) != 0) {
+    // Sealed against resizing: a worker holds the descriptor before it maps the table, and a
+    // table it shrank would make the parent's next claim check fault (SIGBUS).
+    UniqueFd fd(::memfd_create("futura-claims", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    if (!fd || ::ftruncate(fd.get(), static_cast<off_t>(table_bytes)) != 0 ||
+        ::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
         throw std::system_error(errno, std::generic_category(),
                                 "futura: memfd_create (claim table)");
     }
