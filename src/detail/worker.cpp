@@ -54,6 +54,9 @@ struct ThrowSite
     bool recording = false; // taking the trace may throw and catch inside: do not recurse
 };
 
+/// How long a worker that has run out of calls looks for the next before it sleeps.
+constexpr auto idle_spin = std::chrono::microseconds(50);
+
 std::atomic<bool> record_throw_sites{false};
 thread_local ThrowSite last_throw;
 
@@ -111,10 +114,9 @@ public:
                 }
                 handle(*frame, attachments);
             }
-            wait_for_input();
             ssize_t n = 0;
             try {
-                n = inbox_.receive(fd_, /*nonblocking=*/false);
+                n = receive_next();
             } catch (const std::exception& e) {
                 bad_message(e);
             }
@@ -125,6 +127,23 @@ public:
     }
 
 private:
+    /// Reads the parent's next bytes, looking for them for up to `idle_spin` before sleeping:
+    /// the parent sends calls in bursts, so a worker that has just answered usually gets the
+    /// next one within microseconds, and waking a sleeping CPU of a virtual machine costs tens
+    /// of them (W4, W5 in doc/benchmarks.md).
+    ssize_t receive_next()
+    {
+        const auto until = std::chrono::steady_clock::now() + idle_spin;
+        do {
+            const auto n = inbox_.receive(fd_, /*nonblocking=*/true);
+            if (n >= 0 || errno != EAGAIN) {
+                return n;
+            }
+        } while (std::chrono::steady_clock::now() < until);
+        wait_for_input();
+        return inbox_.receive(fd_, /*nonblocking=*/false);
+    }
+
     /// Waits for the parent's next bytes; warm segments held meanwhile are given back once the
     /// worker has been idle for segment_idle.
     void wait_for_input()
