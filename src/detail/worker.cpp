@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <optional>
 #include <poll.h>
+#include <sched.h>
 #include <sstream>
 #include <string>
 #include <sys/prctl.h>
@@ -130,7 +131,8 @@ private:
     /// Reads the parent's next bytes, looking for them for up to `idle_spin` before sleeping:
     /// the parent sends calls in bursts, so a worker that has just answered usually gets the
     /// next one within microseconds, and waking a sleeping CPU of a virtual machine costs tens
-    /// of them (W4, W5 in doc/benchmarks.md).
+    /// of them (W4, W5 in doc/benchmarks.md). It yields between looks: on a busy machine the
+    /// parent may be waiting for this very CPU to send the next call.
     ssize_t receive_next()
     {
         const auto until = std::chrono::steady_clock::now() + idle_spin;
@@ -139,6 +141,7 @@ private:
             if (n >= 0 || errno != EAGAIN) {
                 return n;
             }
+            ::sched_yield(); // the parent may need this CPU to send what we wait for
         } while (std::chrono::steady_clock::now() < until);
         wait_for_input();
         return inbox_.receive(fd_, /*nonblocking=*/false);
