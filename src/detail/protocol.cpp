@@ -21,15 +21,28 @@ namespace futura::detail {
 
 namespace {
 
-/// The MAC of the header (both checks zero) and of the payload's first `checked_prefix` bytes,
-/// keyed with the channel key: only a process that knows the key makes frames that pass.
-std::uint32_t frame_check(const FrameHeader& header, std::span<const char> payload,
-                          const ChannelKey& key) noexcept
+/// A MAC keyed with the channel key that has read the header with both checks zero: both of
+/// a frame's checks start from it (see FrameHeader), so the header is hashed once per frame.
+SipHash header_mac(const FrameHeader& header, const ChannelKey& key) noexcept
 {
-    FrameHeader unchecked = header;
-    unchecked.check = 0;
+    FrameHeader bare = header;
+    bare.check = 0;
+    bare.header_check = 0;
     SipHash mac(key);
-    mac.update(std::as_bytes(std::span(&unchecked, 1)));
+    mac.update(std::as_bytes(std::span(&bare, 1)));
+    return mac;
+}
+
+/// `header_check`: the MAC of the header alone, checked as soon as the header is in.
+std::uint32_t header_check_from(SipHash mac) noexcept
+{
+    return static_cast<std::uint32_t>(mac.finish() >> 32);
+}
+
+/// `check`: the MAC of the header and of the payload's first `checked_prefix` bytes: only a
+/// process that knows the key makes frames that pass.
+std::uint32_t frame_check_from(SipHash mac, std::span<const char> payload) noexcept
+{
     mac.update(std::as_bytes(payload.first(std::min(payload.size(), FrameHeader::checked_prefix))));
     return static_cast<std::uint32_t>(mac.finish());
 }
@@ -49,17 +62,6 @@ bool known_kind(FrameKind kind) noexcept
         return true;
     }
     return false;
-}
-
-/// The MAC of the header alone (both checks zero), checked as soon as the header is in.
-std::uint32_t header_check(const FrameHeader& header, const ChannelKey& key) noexcept
-{
-    FrameHeader bare = header;
-    bare.check = 0;
-    bare.header_check = 0;
-    SipHash mac(key);
-    mac.update(std::as_bytes(std::span(&bare, 1)));
-    return static_cast<std::uint32_t>(mac.finish() >> 32);
 }
 
 } // namespace
@@ -84,8 +86,9 @@ void finish_frame(std::vector<char>& out, std::size_t frame_start, FrameKind kin
     header.payload_size = out.size() - frame_start - sizeof(FrameHeader);
     const std::span<const char> payload(out.data() + frame_start + sizeof(FrameHeader),
                                         header.payload_size);
-    header.header_check = header_check(header, key);
-    header.check = frame_check(header, payload, key);
+    const auto mac = header_mac(header, key);
+    header.header_check = header_check_from(mac);
+    header.check = frame_check_from(mac, payload);
     std::memcpy(out.data() + frame_start, &header, sizeof header);
 }
 
@@ -112,7 +115,8 @@ std::optional<Frame> parse_frame(std::span<const char> bytes, const ChannelKey& 
         header.descriptors > Attachments::max_descriptors) {
         throw ProtocolError("futura: a message between processes has an invalid header");
     }
-    if (header_check(header, key) != header.header_check) {
+    const auto mac = header_mac(header, key);
+    if (header_check_from(mac) != header.header_check) {
         throw ProtocolError("futura: a message between processes fails its authentication (its "
                             "header is corrupted, or it was not written by this pool)");
     }
@@ -120,7 +124,7 @@ std::optional<Frame> parse_frame(std::span<const char> bytes, const ChannelKey& 
         return std::nullopt;
     }
     const auto payload = bytes.subspan(sizeof(FrameHeader), header.payload_size);
-    if (frame_check(header, payload, key) != header.check) {
+    if (frame_check_from(mac, payload) != header.check) {
         throw ProtocolError("futura: a message between processes fails its authentication "
                             "(corrupted bytes on the channel, or not written by this pool)");
     }

@@ -34,7 +34,8 @@ enum class FrameKind : std::uint8_t
 
 /// Every frame starts with this header. `header_check` and `check` are MACs (SipHash-2-4 with
 /// the channel key, 32 bits each) of the header alone and of the header with the first
-/// `checked_prefix` bytes of the payload (where a call names the code to run): bytes that were
+/// `checked_prefix` bytes of the payload (where a call names the code to run), the header
+/// hashed with both checks zero in both (so it is hashed once for the two): bytes that were
 /// corrupted, or written by a process that does not know the key, are refused before anything
 /// in them is believed.
 struct FrameHeader
