@@ -829,6 +829,9 @@ private:
         // The claim table says which call it had started: that one ran when it died. The
         // others never started, and go to other workers.
         auto lost = scheduler_.remove_worker(worker.number);
+        // Its cached segments would wait for an idle second to go: they go now. A call of it
+        // sent again keeps its own segment, and goes to a receiver the cache no longer knows.
+        segment_cache_.forget(worker.number);
         std::optional<detail::SentCall> running;
         if (!lost.empty() && worker.claims.claimed(lost.front().id)) {
             running = lost.front();

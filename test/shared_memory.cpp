@@ -1404,6 +1404,29 @@ BOOST_AUTO_TEST_CASE(the_limit_bounds_what_is_held_and_trim_gives_it_back)
     BOOST_TEST(cache.held_bytes() == 0U);
 }
 
+BOOST_AUTO_TEST_CASE(forget_gives_back_what_was_kept_for_a_worker_that_is_gone)
+{
+    SegmentCache cache(std::size_t{64} << 20);
+    const std::vector<std::int64_t> values(500'000, 4); // 4 MB each
+    for (const std::uint64_t owner : {1U, 2U}) {
+        Message message(1 << 20);
+        message.cache(cache, owner).put(values);
+        BOOST_TEST(message.get<std::vector<std::int64_t>>() == values);
+    }
+    const auto both = cache.held_bytes();
+    BOOST_TEST(both >= 2 * values.size() * sizeof(std::int64_t));
+    cache.forget(1);
+    BOOST_TEST(cache.held_bytes() == both / 2);
+    cache.forget(1); // nothing more of it
+    BOOST_TEST(cache.held_bytes() == both / 2);
+    Message again(1 << 20); // the other's is still there, warm
+    again.cache(cache, 2).put(values);
+    BOOST_TEST(again.get<std::vector<std::int64_t>>() == values);
+    BOOST_TEST(cache.warm_fills() == 1U);
+    cache.forget(2);
+    BOOST_TEST(cache.held_bytes() == 0U);
+}
+
 BOOST_AUTO_TEST_CASE(a_bad_release_flag_is_a_protocol_error)
 {
     SegmentCache cache(std::size_t{64} << 20);
