@@ -1961,21 +1961,28 @@ BOOST_AUTO_TEST_CASE(two_long_calls_after_a_warm_up_run_on_two_workers_in_parall
 
 BOOST_AUTO_TEST_CASE(a_call_queued_ahead_on_a_busy_worker_goes_to_a_worker_that_becomes_ready)
 {
-    TempDir warm;
-    TempDir dir;
-    futura::ProcessPoolExecutor pool{{.max_workers = 2}};
     // `meet` of one is instant: the pool learns that `meet` is short, so it queues the second
     // call below behind the first on the one worker it has; the first then waits for the
-    // second, which must be taken back for the worker started meanwhile.
-    for (int i = 0; i < 20; ++i) {
-        BOOST_TEST(outcome(pool.submit(meet, warm.path().string(), 0, 1, 1000)) == "true");
+    // second, which must be taken back for the worker started meanwhile. The warm-up needs
+    // to end with one worker: on a loaded machine an answer read late can make a warm-up call
+    // find no idle worker and start the second early (as Python's pool would), so the pool
+    // is made again until it does (seen once in some hundred runs under load).
+    TempDir warm;
+    std::optional<futura::ProcessPoolExecutor> pool;
+    for (int attempt = 0; attempt < 5 && (!pool || pool->stats().workers_alive != 1U); ++attempt) {
+        pool.reset();
+        pool.emplace(futura::ProcessPoolOptions{.max_workers = 2});
+        for (int i = 0; i < 20; ++i) {
+            BOOST_TEST(outcome(pool->submit(meet, warm.path().string(), 0, 1, 1000)) == "true");
+        }
     }
-    BOOST_TEST(pool.stats().workers_alive == 1U);
-    auto first = pool.submit(meet, dir.path().string(), 0, 2, 20000);
-    auto second = pool.submit(meet, dir.path().string(), 1, 2, 20000);
+    BOOST_REQUIRE(pool->stats().workers_alive == 1U);
+    TempDir dir;
+    auto first = pool->submit(meet, dir.path().string(), 0, 2, 20000);
+    auto second = pool->submit(meet, dir.path().string(), 1, 2, 20000);
     BOOST_TEST(outcome(first) == "true");
     BOOST_TEST(outcome(second) == "true");
-    BOOST_TEST(pool.stats().workers_alive == 2U);
+    BOOST_TEST(pool->stats().workers_alive == 2U);
 }
 
 BOOST_AUTO_TEST_CASE(a_call_sent_ahead_behind_an_overrunning_call_is_taken_back_for_a_busy_worker)
