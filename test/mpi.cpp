@@ -53,6 +53,12 @@ int sleep_ms(int ms)
     return ms;
 }
 
+int sleep_us(int us)
+{
+    std::this_thread::sleep_for(std::chrono::microseconds(us));
+    return us;
+}
+
 /// Sleeps, then says where it ran.
 int rank_after_sleep(int ms)
 {
@@ -356,6 +362,65 @@ BOOST_AUTO_TEST_CASE(a_call_sent_ahead_is_given_back_to_an_idle_worker)
     BOOST_TEST(stats.submitted == stats.completed);
     BOOST_TEST(stats.queued == 0U);
     BOOST_TEST(stats.running == 0U);
+}
+
+BOOST_AUTO_TEST_CASE(three_calls_go_ahead_to_each_busy_worker_and_come_back_to_an_idle_one)
+{
+    futura::MpiPoolExecutor pool;
+    BOOST_TEST_REQUIRE(pool.max_workers() == 2U);
+    // Known to take 20 ms, far over the budget for calls sent ahead (1 ms of estimated work).
+    for (int i = 0; i < 4; ++i) {
+        (void)pool.submit(rank_after_sleep, 20).result();
+    }
+    auto first_long = pool.submit(rank_after_sleep, 1500);
+    auto second_long = pool.submit(rank_after_sleep, 1500);
+    std::vector<futura::Future<int>> queued;
+    for (int i = 0; i < 6; ++i) {
+        queued.push_back(pool.submit(rank_after_sleep, 20));
+    }
+    // The root does not keep them: three wait on each worker behind its long call, so that a
+    // root slow to see an answer (on a busy machine) leaves no worker without a call.
+    const auto give_up = std::chrono::steady_clock::now() + 30s;
+    while (pool.stats().queued != 0 && !first_long.done() &&
+           std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(1ms);
+    }
+    const auto stats = pool.stats();
+    BOOST_TEST(stats.queued == 0U);
+    BOOST_TEST(stats.running == 8U);
+    const int long_rank = first_long.result();
+    BOOST_TEST(second_long.result() != long_rank);
+    for (auto& f : queued) {
+        BOOST_TEST((f.result() == 1 || f.result() == 2));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_runs_calls_in_the_order_sent_when_they_come_in_bursts)
+{
+    // Calls that end as the worker's watcher looks for messages beside them (half a millisecond
+    // in), sent in bursts to workers that ran out: the watcher and the worker's loop both
+    // receive then, and a worker that queued two calls in the wrong order would answer a later
+    // call first, which breaks the pool (BrokenMpiPool: "answered a task it was not running").
+    futura::MpiPoolExecutor pool;
+    // Many short calls at once, as the submit benchmark sends them (where it broke the pool).
+    for (int round = 0; round < 20; ++round) {
+        std::vector<futura::Future<int>> futures;
+        for (int i = 0; i < 5000; ++i) {
+            futures.push_back(pool.submit(square, i % 100));
+        }
+        for (auto& f : futures) {
+            BOOST_TEST_REQUIRE(f.result() >= 0);
+        }
+    }
+    for (int wave = 0; wave < 150; ++wave) {
+        std::vector<futura::Future<int>> burst;
+        for (int i = 0; i < 8; ++i) {
+            burst.push_back(pool.submit(sleep_us, 450 + 25 * (i % 4)));
+        }
+        for (auto& f : burst) {
+            BOOST_TEST_REQUIRE(f.result() >= 450);
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(a_waiting_thread_receives_its_answer_while_the_progress_thread_is_held)

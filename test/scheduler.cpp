@@ -682,6 +682,47 @@ BOOST_AUTO_TEST_CASE(estimates_are_per_callable_and_per_element)
     BOOST_TEST(*estimates.per_element(8) == 0.001, boost::test_tools::tolerance(1e-9));
 }
 
+BOOST_AUTO_TEST_CASE(a_busy_worker_is_always_sent_as_many_long_calls_ahead_as_always_ahead_says)
+{
+    // Calls of 10 ms each (far over the 1 ms send-ahead budget) wait in the parent: a busy
+    // worker is sent `always_ahead` of them behind its running one, whatever their length (one
+    // for the process pool; the MPI pool asks for more).
+    struct Host final : SchedulerHost
+    {
+        std::size_t left = 10;
+        std::uint64_t last_id = 0;
+        [[nodiscard]] Clock::time_point now() const override { return {}; }
+        [[nodiscard]] std::size_t waiting() const override { return left; }
+        std::optional<CallInfo> peek_waiting() override
+        {
+            return left == 0 ? std::nullopt : std::optional(CallInfo{1, 1});
+        }
+        std::optional<SentCall> send_next(std::size_t /*worker*/) override
+        {
+            --left;
+            return SentCall{nullptr, ++last_id, {1, 1}, false};
+        }
+        bool try_revoke(std::size_t /*worker*/, const SentCall& /*call*/) override { return false; }
+        void wait_again(std::vector<SentCall> /*calls*/) override {}
+        bool start_worker() override { return false; }
+    };
+    const auto sent_to_a_busy_worker = [](std::size_t always_ahead) {
+        Scheduler scheduler({.max_workers = 1, .always_ahead = always_ahead});
+        const auto worker = scheduler.add_worker();
+        scheduler.worker_ready(worker);
+        Host host;
+        host.left = 1; // the first call teaches the estimate
+        scheduler.dispatch(host);
+        scheduler.answered(worker, host.last_id, 0.01);
+        host.left = 10;
+        scheduler.dispatch(host);
+        return scheduler.unanswered(worker).size();
+    };
+    BOOST_TEST(sent_to_a_busy_worker(1) == 2U); // the running call and one ahead
+    BOOST_TEST(sent_to_a_busy_worker(3) == 4U);
+    BOOST_TEST(sent_to_a_busy_worker(0) == 2U); // at least one always goes ahead
+}
+
 BOOST_AUTO_TEST_CASE(automatic_chunks_follow_the_callable_s_estimate)
 {
     Scheduler scheduler({.max_workers = 2});

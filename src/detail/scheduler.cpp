@@ -57,6 +57,7 @@ Scheduler::Scheduler(SchedulerOptions options) : options_(options)
 {
     options_.max_workers = std::max<std::size_t>(options_.max_workers, 1);
     options_.max_unanswered = std::max<std::size_t>(options_.max_unanswered, 1);
+    options_.always_ahead = std::max<std::size_t>(options_.always_ahead, 1);
 }
 
 std::size_t Scheduler::add_worker()
@@ -220,11 +221,11 @@ Scheduler::Worker* Scheduler::place(const CallInfo& info)
         for (std::size_t i = 1; i < w.calls.size(); ++i) {
             queued += w.calls[i].seconds;
         }
-        // One call may always wait behind the running one, so that a worker never waits for
-        // the parent between calls; more only while they are short. A call queued on a worker
-        // that stays busy is taken back for the first idle one (rebalance), so this costs no
-        // parallelism.
-        const bool fits = w.calls.size() == 1 || queued + *seconds <= budget;
+        // One call (`always_ahead`) may always wait behind the running one, so that a worker
+        // never waits for the parent between calls; more only while they are short. A call
+        // queued on a worker that stays busy is taken back for the first idle one (rebalance),
+        // so this costs no parallelism.
+        const bool fits = w.calls.size() <= options_.always_ahead || queued + *seconds <= budget;
         if (fits && queued < best_queued) {
             best = &w;
             best_queued = queued;
@@ -319,8 +320,11 @@ void Scheduler::take_back_misjudged(SchedulerHost& host)
     if (estimates_grew_) {
         // Keep of the calls sent ahead what fits by today's estimates, as `place` would.
         for (auto& w : workers_) {
-            std::size_t keep = std::min<std::size_t>(w.calls.size(), 2);
-            double queued = keep == 2 ? estimate(w.calls[1].info).value_or(0) : 0;
+            std::size_t keep = std::min<std::size_t>(w.calls.size(), 1 + options_.always_ahead);
+            double queued = 0;
+            for (std::size_t i = 1; i < keep; ++i) {
+                queued += estimate(w.calls[i].info).value_or(0);
+            }
             while (keep < w.calls.size()) {
                 queued += estimate(w.calls[keep].info).value_or(0);
                 if (queued > budget) {

@@ -132,12 +132,12 @@ public:
                 return message;
             }
         }
-        if (!receive_one()) {
-            return std::nullopt;
-        }
+        // What the watcher received meanwhile (it may still have been receiving when the call
+        // ended) is queued before what this receives, so look at the inbox either way.
+        (void)receive_one();
         const std::lock_guard guard(mutex_);
         if (inbox_.empty()) {
-            return std::nullopt; // it was a revocation, answered
+            return std::nullopt; // nothing came, or a revocation, answered
         }
         Received message = std::move(inbox_.front());
         inbox_.pop_front();
@@ -165,6 +165,11 @@ private:
     /// queued. @return whether one came.
     bool receive_one()
     {
+        // Receiving and queueing are one step for the two threads that receive: the watcher,
+        // ending its round as a call ends, and the loop, looking for the next call, could
+        // otherwise each receive one message and queue them in the wrong order, and this
+        // worker would run (and answer) a later call first.
+        const std::lock_guard receiving(receive_mutex_);
         std::optional<Incoming> in;
         try {
             const std::lock_guard guard(lock());
@@ -250,7 +255,8 @@ private:
 
     MPI_Comm comm_;
     int root_;
-    std::mutex mutex_; // guards everything below but the watcher's thread
+    std::mutex receive_mutex_; // held by the thread receiving a message until it is queued
+    std::mutex mutex_;         // guards everything below but the watcher's thread
     std::condition_variable wake_;
     std::deque<Received> inbox_;
     bool stop_ = false;

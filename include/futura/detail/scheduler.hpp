@@ -104,6 +104,12 @@ struct SchedulerOptions
     /// A busy worker is sent calls ahead up to about this much estimated work, so that short
     /// calls travel in batches; idle workers always come first.
     std::chrono::duration<double> send_ahead = std::chrono::milliseconds(1);
+    /// This many calls may always wait behind a busy worker's running one, whatever their
+    /// estimates, so that a worker does not wait for the parent between calls. One for the
+    /// process pool, whose parent is woken by the kernel when an answer comes; more where the
+    /// parent notices answers later (the MPI pool's root polls, and on a loaded machine may not
+    /// run for a time slice).
+    std::size_t always_ahead = 1;
     /// And at most this many calls unanswered per worker.
     std::size_t max_unanswered = 64;
     /// A front call that has run this many times its estimate (and at least `overdue_floor`)
