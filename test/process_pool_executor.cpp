@@ -1643,6 +1643,33 @@ BOOST_AUTO_TEST_CASE(a_worker_killed_while_a_large_call_is_written_to_it_leaves_
     go.store(1);
 }
 
+// Answers come through the worker's answer ring or its socket, numbered so that the parent puts
+// them back in order: one written from its storage (a large result with sharing off) or with
+// descriptors goes on the socket, and must be numbered as well, or every ring answer after it
+// would look repeated and the worker would be killed for it.
+BOOST_AUTO_TEST_CASE(answers_after_a_large_one_on_the_socket_stay_in_order)
+{
+    for (const std::size_t threshold : {std::size_t{0}, std::size_t{1} << 20}) {
+        futura::ProcessPoolExecutor pool{{.max_workers = 1, .share_threshold = threshold}};
+        for (int round = 0; round < 3; ++round) {
+            BOOST_TEST(all_doubled(
+                pool.submit(doubled_elements, iota_from(round, 1'000'000)).result(should_happen),
+                round, 1'000'000));
+            std::vector<futura::Future<int>> small;
+            for (int i = 0; i < 300; ++i) {
+                small.push_back(pool.submit(triple, i));
+            }
+            bool all_right = true;
+            for (int i = 0; i < 300; ++i) {
+                all_right =
+                    all_right && small[static_cast<std::size_t>(i)].result(should_happen) == 3 * i;
+            }
+            BOOST_TEST(all_right);
+        }
+        BOOST_TEST(pool.stats().workers_replaced == 0U);
+    }
+}
+
 // The outbox's gather write, alone: a frame whose large payload stays in its own storage goes
 // out whole through partial writes, the storage is held until its last byte is written (and
 // not after), and the frame's MAC covers the payload as it goes out.
