@@ -1554,9 +1554,11 @@ BOOST_AUTO_TEST_CASE(large_arguments_and_results_cross_the_channel_intact_when_s
     BOOST_TEST(pool.submit(triple, 4).result(should_happen) == 12); // small frames still work
 }
 
-/// Task: waits until `go` is set (the worker stays busy, its socket unread), then returns its pid.
-int busy_until(futura::SharedValue<int> go)
+/// Task: sets `started`, waits until `go` is set (the worker stays busy, its socket unread),
+/// then returns its pid.
+int busy_until(futura::SharedValue<int> go, futura::SharedValue<int> started)
 {
+    started.store(1);
     while (go.load() == 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
@@ -1579,6 +1581,20 @@ bool all_doubled(const std::vector<std::int64_t>& back, std::int64_t first, std:
     return doubled;
 }
 
+/// Sets a flag when the test ends, however it ends: a worker waiting for it must not keep the
+/// pool's destructor waiting.
+class SetOnExit
+{
+public:
+    explicit SetOnExit(const futura::SharedValue<int>& flag) : flag_(flag) {}
+    SetOnExit(const SetOnExit&) = delete;
+    SetOnExit& operator=(const SetOnExit&) = delete;
+    ~SetOnExit() { flag_.store(1); }
+
+private:
+    const futura::SharedValue<int>& flag_;
+};
+
 /// Waits until the pool has encoded `calls` more large payloads in place than `before` (its
 /// call's frame is then in the worker's outbox, partly written).
 bool sent_in_place_since(std::uint64_t before, std::uint64_t calls)
@@ -1594,21 +1610,21 @@ bool sent_in_place_since(std::uint64_t before, std::uint64_t calls)
 BOOST_AUTO_TEST_CASE(a_call_killed_while_its_large_frame_is_written_fails_alone)
 {
     futura::ProcessPoolExecutor pool{{.max_workers = 1, .share_threshold = 0}};
-    // Measured short, so that the pool sends the next one ahead behind a running call.
-    BOOST_TEST(all_doubled(pool.submit(doubled_elements, iota_from(0, 10)).result(), 0, 10));
     const futura::SharedValue<int> go(1);
-    BOOST_TEST(pool.submit(busy_until, go).result() > 0); // measured too (a call running
-    go.store(0);                         // well past its estimate has nothing sent ahead behind it)
+    const futura::SharedValue<int> started(0);
+    const SetOnExit release(go);
+    // Both measured short, so that the pool sends the large call ahead behind the busy one
+    // (a call running well past its estimate has nothing sent ahead behind it).
+    BOOST_TEST(all_doubled(pool.submit(doubled_elements, iota_from(0, 10)).result(), 0, 10));
+    BOOST_TEST(pool.submit(busy_until, go, started).result() > 0);
+    go.store(0);
+    started.store(0);
     constexpr std::size_t n = 8'000'000; // 64 MB: far more than the socket holds
     auto values = iota_from(5, n);
     const auto before = futura::detail::message_copy_counters().sent_in_place;
-    auto busy = pool.submit(busy_until, go);
+    auto busy = pool.submit(busy_until, go, started);
     auto killed = pool.submit(doubled_elements, std::move(values));
-    const bool sent = sent_in_place_since(before, 1);
-    if (!sent) {
-        go.store(1); // let the pool go
-    }
-    BOOST_REQUIRE(sent);
+    BOOST_REQUIRE(sent_in_place_since(before, 1));
     BOOST_TEST(pool.kill(killed));
     go.store(1);
     BOOST_TEST(busy.result(should_happen) > 0);
@@ -1626,21 +1642,24 @@ BOOST_AUTO_TEST_CASE(a_worker_killed_while_a_large_call_is_written_to_it_leaves_
 {
     futura::ProcessPoolExecutor pool{{.max_workers = 1, .share_threshold = 0}};
     const futura::SharedValue<int> go(1);
+    const futura::SharedValue<int> started(0);
+    const SetOnExit release(go);
     const int first = pool.submit(current_pid).result(should_happen);
     BOOST_TEST(all_doubled(pool.submit(doubled_elements, iota_from(0, 10)).result(), 0, 10));
-    BOOST_TEST(pool.submit(busy_until, go).result() == first);
+    BOOST_TEST(pool.submit(busy_until, go, started).result() == first);
     go.store(0);
+    started.store(0);
     constexpr std::size_t n = 8'000'000;
     auto values = iota_from(11, n);
     const auto before = futura::detail::message_copy_counters().sent_in_place;
-    auto busy = pool.submit(busy_until, go);
+    auto busy = pool.submit(busy_until, go, started);
     auto pending = pool.submit(doubled_elements, std::move(values));
-    const bool sent = sent_in_place_since(before, 1);
-    ::kill(first, SIGKILL); // whether or not: the pool must not wait for `go` then
-    BOOST_REQUIRE(sent);
+    BOOST_REQUIRE(sent_in_place_since(before, 1));
+    // Killed while running `busy` (not before it claims it: then `busy` would be sent again).
+    BOOST_REQUIRE(eventually([&] { return started.load() == 1; }));
+    ::kill(first, SIGKILL);
     BOOST_CHECK_THROW((void)busy.result(should_happen), futura::WorkerCrashed);
     BOOST_TEST(all_doubled(pending.result(should_happen), 11, n));
-    go.store(1);
 }
 
 // Answers come through the worker's answer ring or its socket, numbered so that the parent puts
