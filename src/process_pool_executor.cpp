@@ -398,9 +398,10 @@ private:
             trim_segments_when_idle();
         }
         const auto id = worker->claims.offer();
-        detail::finish_frame(out, start, detail::FrameKind::call, id,
-                             attachments.descriptors.size());
-        worker->channel->outbox().add_descriptors(attachments.descriptors);
+        detail::finish_frame(out, start, detail::FrameKind::call, id, attachments);
+        // The frame may refer to the task's large arguments where they are (written from there:
+        // a gather write); the outbox holds them until they are written.
+        worker->channel->outbox().add_attachments(attachments);
         if (scheduler_.unanswered(number).empty()) {
             start_timeout(*worker); // it runs this one next
         }

@@ -65,6 +65,7 @@
 #include <iterator>
 #include <limits>
 #include <map>
+#include <memory>
 #include <new>
 #include <numeric>
 #include <optional>
@@ -1552,6 +1553,227 @@ BOOST_AUTO_TEST_CASE(large_arguments_and_results_cross_the_channel_intact_when_s
         BOOST_TEST(all_doubled);
     }
     BOOST_TEST(pool.submit(triple, 4).result(should_happen) == 12); // small frames still work
+}
+
+/// Task: sets `started`, waits until `go` is set (the worker stays busy, its socket unread),
+/// then returns its pid.
+int busy_until(futura::SharedValue<int> go, futura::SharedValue<int> started)
+{
+    started.store(1);
+    while (go.load() == 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return static_cast<int>(::getpid());
+}
+
+std::vector<std::int64_t> iota_from(std::int64_t first, std::size_t n)
+{
+    std::vector<std::int64_t> values(n);
+    std::iota(values.begin(), values.end(), first);
+    return values;
+}
+
+bool all_doubled(const std::vector<std::int64_t>& back, std::int64_t first, std::size_t n)
+{
+    bool doubled = back.size() == n;
+    for (std::size_t i = 0; doubled && i < n; ++i) {
+        doubled = back[i] == 2 * (first + static_cast<std::int64_t>(i));
+    }
+    return doubled;
+}
+
+/// Sets a flag when the test ends, however it ends: a worker waiting for it must not keep the
+/// pool's destructor waiting.
+class SetOnExit
+{
+public:
+    explicit SetOnExit(const futura::SharedValue<int>& flag) : flag_(flag) {}
+    SetOnExit(const SetOnExit&) = delete;
+    SetOnExit& operator=(const SetOnExit&) = delete;
+    ~SetOnExit() { flag_.store(1); }
+
+private:
+    const futura::SharedValue<int>& flag_;
+};
+
+/// Waits until the pool has encoded `calls` more large payloads in place than `before` (its
+/// call's frame is then in the worker's outbox, partly written).
+bool sent_in_place_since(std::uint64_t before, std::uint64_t calls)
+{
+    return eventually(
+        [&] { return futura::detail::message_copy_counters().sent_in_place - before >= calls; });
+}
+
+// Sharing off, a call's large vector is written from the task's own storage (a gather write):
+// a call killed while its frame is still being written (its worker busy, the socket full) must
+// leave that storage alive until the frame is out, fail alone, and not disturb the worker.
+// (Under AddressSanitizer, a write from freed storage is reported by its sendmsg interceptor.)
+BOOST_AUTO_TEST_CASE(a_call_killed_while_its_large_frame_is_written_fails_alone)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1, .share_threshold = 0}};
+    const futura::SharedValue<int> go(1);
+    const futura::SharedValue<int> started(0);
+    const SetOnExit release(go);
+    // Both measured short, so that the pool sends the large call ahead behind the busy one
+    // (a call running well past its estimate has nothing sent ahead behind it).
+    BOOST_TEST(all_doubled(pool.submit(doubled_elements, iota_from(0, 10)).result(), 0, 10));
+    BOOST_TEST(pool.submit(busy_until, go, started).result() > 0);
+    go.store(0);
+    started.store(0);
+    constexpr std::size_t n = 8'000'000; // 64 MB: far more than the socket holds
+    auto values = iota_from(5, n);
+    const auto before = futura::detail::message_copy_counters().sent_in_place;
+    auto busy = pool.submit(busy_until, go, started);
+    auto killed = pool.submit(doubled_elements, std::move(values));
+    BOOST_REQUIRE(sent_in_place_since(before, 1));
+    BOOST_TEST(pool.kill(killed));
+    go.store(1);
+    BOOST_TEST(busy.result(should_happen) > 0);
+    BOOST_CHECK_THROW(killed.result(should_happen), futura::CancelledError);
+    // The same worker read the killed call's frame to its end and goes on.
+    BOOST_TEST(
+        all_doubled(pool.submit(doubled_elements, iota_from(-3, n)).result(should_happen), -3, n));
+    BOOST_TEST(pool.submit(current_pid).result(should_happen) == busy.result());
+}
+
+// A worker killed while a large call is being written to it (it never started the call): the
+// running call fails with WorkerCrashed, and the unstarted one, sent again from the task's own
+// storage, is answered by the replacement.
+BOOST_AUTO_TEST_CASE(a_worker_killed_while_a_large_call_is_written_to_it_leaves_the_call_intact)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1, .share_threshold = 0}};
+    const futura::SharedValue<int> go(1);
+    const futura::SharedValue<int> started(0);
+    const SetOnExit release(go);
+    const int first = pool.submit(current_pid).result(should_happen);
+    BOOST_TEST(all_doubled(pool.submit(doubled_elements, iota_from(0, 10)).result(), 0, 10));
+    BOOST_TEST(pool.submit(busy_until, go, started).result() == first);
+    go.store(0);
+    started.store(0);
+    constexpr std::size_t n = 8'000'000;
+    auto values = iota_from(11, n);
+    const auto before = futura::detail::message_copy_counters().sent_in_place;
+    auto busy = pool.submit(busy_until, go, started);
+    auto pending = pool.submit(doubled_elements, std::move(values));
+    BOOST_REQUIRE(sent_in_place_since(before, 1));
+    // Killed while running `busy` (not before it claims it: then `busy` would be sent again).
+    BOOST_REQUIRE(eventually([&] { return started.load() == 1; }));
+    ::kill(first, SIGKILL);
+    BOOST_CHECK_THROW((void)busy.result(should_happen), futura::WorkerCrashed);
+    BOOST_TEST(all_doubled(pending.result(should_happen), 11, n));
+}
+
+// Answers come through the worker's answer ring or its socket, numbered so that the parent puts
+// them back in order: one written from its storage (a large result with sharing off) or with
+// descriptors goes on the socket, and must be numbered as well, or every ring answer after it
+// would look repeated and the worker would be killed for it.
+BOOST_AUTO_TEST_CASE(answers_after_a_large_one_on_the_socket_stay_in_order)
+{
+    for (const std::size_t threshold : {std::size_t{0}, std::size_t{1} << 20}) {
+        futura::ProcessPoolExecutor pool{{.max_workers = 1, .share_threshold = threshold}};
+        for (int round = 0; round < 3; ++round) {
+            BOOST_TEST(all_doubled(
+                pool.submit(doubled_elements, iota_from(round, 1'000'000)).result(should_happen),
+                round, 1'000'000));
+            std::vector<futura::Future<int>> small;
+            for (int i = 0; i < 300; ++i) {
+                small.push_back(pool.submit(triple, i));
+            }
+            bool all_right = true;
+            for (int i = 0; i < 300; ++i) {
+                all_right =
+                    all_right && small[static_cast<std::size_t>(i)].result(should_happen) == 3 * i;
+            }
+            BOOST_TEST(all_right);
+        }
+        BOOST_TEST(pool.stats().workers_replaced == 0U);
+    }
+}
+
+// The outbox's gather write, alone: a frame whose large payload stays in its own storage goes
+// out whole through partial writes, the storage is held until its last byte is written (and
+// not after), and the frame's MAC covers the payload as it goes out.
+BOOST_AUTO_TEST_CASE(a_gathered_frame_is_written_from_its_payload_s_storage_held_until_written)
+{
+    int pair[2];
+    BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0);
+    const detail::UniqueFd sender(pair[0]);
+    const detail::UniqueFd receiver(pair[1]);
+    struct Keeper final : detail::PayloadKeeper
+    {
+        std::shared_ptr<const void> owner;
+        [[nodiscard]] std::shared_ptr<const void> keep() const override { return owner; }
+    };
+    auto values = std::make_shared<std::vector<std::int64_t>>(iota_from(3, 1'000'000)); // 8 MB
+    const std::weak_ptr<const void> watch = values;
+    Keeper keeper;
+    keeper.owner = values;
+
+    detail::FrameOutbox outbox;
+    outbox.bytes().resize(5, 'x'); // an earlier frame's tail, already in the buffer
+    const auto start = detail::begin_frame(outbox.bytes());
+    detail::Attachments attachments;
+    {
+        detail::WireWriter out(outbox.bytes());
+        out.attach(attachments);
+        out.payload_keeper(&keeper);
+        out.u64(7);
+        detail::Codec<std::vector<std::int64_t>>::encode(out, *values);
+        detail::Codec<std::vector<std::int64_t>>::encode(out, *values); // two in a row
+        out.u64(9);
+        out.payload_keeper(nullptr);
+    }
+    BOOST_TEST(attachments.in_place.size() == 2U);
+    BOOST_TEST(outbox.bytes().size() < 100U); // the buffer holds no copy
+    detail::finish_frame(outbox.bytes(), start, detail::FrameKind::value, 5, attachments);
+    outbox.add_attachments(attachments);
+    keeper.owner.reset();
+    values.reset();
+    BOOST_TEST(!watch.expired()); // the outbox holds it
+
+    std::vector<char> received;
+    auto drain = [&] {
+        char chunk[1 << 16];
+        for (;;) {
+            const auto n = ::recv(receiver.get(), chunk, sizeof chunk, MSG_DONTWAIT);
+            if (n <= 0) {
+                return;
+            }
+            received.insert(received.end(), chunk, chunk + n);
+        }
+    };
+    int partial_writes = 0;
+    for (;;) {
+        const auto progress = outbox.write(sender.get(), /*nonblocking=*/true);
+        if (progress == detail::FrameOutbox::Progress::done) {
+            break;
+        }
+        BOOST_REQUIRE(progress == detail::FrameOutbox::Progress::blocked);
+        ++partial_writes;
+        BOOST_TEST(!watch.expired());
+        drain();
+    }
+    drain();
+    BOOST_TEST(partial_writes > 0);
+    BOOST_TEST(outbox.empty());
+    BOOST_TEST(watch.expired()); // given back once written
+
+    BOOST_REQUIRE(received.size() > 5U);
+    const auto frame =
+        detail::parse_frame(std::span<const char>(received).subspan(5)); // MAC checked
+    BOOST_REQUIRE(frame.has_value());
+    BOOST_TEST(frame->size == received.size() - 5);
+    detail::WireReader in(frame->payload);
+    BOOST_TEST(in.u64() == 7U);
+    const auto expected = iota_from(3, 1'000'000);
+    BOOST_TEST((detail::Codec<std::vector<std::int64_t>>::decode(in) == expected));
+    BOOST_TEST((detail::Codec<std::vector<std::int64_t>>::decode(in) == expected));
+    BOOST_TEST(in.u64() == 9U);
+
+    // A byte of the large payload within the checked prefix, changed: refused.
+    received[5 + sizeof(detail::FrameHeader) + 100] ^= 1;
+    BOOST_CHECK_THROW((void)detail::parse_frame(std::span<const char>(received).subspan(5)),
+                      detail::ProtocolError);
 }
 
 BOOST_AUTO_TEST_CASE(a_task_submitted_where_the_transport_is_not_included_fails_saying_so)

@@ -20,6 +20,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
@@ -1454,6 +1455,39 @@ BOOST_AUTO_TEST_CASE(a_moved_vector_is_copied_once_each_way_and_repeats_write_in
     // (the argument moved into the task is not copied, and no message buffer holds the data).
     BOOST_TEST(after.into_segment - before.into_segment == 3U);
     BOOST_TEST(after.out_of_segment - before.out_of_segment == 3U);
+}
+
+/// Task: the worker's own counters of large payloads in messages (see message_copy_counters).
+std::array<std::uint64_t, 3> worker_message_copies()
+{
+    const auto counters = futura::detail::message_copy_counters();
+    return {counters.sent_in_place, counters.into_message, counters.out_of_message};
+}
+
+// Sharing off, a large vector crosses through the socket: written from its own storage by each
+// sender (a gather write: no message buffer ever holds it), and copied once out of the received
+// frame into the receiver's vector. Counted in both processes.
+BOOST_AUTO_TEST_CASE(with_sharing_off_a_vector_is_written_from_its_storage_both_ways)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1, .share_threshold = 0}};
+    const auto worker_before = pool.submit(worker_message_copies).result();
+    const auto before = futura::detail::message_copy_counters();
+    for (int round = 0; round < 3; ++round) {
+        std::vector<std::int64_t> values(3'000'000, round); // 24 MB
+        const auto result = pool.submit(doubled, std::move(values)).result();
+        BOOST_TEST(result[2'999'999] == 2 * round);
+    }
+    const auto after = futura::detail::message_copy_counters();
+    const auto worker_after = pool.submit(worker_message_copies).result();
+    // In the caller: each argument written from the task's storage, each result copied once
+    // out of its frame, nothing copied into a message.
+    BOOST_TEST(after.sent_in_place - before.sent_in_place == 3U);
+    BOOST_TEST(after.into_message - before.into_message == 0U);
+    BOOST_TEST(after.out_of_message - before.out_of_message == 3U);
+    // In the worker: the same, the other way.
+    BOOST_TEST(worker_after[0] - worker_before[0] == 3U);
+    BOOST_TEST(worker_after[1] - worker_before[1] == 0U);
+    BOOST_TEST(worker_after[2] - worker_before[2] == 3U);
 }
 
 // Issue 13's lvalue rule: the caller's process holds at most one extra copy of an argument

@@ -200,7 +200,9 @@ struct Codec<std::vector<T, Alloc>>
                 return;
             }
             out.u64(values.size());
-            out.bytes(values.data(), bytes); // one copy, no per-element work
+            // A large one is written to the channel straight from the vector where the writer's
+            // keeper vouches for it (a gather write), else copied: no per-element work either way.
+            out.large_bytes(values.data(), bytes);
         } else {
             out.u64(values.size());
             for (const auto& value : values) {
@@ -236,6 +238,9 @@ struct Codec<std::vector<T, Alloc>>
                 prefault(values.data(), static_cast<std::size_t>(length) * sizeof(T));
             }
             values.resize(static_cast<std::size_t>(length));
+            if (values.size() * sizeof(T) >= in_place_threshold) [[unlikely]] {
+                count_copy_out_of_message();
+            }
             in.bytes(values.data(), values.size() * sizeof(T));
         } else {
             const auto n = in.count(1); // each element takes at least a byte, or none:

@@ -170,6 +170,65 @@ void FrameOutbox::add_descriptors(std::vector<UniqueFd>& descriptors)
     descriptors.clear();
 }
 
+void FrameOutbox::add_attachments(Attachments& attachments)
+{
+    add_descriptors(attachments.descriptors);
+    for (auto& piece : attachments.in_place) {
+        in_place_.push_back(std::move(piece));
+    }
+    attachments.in_place.clear();
+}
+
+std::size_t FrameOutbox::gather(iovec* parts, std::size_t max) const noexcept
+{
+    std::size_t filled = 0;
+    std::size_t at = sent_;
+    std::size_t piece = piece_;
+    std::size_t piece_sent = piece_sent_;
+    while (filled < max) {
+        if (piece < in_place_.size() && in_place_[piece].at == at) {
+            const auto& next = in_place_[piece];
+            // NOLINTNEXTLINE: sendmsg does not write through it
+            parts[filled++] = {const_cast<char*>(next.data + piece_sent), next.size - piece_sent};
+            ++piece;
+            piece_sent = 0;
+            continue;
+        }
+        const std::size_t end = piece < in_place_.size() ? in_place_[piece].at : bytes_.size();
+        if (at == end) {
+            break; // all of it
+        }
+        parts[filled++] = {const_cast<char*>(bytes_.data() + at), end - at}; // NOLINT: as above
+        at = end;
+    }
+    return filled;
+}
+
+void FrameOutbox::advance(std::size_t count) noexcept
+{
+    while (count > 0) {
+        if (piece_ < in_place_.size() && in_place_[piece_].at == sent_) {
+            auto& piece = in_place_[piece_];
+            const auto taken = std::min(count, piece.size - piece_sent_);
+            piece_sent_ += taken;
+            count -= taken;
+            if (piece_sent_ == piece.size) {
+                piece.owner.reset(); // written: its storage may go
+                ++piece_;
+                piece_sent_ = 0;
+            }
+            continue;
+        }
+        const std::size_t end = piece_ < in_place_.size() ? in_place_[piece_].at : bytes_.size();
+        const auto taken = std::min(count, end - sent_);
+        if (taken == 0) {
+            return; // more than was there: cannot happen (the kernel wrote what it was given)
+        }
+        sent_ += taken;
+        count -= taken;
+    }
+}
+
 FrameOutbox::Progress FrameOutbox::write(int socket, bool nonblocking)
 {
     const int flags = MSG_NOSIGNAL | (nonblocking ? MSG_DONTWAIT : 0);
@@ -179,28 +238,45 @@ FrameOutbox::Progress FrameOutbox::write(int socket, bool nonblocking)
     while (batch_start < descriptors_.size()) {
         const std::span<const UniqueFd> batch =
             std::span<const UniqueFd>(descriptors_).subspan(batch_start);
-        if (send_descriptors(socket, std::span<const char>(bytes_).subspan(sent_), batch,
-                             nonblocking) < 0) {
+        iovec first{};
+        (void)gather(&first, 1);
+        if (send_descriptors(
+                socket,
+                std::span<const char>(static_cast<const char*>(first.iov_base), first.iov_len),
+                batch, nonblocking) < 0) {
             descriptors_.erase(descriptors_.begin(),
                                descriptors_.begin() + static_cast<std::ptrdiff_t>(batch_start));
             return errno == EAGAIN ? Progress::blocked : Progress::failed;
         }
         batch_start += std::min(batch.size(), Attachments::max_descriptors);
-        ++sent_;
+        advance(1);
     }
     descriptors_.clear(); // the other end holds its own references now
-    while (sent_ < bytes_.size()) {
-        const auto n = ::send(socket, bytes_.data() + sent_, bytes_.size() - sent_, flags);
+    // Enough parts for a call with many large arguments in one write; the rest in the next.
+    constexpr std::size_t max_parts = 64;
+    iovec parts[max_parts];
+    for (;;) {
+        const auto count = gather(parts, max_parts);
+        if (count == 0) {
+            break;
+        }
+        msghdr message{};
+        message.msg_iov = parts;
+        message.msg_iovlen = count;
+        const auto n = ::sendmsg(socket, &message, flags);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
             }
             return errno == EAGAIN ? Progress::blocked : Progress::failed;
         }
-        sent_ += static_cast<std::size_t>(n);
+        advance(static_cast<std::size_t>(n));
     }
     clear_buffer(bytes_);
     sent_ = 0;
+    in_place_.clear();
+    piece_ = 0;
+    piece_sent_ = 0;
     return Progress::done;
 }
 

@@ -92,6 +92,53 @@ void finish_frame(std::vector<char>& out, std::size_t frame_start, FrameKind kin
     std::memcpy(out.data() + frame_start, &header, sizeof header);
 }
 
+void finish_frame(std::vector<char>& out, std::size_t frame_start, FrameKind kind,
+                  std::uint64_t task_id, const Attachments& attachments, const ChannelKey& key)
+{
+    const auto& in_place = attachments.in_place;
+    if (in_place.empty()) {
+        finish_frame(out, frame_start, kind, task_id, attachments.descriptors.size(), key);
+        return;
+    }
+    if (attachments.descriptors.size() > Attachments::max_descriptors) {
+        throw ProtocolError("futura: a message refers to more than 253 file descriptors");
+    }
+    const std::size_t payload_start = frame_start + sizeof(FrameHeader);
+    FrameHeader header;
+    header.kind = kind;
+    header.descriptors = static_cast<std::uint8_t>(attachments.descriptors.size());
+    header.task_id = task_id;
+    std::uint64_t size = out.size() - payload_start;
+    for (const auto& piece : in_place) {
+        if (piece.at < payload_start || piece.at > out.size()) {
+            throw std::logic_error("futura: an in-place payload lies outside its frame");
+        }
+        size += piece.size;
+    }
+    if (size > FrameHeader::max_payload) {
+        throw ProtocolError("futura: a message between processes would be larger than 1 TiB");
+    }
+    header.payload_size = size;
+    // The checked prefix as it goes out: the buffer's bytes with the payloads between them.
+    std::vector<char> prefix;
+    prefix.reserve(
+        static_cast<std::size_t>(std::min<std::uint64_t>(size, FrameHeader::checked_prefix)));
+    std::size_t at = payload_start;
+    auto take = [&](const char* data, std::size_t count) {
+        count = std::min(count, FrameHeader::checked_prefix - prefix.size());
+        prefix.insert(prefix.end(), data, data + count);
+    };
+    for (const auto& piece : in_place) {
+        take(out.data() + at, piece.at - at);
+        take(piece.data, piece.size);
+        at = piece.at;
+    }
+    take(out.data() + at, out.size() - at);
+    header.header_check = header_check(header, key);
+    header.check = frame_check(header, prefix, key);
+    std::memcpy(out.data() + frame_start, &header, sizeof header);
+}
+
 void append_frame(std::vector<char>& out, FrameKind kind, std::uint64_t task_id,
                   std::span<const char> payload, const ChannelKey& key)
 {
@@ -292,12 +339,12 @@ void encode_exception(WireWriter& out, const std::exception_ptr& error, const st
             write_header(out, mangled, what, trace);
             // Its state goes last, after what a parent needs for a RemoteError should the
             // state fail to save.
-            const auto state_at = out.size();
+            const auto state_at = out.mark();
             try {
                 out.raw(std::uint8_t{1});
                 codec->encode(e, out);
             } catch (...) {
-                out.buffer().resize(state_at);
+                out.rewind(state_at);
                 out.raw(std::uint8_t{0});
             }
             return;

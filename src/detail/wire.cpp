@@ -2,9 +2,47 @@
 #include <futura/detail/attachments.hpp>
 #include <futura/detail/wire.hpp>
 
+#include <atomic>
 #include <string>
 
 namespace futura::detail {
+
+namespace {
+
+std::atomic<std::uint64_t> sent_in_place{0};
+std::atomic<std::uint64_t> copied_into_message{0};
+std::atomic<std::uint64_t> copied_out_of_message{0};
+
+} // namespace
+
+MessageCopyCounters message_copy_counters() noexcept
+{
+    return {sent_in_place.load(std::memory_order_relaxed),
+            copied_into_message.load(std::memory_order_relaxed),
+            copied_out_of_message.load(std::memory_order_relaxed)};
+}
+
+void count_copy_out_of_message() noexcept
+{
+    copied_out_of_message.fetch_add(1, std::memory_order_relaxed);
+}
+
+void WireWriter::large_bytes_slow(const void* data, std::size_t size)
+{
+    if (keeper_ == nullptr || attachments_ == nullptr || counting_) {
+        if (!counting_) {
+            copied_into_message.fetch_add(1, std::memory_order_relaxed);
+        }
+        bytes(data, size);
+        return;
+    }
+    if (!kept_) {
+        kept_ = keeper_->keep(); // one owner for every payload of the message
+    }
+    attachments_->in_place.push_back(
+        InPlaceBytes{buffer_->size(), static_cast<const char*>(data), size, kept_});
+    sent_in_place.fetch_add(1, std::memory_order_relaxed);
+}
 
 void WireWriter::forget_foreign_descriptors() noexcept
 {

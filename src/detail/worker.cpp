@@ -235,6 +235,7 @@ private:
                                                          : FrameKind::exception;
             out.resize(run_time_at + sizeof(std::uint64_t)); // drop a partly encoded result
             result_attachments.descriptors.clear();
+            result_attachments.in_place.clear();
             encode_exception(result, std::current_exception(), current_trace());
         }
         const auto nanoseconds =
@@ -242,18 +243,20 @@ private:
                                            std::chrono::steady_clock::now() - began)
                                            .count());
         std::memcpy(out.data() + run_time_at, &nanoseconds, sizeof nanoseconds);
-        finish_frame(out, start, answer, frame.task_id, result_attachments.descriptors.size());
+        finish_frame(out, start, answer, frame.task_id, result_attachments);
         // The answer goes before the call's attachments are released: unmapping a large
-        // argument then happens while the caller already has its result.
-        if (result_attachments.descriptors.empty() &&
-            into_ring(std::span<const char>(out).subspan(start))) {
+        // argument then happens while the caller already has its result. One that refers to a
+        // large payload (written from the result's storage) is not in one piece: the socket's.
+        const std::uint64_t sequence = answers_++; // numbered on either path
+        if (result_attachments.descriptors.empty() && result_attachments.in_place.empty() &&
+            into_ring(std::span<const char>(out).subspan(start), sequence)) {
             out.resize(start);
             if (ring_->take_wake_duty()) {
                 // The parent went to sleep while the answer was being written: wake it.
                 append_frame(out, FrameKind::wake, 0, {});
             }
         } else {
-            outbox_.add_descriptors(result_attachments.descriptors);
+            outbox_.add_attachments(result_attachments);
         }
         flush();
         if (answer == FrameKind::initialize_failed) {
@@ -268,9 +271,8 @@ private:
     /// hand-started worker) or full, the frame is large, or the parent sleeps (then the answer
     /// itself wakes it). Answers are numbered on either path, so that the parent can put the
     /// two streams back in order.
-    bool into_ring(std::span<const char> frame)
+    bool into_ring(std::span<const char> frame, std::uint64_t sequence)
     {
-        const std::uint64_t sequence = answers_++;
         return ring_ && !ring_->take_wake_duty() && ring_->try_write(frame, sequence);
     }
 

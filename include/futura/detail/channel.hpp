@@ -15,6 +15,7 @@
 #include <optional>
 #include <span>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -128,8 +129,15 @@ private:
     std::size_t max_unclaimed_;
 };
 
-/// Frames waiting to be written to a channel, with the descriptors they refer to. Frames may be
-/// added while a write is under way: descriptors always go out no later than their frame.
+/// Frames waiting to be written to a channel, with the descriptors they refer to and the large
+/// payloads they comprise without holding them. Frames may be added while a write is under way:
+/// descriptors always go out no later than their frame.
+///
+/// A large payload (InPlaceBytes) is written straight from its storage, between the buffer's
+/// bytes, by `sendmsg` with several iovecs (a gather write): the buffer never holds a copy. The
+/// outbox holds its owner until its last byte is written, so the storage outlives the write
+/// however the frame's task ends meanwhile (answered by another worker, killed); dropping the
+/// outbox (its worker died) drops the owners with the unsent frames.
 class FrameOutbox
 {
 public:
@@ -139,7 +147,14 @@ public:
     /// Adds the descriptors the frame just finished refers to, in order.
     void add_descriptors(std::vector<UniqueFd>& descriptors);
 
-    [[nodiscard]] bool empty() const noexcept { return sent_ == bytes_.size(); }
+    /// Adds what the frame just finished refers to: its descriptors, and the payloads to write
+    /// from where they are (their offsets are in `bytes()`, after every earlier frame's).
+    void add_attachments(Attachments& attachments);
+
+    [[nodiscard]] bool empty() const noexcept
+    {
+        return sent_ == bytes_.size() && piece_ == in_place_.size();
+    }
 
     enum class Progress
     {
@@ -153,9 +168,18 @@ public:
     Progress write(int socket, bool nonblocking);
 
 private:
+    /// Describes up to `max` of the unwritten bytes, in order, from the buffer and the payloads.
+    /// @return how many iovecs it filled (0 when everything is written).
+    std::size_t gather(iovec* parts, std::size_t max) const noexcept;
+    /// Counts `count` more bytes as written, releasing each payload written in full.
+    void advance(std::size_t count) noexcept;
+
     std::vector<char> bytes_;
-    std::size_t sent_ = 0;
-    std::vector<UniqueFd> descriptors_; // to go out with the next bytes written
+    std::size_t sent_ = 0;               // bytes of bytes_ written
+    std::vector<InPlaceBytes> in_place_; // by offset into bytes_
+    std::size_t piece_ = 0;              // the first of in_place_ not written in full
+    std::size_t piece_sent_ = 0;         // bytes of it written
+    std::vector<UniqueFd> descriptors_;  // to go out with the next bytes written
 };
 
 } // namespace futura::detail

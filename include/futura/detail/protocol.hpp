@@ -70,6 +70,15 @@ void finish_frame(std::vector<char>& out, std::size_t frame_start, FrameKind kin
                   std::uint64_t task_id, std::size_t descriptors = 0,
                   const ChannelKey& key = channel_key());
 
+/// As `finish_frame` for a frame whose payload also comprises the large payloads that
+/// `attachments.in_place` refers to (a gather write: FrameOutbox writes them between the
+/// buffer's bytes): its size and MAC are those of the payload as it goes out. Also counts
+/// `attachments.descriptors`.
+/// @throws ProtocolError if the payload would be larger than `FrameHeader::max_payload`.
+void finish_frame(std::vector<char>& out, std::size_t frame_start, FrameKind kind,
+                  std::uint64_t task_id, const Attachments& attachments,
+                  const ChannelKey& key = channel_key());
+
 /// A frame found at the start of a buffer.
 struct Frame
 {

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -130,6 +131,36 @@ template <class T, class A>
 inline constexpr bool is_contiguous_vector<std::vector<T, A>> =
     trivially_transferable<T> && !std::is_same_v<T, bool>;
 
+/// A worker's result as the PayloadKeeper of its answer: the answer may refer to the result's
+/// large vectors instead of holding a copy, so the result lives until the answer is written
+/// (the outbox holds it), not until the invoker returns.
+template <class R>
+class ResultKeeper final : public PayloadKeeper
+{
+public:
+    explicit ResultKeeper(std::shared_ptr<const R> value) noexcept : value_(std::move(value)) {}
+    [[nodiscard]] std::shared_ptr<const void> keep() const override { return value_; }
+
+private:
+    std::shared_ptr<const R> value_;
+};
+
+/// Sets a writer's payload keeper for a scope: the keeper must not outlive it in the writer.
+class PayloadKeeperScope
+{
+public:
+    PayloadKeeperScope(WireWriter& out, const PayloadKeeper& keeper) noexcept : out_(out)
+    {
+        out.payload_keeper(&keeper);
+    }
+    PayloadKeeperScope(const PayloadKeeperScope&) = delete;
+    PayloadKeeperScope& operator=(const PayloadKeeperScope&) = delete;
+    ~PayloadKeeperScope() { out_.payload_keeper(nullptr); }
+
+private:
+    WireWriter& out_;
+};
+
 /// The wire form of calls `F(Args...) -> R`: the invoker id, the callable, the arguments.
 template <class R, class F, class... Args>
     requires(transferable_call<R, F, Args...>)
@@ -149,20 +180,28 @@ struct RemoteCall
         std::tuple<Args...> args{Codec<Args>::decode(call)...};
         if constexpr (std::is_void_v<R>) {
             std::apply(f, std::move(args));
-        } else if constexpr (is_contiguous_vector<R>) {
-            auto value = std::apply(f, std::move(args));
-            // The result is the call's own: given up as it goes into its segment, so that it and
-            // the segment are never both whole (the tree holds the data once less at its peak).
-            ArgumentSegments given_up;
-            result.argument_segments(&given_up);
-            Codec<R>::encode(result, value);
-            result.argument_segments(nullptr);
-            if (value.size() * sizeof(typename R::value_type) >= prefault_threshold) {
-                // Freeing 400 MB takes 60 ms: after the answer is sent, not before.
-                result.keep_until_sent(std::make_shared<R>(std::move(value)));
-            }
-        } else {
+        } else if constexpr (trivially_transferable<R>) {
             Codec<R>::encode(result, std::apply(f, std::move(args)));
+        } else {
+            // Held until the answer is written: its large vectors go out from where they are.
+            const auto value = std::make_shared<R>(std::apply(f, std::move(args)));
+            const ResultKeeper<R> keeper(value);
+            const PayloadKeeperScope keeping(result, keeper);
+            if constexpr (is_contiguous_vector<R>) {
+                // The result is the call's own: given up as it goes into its segment, so that it
+                // and the segment are never both whole (the tree holds the data once less at its
+                // peak).
+                ArgumentSegments given_up;
+                result.argument_segments(&given_up);
+                Codec<R>::encode(result, *value);
+                result.argument_segments(nullptr);
+                if (value->size() * sizeof(typename R::value_type) >= prefault_threshold) {
+                    // Freeing 400 MB takes 60 ms: after the answer is sent, not before.
+                    result.keep_until_sent(value);
+                }
+            } else {
+                Codec<R>::encode(result, *value);
+            }
         }
     }
 

@@ -12,8 +12,10 @@
 #include <futura/executor.hpp>
 #include <futura/future.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <exception>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -46,8 +48,15 @@ void complete_from_answer(SharedState<R>& state, WireReader& result) noexcept
 }
 
 /// A `Task` with its wire form: what `submit` builds where the process transport is included.
+///
+/// Its call's frame refers to the storage of its large vector arguments rather than holding a
+/// copy (a gather write, with automatic sharing off): the task vouches for that storage as the
+/// frame's PayloadKeeper. The callable and arguments are then destroyed once the task is done
+/// *and* every frame that refers to them is written (or dropped), whichever comes last: a call
+/// taken back from a busy worker and answered by another, or killed, may still be on its way to
+/// the first worker. Each frame's owner holds a reference to the task and one of `call_holds_`.
 template <class R, class F, class... Args>
-class TravellingTask final : public Task<R, F, Args...>, public RemoteTask
+class TravellingTask final : public Task<R, F, Args...>, public RemoteTask, private PayloadKeeper
 {
 public:
     using Task<R, F, Args...>::Task;
@@ -63,11 +72,19 @@ public:
             // into its segment, which is kept to send again (the lvalue rule, ArgumentSegments).
             sent_arguments_.next = 0;
             out.argument_segments(&sent_arguments_);
-            std::apply(
-                [&](const F& f, const Args&... args) {
-                    RemoteCall<R, F, Args...>::encode(out, f, args...);
-                },
-                this->call());
+            out.payload_keeper(this);
+            try {
+                std::apply(
+                    [&](const F& f, const Args&... args) {
+                        RemoteCall<R, F, Args...>::encode(out, f, args...);
+                    },
+                    this->call());
+            } catch (...) {
+                out.payload_keeper(nullptr);
+                out.argument_segments(nullptr);
+                throw;
+            }
+            out.payload_keeper(nullptr);
             out.argument_segments(nullptr);
             return true;
         } else {
@@ -83,7 +100,7 @@ public:
 
     void complete_from(WireReader& result) noexcept override
     {
-        this->destroy_call();
+        let_go_of_call();
         sent_arguments_.segments.clear();
         complete_from_answer<R>(*this, result);
         this->release();
@@ -92,12 +109,45 @@ public:
     void discard(std::exception_ptr reason) noexcept override
     {
         sent_arguments_.segments.clear();
-        Task<R, F, Args...>::discard(std::move(reason));
+        // As Task::discard, but the call may still be referred to by a frame being written.
+        if (reason) {
+            this->try_set_exception(std::move(reason));
+        } else {
+            this->cancel();
+        }
+        let_go_of_call();
+        this->release();
     }
 
 private:
+    /// An owner of the call's storage for a frame that refers to it (PayloadKeeper): a
+    /// reference to the task and a hold on its call, both dropped when the frame is written.
+    [[nodiscard]] std::shared_ptr<const void> keep() const override
+    {
+        auto* self = const_cast<TravellingTask*>(this); // NOLINT: a reference count, not data
+        self->add_ref();
+        call_holds_.fetch_add(1, std::memory_order_relaxed);
+        // Should the control block not be allocated, the deleter runs here: nothing is held.
+        return std::shared_ptr<const void>(this, [](const void* task) {
+            auto* held = const_cast<TravellingTask*>(static_cast<const TravellingTask*>(task));
+            held->let_go_of_call();
+            held->release();
+        });
+    }
+
+    /// Drops one hold on the call (the task's own when it is done, or a frame's once written);
+    /// the last destroys it.
+    void let_go_of_call() noexcept
+    {
+        if (call_holds_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            this->destroy_call();
+        }
+    }
+
     // Touched only by whoever holds the task to send or complete it (the pool's I/O thread).
     mutable ArgumentSegments sent_arguments_;
+    // The task's own hold (until it is done) and one per frame owner alive.
+    mutable std::atomic<std::size_t> call_holds_{1};
 };
 
 /// A `then` continuation with its wire form: the call travels as `f(value)` (or `f()`), the

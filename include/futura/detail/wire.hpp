@@ -22,6 +22,37 @@ struct ArgumentSegments;
 /// The public `futura::ProtocolError`, by the name futura's own code has always used.
 using ProtocolError = futura::ProtocolError;
 
+/// Contiguous payloads of at least this many bytes are written to the channel from where they
+/// are (a gather write) rather than copied into the message, where the writer may.
+inline constexpr std::size_t in_place_threshold = std::size_t{64} << 10;
+
+/// Vouches for the storage of the values a writer encodes: `keep()` returns an owner that keeps
+/// it alive and unchanged for as long as the owner lives, so that large payloads can be written
+/// from there after encoding is over (see `WireWriter::large_bytes`).
+class PayloadKeeper
+{
+public:
+    [[nodiscard]] virtual std::shared_ptr<const void> keep() const = 0;
+
+protected:
+    PayloadKeeper() = default;
+    PayloadKeeper(const PayloadKeeper&) = default;
+    PayloadKeeper& operator=(const PayloadKeeper&) = default;
+    ~PayloadKeeper() = default;
+};
+
+/// Debug counters of large payloads (at least `in_place_threshold` bytes) in messages: tests
+/// check that no message buffer holds what a gather write can send from where it is.
+struct MessageCopyCounters
+{
+    std::uint64_t sent_in_place = 0;  ///< referenced by a message, written from their storage
+    std::uint64_t into_message = 0;   ///< copied into a message buffer
+    std::uint64_t out_of_message = 0; ///< copied out of a received message into a value
+};
+[[nodiscard]] MessageCopyCounters message_copy_counters() noexcept;
+/// Counts a large payload copied out of a received message.
+void count_copy_out_of_message() noexcept;
+
 /// Appends the encoding of values to a byte buffer.
 class WireWriter
 {
@@ -50,6 +81,45 @@ public:
     {
         u64(text.size());
         bytes(text.data(), text.size());
+    }
+
+    /// `size` bytes at `data` that may be large: written from where they are (recorded in the
+    /// attachments' `in_place`, not copied) if the writer has a payload keeper, attachments and
+    /// at least `in_place_threshold` bytes; else appended like `bytes`.
+    void large_bytes(const void* data, std::size_t size)
+    {
+        if (size < in_place_threshold) {
+            bytes(data, size);
+        } else {
+            large_bytes_slow(data, size);
+        }
+    }
+
+    /// Lets `large_bytes` refer to the storage of the values encoded from now on, which
+    /// `keeper` vouches for (null: copy everything). The keeper must outlive the encoding.
+    void payload_keeper(const PayloadKeeper* keeper) noexcept
+    {
+        keeper_ = keeper;
+        kept_.reset();
+    }
+
+    /// A point of the encoding to go back to (`rewind`): bytes and in-place payloads.
+    struct Mark
+    {
+        std::size_t bytes = 0;
+        std::size_t in_place = 0;
+    };
+    [[nodiscard]] Mark mark() const noexcept
+    {
+        return {buffer_->size(), attachments_ != nullptr ? attachments_->in_place.size() : 0};
+    }
+    /// Drops what was encoded after `to`.
+    void rewind(const Mark& to)
+    {
+        buffer_->resize(to.bytes);
+        if (attachments_ != nullptr && attachments_->in_place.size() > to.in_place) {
+            attachments_->in_place.resize(to.in_place);
+        }
     }
 
     /// Reserves `size` bytes at the end and returns where they start, to be filled in place.
@@ -119,6 +189,7 @@ public:
 
 private:
     void forget_foreign_descriptors() noexcept;
+    void large_bytes_slow(const void* data, std::size_t size);
 
     std::vector<char> own_;
     std::vector<char>* buffer_;
@@ -127,6 +198,8 @@ private:
     SegmentCache* segment_cache_ = nullptr;
     std::uint64_t segment_owner_ = 0;
     ArgumentSegments* arguments_ = nullptr;
+    const PayloadKeeper* keeper_ = nullptr;
+    std::shared_ptr<const void> kept_; // from keeper_, once the message refers to a payload
     bool counting_ = false;
 };
 
