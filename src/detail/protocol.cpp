@@ -134,8 +134,9 @@ void finish_frame(std::vector<char>& out, std::size_t frame_start, FrameKind kin
         at = piece.at;
     }
     take(out.data() + at, out.size() - at);
-    header.header_check = header_check(header, key);
-    header.check = frame_check(header, prefix, key);
+    const auto mac = header_mac(header, key);
+    header.header_check = header_check_from(mac);
+    header.check = frame_check_from(mac, prefix);
     std::memcpy(out.data() + frame_start, &header, sizeof header);
 }
 
