@@ -59,6 +59,20 @@ struct ThrowSite
 constexpr auto idle_spin = std::chrono::microseconds(50);
 
 std::atomic<bool> record_throw_sites{false};
+
+/// The stack `returns` with each return address moved back one byte, into the call it returns
+/// from: a frame that called a function that never returns (`throw`, at the end of a function)
+/// has a return address past its own code, and would be named after whatever the linker put
+/// next (seen under ASan: a shared_ptr deleter instead of the function that threw).
+boost::stacktrace::stacktrace calls_of(const boost::stacktrace::stacktrace& returns)
+{
+    std::vector<boost::stacktrace::frame::native_frame_ptr_t> calls;
+    calls.reserve(returns.size());
+    for (const auto& frame : returns) {
+        calls.push_back(static_cast<const char*>(frame.address()) - 1);
+    }
+    return boost::stacktrace::stacktrace::from_dump(calls.data(), calls.size() * sizeof(calls[0]));
+}
 thread_local ThrowSite last_throw;
 
 /// The stack trace of the exception being handled: where it was thrown if that was recorded
@@ -368,7 +382,7 @@ extern "C" void futura_cxa_throw(void* object, std::type_info* type, void (*dest
     if (futura::detail::record_throw_sites.load(std::memory_order_relaxed) && !site.recording) {
         site.recording = true;
         site.object = object;
-        site.trace = boost::stacktrace::stacktrace(1, 64); // without this frame
+        site.trace = futura::detail::calls_of(boost::stacktrace::stacktrace(1, 64)); // not this
         site.recording = false;
     }
     next_throw(object, type, destroy);
