@@ -1566,6 +1566,23 @@ int busy_until(futura::SharedValue<int> go, futura::SharedValue<int> started)
     return static_cast<int>(::getpid());
 }
 
+/// Runs `busy_until` once for about 20 ms, so that the pool's estimate of it is long: a call
+/// sent ahead behind it is then not taken back as overdue (after 1 ms for a call measured at
+/// microseconds) before a test is done with it, however slow the build.
+int measure_busy_until_as_long(futura::ProcessPoolExecutor& pool,
+                               const futura::SharedValue<int>& go,
+                               const futura::SharedValue<int>& started)
+{
+    go.store(0);
+    std::thread opener([&go] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        go.store(1);
+    });
+    const int pid = pool.submit(busy_until, go, started).result(should_happen);
+    opener.join();
+    return pid;
+}
+
 std::vector<std::int64_t> iota_from(std::int64_t first, std::size_t n)
 {
     std::vector<std::int64_t> values(n);
@@ -1614,10 +1631,12 @@ BOOST_AUTO_TEST_CASE(a_call_killed_while_its_large_frame_is_written_fails_alone)
     const futura::SharedValue<int> go(1);
     const futura::SharedValue<int> started(0);
     const SetOnExit release(go);
-    // Both measured short, so that the pool sends the large call ahead behind the busy one
-    // (a call running well past its estimate has nothing sent ahead behind it).
+    // Both measured, so that the pool sends the large call ahead behind the busy one (a call
+    // never measured waits for an idle worker); the busy one measured long, so that it is not
+    // overdue before the test is done (a call running well past its estimate has nothing sent
+    // ahead behind it).
     BOOST_TEST(all_doubled(pool.submit(doubled_elements, iota_from(0, 10)).result(), 0, 10));
-    BOOST_TEST(pool.submit(busy_until, go, started).result() > 0);
+    BOOST_TEST(measure_busy_until_as_long(pool, go, started) > 0);
     go.store(0);
     started.store(0);
     constexpr std::size_t n = 8'000'000; // 64 MB: far more than the socket holds
@@ -1647,7 +1666,7 @@ BOOST_AUTO_TEST_CASE(a_worker_killed_while_a_large_call_is_written_to_it_leaves_
     const SetOnExit release(go);
     const int first = pool.submit(current_pid).result(should_happen);
     BOOST_TEST(all_doubled(pool.submit(doubled_elements, iota_from(0, 10)).result(), 0, 10));
-    BOOST_TEST(pool.submit(busy_until, go, started).result() == first);
+    BOOST_TEST(measure_busy_until_as_long(pool, go, started) == first);
     go.store(0);
     started.store(0);
     constexpr std::size_t n = 8'000'000;
