@@ -1795,6 +1795,141 @@ BOOST_AUTO_TEST_CASE(a_gathered_frame_is_written_from_its_payload_s_storage_held
                       detail::ProtocolError);
 }
 
+/// A frame whose payload `encode` writes, appended to `outbox` with `descriptors`.
+template <class Encode>
+void add_frame(detail::FrameOutbox& outbox, std::uint64_t task_id, Encode&& encode,
+               std::vector<detail::UniqueFd> descriptors = {})
+{
+    const auto start = detail::begin_frame(outbox.bytes());
+    detail::WireWriter out(outbox.bytes());
+    encode(out);
+    detail::finish_frame(outbox.bytes(), start, detail::FrameKind::value, task_id,
+                         descriptors.size());
+    outbox.add_descriptors(descriptors);
+}
+
+/// The next frame on `inbox`, reading from `socket` as a worker does.
+detail::Frame next_frame(detail::FrameInbox& inbox, int socket, detail::Attachments& attachments)
+{
+    for (;;) {
+        if (auto frame = inbox.next(attachments)) {
+            return *frame;
+        }
+        BOOST_REQUIRE(inbox.receive(socket, /*nonblocking=*/false) > 0);
+    }
+}
+
+// A worker's inbox hands out a large frame once its checked prefix is in, and its decoder reads
+// the rest from the socket, a large vector straight into its storage; what a decoder leaves
+// unread is skipped, and the frames behind (one with a descriptor riding on the large frame's
+// bytes) arrive intact. Reading past a frame's end is an error, not the next frame's bytes.
+BOOST_AUTO_TEST_CASE(a_large_frame_is_decoded_as_it_arrives_straight_into_its_vectors)
+{
+    int pair[2];
+    BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0);
+    const detail::UniqueFd sender(pair[0]);
+    const detail::UniqueFd receiver(pair[1]);
+    using Vector = std::vector<std::int64_t>;
+    const auto values = iota_from(3, 2'000'000); // 16 MB
+    int pipe_ends[2];
+    BOOST_REQUIRE(::pipe2(pipe_ends, O_CLOEXEC) == 0);
+    const detail::UniqueFd pipe_read(pipe_ends[0]);
+    const detail::UniqueFd pipe_write(pipe_ends[1]);
+
+    detail::FrameOutbox outbox;
+    add_frame(outbox, 1, [&](detail::WireWriter& out) {
+        out.u64(7);
+        detail::Codec<Vector>::encode(out, values);
+        detail::Codec<Vector>::encode(out, values);
+        out.u64(9);
+    });
+    // Decoded only up to its first field: the rest must be skipped.
+    add_frame(outbox, 2, [&](detail::WireWriter& out) {
+        out.u64(8);
+        detail::Codec<Vector>::encode(out, values);
+    });
+    std::vector<detail::UniqueFd> attached;
+    attached.push_back(detail::UniqueFd::duplicate(pipe_write.get()));
+    add_frame(
+        outbox, 3, [](detail::WireWriter& out) { out.u64(42); }, std::move(attached));
+    std::thread writer([&] { (void)outbox.write(sender.get(), /*nonblocking=*/false); });
+
+    detail::FrameInbox inbox;
+    inbox.read_large_frames_as_decoded(receiver.get());
+    const auto before = detail::message_copy_counters();
+    detail::Attachments attachments;
+    auto frame = next_frame(inbox, receiver.get(), attachments);
+    BOOST_TEST(frame.task_id == 1U);
+    BOOST_TEST(frame.unread > 0U); // handed out before all of it arrived
+    BOOST_TEST(frame.payload.size() <= detail::streamed_frame_bytes + 64 * 1024);
+    BOOST_TEST(frame.payload.size() + frame.unread == 2 * (8 + 16'000'000) + 16);
+    {
+        detail::WireReader in(frame.payload, inbox, frame.unread);
+        BOOST_TEST(in.u64() == 7U);
+        BOOST_TEST((detail::Codec<Vector>::decode(in) == values));
+        BOOST_TEST((detail::Codec<Vector>::decode(in) == values));
+        BOOST_TEST(in.u64() == 9U);
+        BOOST_TEST(in.remaining() == 0U);
+        BOOST_CHECK_THROW((void)in.u64(), detail::ProtocolError); // never the next frame's
+    }
+    const auto after = detail::message_copy_counters();
+    BOOST_TEST(after.received_in_place - before.received_in_place == 2U);
+    BOOST_TEST(after.out_of_message - before.out_of_message == 0U);
+
+    frame = next_frame(inbox, receiver.get(), attachments);
+    BOOST_TEST(frame.task_id == 2U);
+    BOOST_TEST(frame.unread > 0U);
+    BOOST_TEST(detail::WireReader(frame.payload, inbox, frame.unread).u64() == 8U);
+
+    detail::Attachments third;
+    frame = next_frame(inbox, receiver.get(), third);
+    BOOST_TEST(frame.task_id == 3U);
+    BOOST_TEST(frame.unread == 0U);
+    BOOST_TEST(detail::WireReader(frame.payload).u64() == 42U);
+    BOOST_REQUIRE(third.descriptors.size() == 1U);
+    BOOST_TEST(::write(third.descriptors[0].get(), "!", 1) == 1); // the pipe's write end
+    char byte = 0;
+    BOOST_TEST(::read(pipe_read.get(), &byte, 1) == 1);
+    BOOST_TEST(byte == '!');
+    writer.join();
+}
+
+// A channel that ends in the middle of a large frame (its sender died): its decoder gets a
+// ProtocolError, never a short vector or a hang.
+BOOST_AUTO_TEST_CASE(a_large_frame_cut_short_fails_its_decoder_with_a_protocol_error)
+{
+    int pair[2];
+    BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0);
+    detail::UniqueFd sender(pair[0]);
+    const detail::UniqueFd receiver(pair[1]);
+    using Vector = std::vector<std::int64_t>;
+    const auto values = iota_from(0, 1'000'000); // 8 MB
+    detail::FrameOutbox outbox;
+    add_frame(outbox, 1,
+              [&](detail::WireWriter& out) { detail::Codec<Vector>::encode(out, values); });
+    const auto& bytes = outbox.bytes();
+    const std::size_t cut = 3 << 20;
+    std::thread writer([&] {
+        std::size_t done = 0;
+        while (done < cut) {
+            const auto n = ::send(sender.get(), bytes.data() + done, cut - done, MSG_NOSIGNAL);
+            if (n <= 0) {
+                break;
+            }
+            done += static_cast<std::size_t>(n);
+        }
+        sender.reset(); // the end of the channel, mid-frame
+    });
+    detail::FrameInbox inbox;
+    inbox.read_large_frames_as_decoded(receiver.get());
+    detail::Attachments attachments;
+    const auto frame = next_frame(inbox, receiver.get(), attachments);
+    BOOST_TEST(frame.unread > 0U);
+    detail::WireReader in(frame.payload, inbox, frame.unread);
+    BOOST_CHECK_THROW((void)detail::Codec<Vector>::decode(in), detail::ProtocolError);
+    writer.join();
+}
+
 BOOST_AUTO_TEST_CASE(a_task_submitted_where_the_transport_is_not_included_fails_saying_so)
 {
     // Its task was built without a wire form (see "Layers" in doc/design.md): the future says

@@ -36,6 +36,7 @@
 #include <set>
 #include <spawn.h>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -1458,15 +1459,17 @@ BOOST_AUTO_TEST_CASE(a_moved_vector_is_copied_once_each_way_and_repeats_write_in
 }
 
 /// Task: the worker's own counters of large payloads in messages (see message_copy_counters).
-std::array<std::uint64_t, 3> worker_message_copies()
+std::array<std::uint64_t, 4> worker_message_copies()
 {
     const auto counters = futura::detail::message_copy_counters();
-    return {counters.sent_in_place, counters.into_message, counters.out_of_message};
+    return {counters.sent_in_place, counters.into_message, counters.out_of_message,
+            counters.received_in_place};
 }
 
 // Sharing off, a large vector crosses through the socket: written from its own storage by each
-// sender (a gather write: no message buffer ever holds it), and copied once out of the received
-// frame into the receiver's vector. Counted in both processes.
+// sender (a gather write: no message buffer ever holds it); the worker reads a call's vector
+// from the socket straight into the vector's storage (the frame is decoded as it arrives), and
+// the caller copies a result once out of its frame. Counted in both processes.
 BOOST_AUTO_TEST_CASE(with_sharing_off_a_vector_is_written_from_its_storage_both_ways)
 {
     futura::ProcessPoolExecutor pool{{.max_workers = 1, .share_threshold = 0}};
@@ -1484,10 +1487,56 @@ BOOST_AUTO_TEST_CASE(with_sharing_off_a_vector_is_written_from_its_storage_both_
     BOOST_TEST(after.sent_in_place - before.sent_in_place == 3U);
     BOOST_TEST(after.into_message - before.into_message == 0U);
     BOOST_TEST(after.out_of_message - before.out_of_message == 3U);
-    // In the worker: the same, the other way.
+    // In the worker: each result written from its storage, each argument read into its vector
+    // from the socket, not out of a frame.
     BOOST_TEST(worker_after[0] - worker_before[0] == 3U);
     BOOST_TEST(worker_after[1] - worker_before[1] == 0U);
-    BOOST_TEST(worker_after[2] - worker_before[2] == 3U);
+    BOOST_TEST(worker_after[2] - worker_before[2] == 0U);
+    BOOST_TEST(worker_after[3] - worker_before[3] == 3U);
+}
+
+/// Travels from the caller (through Boost.Serialization: it holds a string), but cannot be
+/// rebuilt in a worker: loading it throws.
+struct RefusedOnArrival
+{
+    std::string name;
+
+    template <class Archive>
+    void serialize(Archive& archive, unsigned /*version*/)
+    {
+        archive& name;
+        if constexpr (Archive::is_loading::value) {
+            throw std::runtime_error("refused on arrival");
+        }
+    }
+};
+
+int current_pid() { return static_cast<int>(::getpid()); }
+
+std::int64_t last_of(RefusedOnArrival /*first*/, const std::vector<std::int64_t>& values)
+{
+    return values.back();
+}
+
+// A worker reads a large call as it decodes it: when decoding stops before the call's large
+// vector (an argument ahead of it fails to load), the rest of the frame is skipped, and the
+// next call, on the same worker, is read from its own first byte.
+BOOST_AUTO_TEST_CASE(a_large_call_whose_decoding_stops_early_leaves_the_next_call_intact)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1, .share_threshold = 0}};
+    const int pid = pool.submit(current_pid).result();
+    for (int round = 0; round < 2; ++round) {
+        auto refused = pool.submit(last_of, RefusedOnArrival{"first"},
+                                   std::vector<std::int64_t>(3'000'000, round)); // 24 MB
+        BOOST_CHECK_EXCEPTION(
+            (void)refused.result(), std::runtime_error, [](const std::runtime_error& e) {
+                return std::string(e.what()).find("refused on arrival") != std::string::npos;
+            });
+        std::vector<std::int64_t> values(3'000'000, 5);
+        values.back() = round;
+        BOOST_TEST(pool.submit(doubled, std::move(values)).result().back() == 2 * round);
+    }
+    BOOST_TEST(pool.submit(current_pid).result() == pid); // the worker was never replaced
 }
 
 // Issue 13's lvalue rule: the caller's process holds at most one extra copy of an argument

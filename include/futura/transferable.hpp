@@ -238,10 +238,9 @@ struct Codec<std::vector<T, Alloc>>
                 prefault(values.data(), static_cast<std::size_t>(length) * sizeof(T));
             }
             values.resize(static_cast<std::size_t>(length));
-            if (values.size() * sizeof(T) >= in_place_threshold) [[unlikely]] {
-                count_copy_out_of_message();
-            }
-            in.bytes(values.data(), values.size() * sizeof(T));
+            // Straight from the channel into the vector where the frame is read as it is
+            // decoded (a worker's large call), else out of the received frame.
+            in.large_bytes(values.data(), values.size() * sizeof(T));
         } else {
             const auto n = in.count(1); // each element takes at least a byte, or none:
             values.reserve(std::min<std::size_t>(n, in.remaining())); // never trust n to size

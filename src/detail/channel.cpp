@@ -27,10 +27,16 @@ union ControlBuffer
 ssize_t receive_some(int socket, ReceiveBuffer& in, ReceivedDescriptors& descriptors,
                      bool nonblocking)
 {
+    return receive_some(socket, in, descriptors, nonblocking, max_step);
+}
+
+ssize_t receive_some(int socket, ReceiveBuffer& in, ReceivedDescriptors& descriptors,
+                     bool nonblocking, std::size_t max_bytes)
+{
     const auto at = in.size();
     // A large frame in progress is read in one step where the socket allows, into memory
     // reserved for all of it at once (capped: the header is the sender's word).
-    const std::size_t missing = missing_frame_bytes(in);
+    const std::size_t missing = std::min(missing_frame_bytes(in), max_bytes);
     const std::size_t step = std::max(read_size, std::min(missing, max_step));
     if (in.capacity() < at + step) {
         // At least doubling: a frame larger than one step grows in a few moves, not one per
@@ -38,7 +44,16 @@ ssize_t receive_some(int socket, ReceiveBuffer& in, ReceivedDescriptors& descrip
         in.reserve(std::max(at + step, std::min(at + missing, 2 * in.capacity())));
     }
     in.resize(at + step);
-    iovec io{in.data() + at, step};
+    const auto n =
+        receive_into(socket, std::span<char>(in.data() + at, step), descriptors, nonblocking);
+    in.resize(at + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+    return n;
+}
+
+ssize_t receive_into(int socket, std::span<char> into, ReceivedDescriptors& descriptors,
+                     bool nonblocking)
+{
+    iovec io{into.data(), into.size()};
     ControlBuffer control;
     msghdr message{};
     message.msg_iov = &io;
@@ -49,7 +64,6 @@ ssize_t receive_some(int socket, ReceiveBuffer& in, ReceivedDescriptors& descrip
     do {
         n = ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC | (nonblocking ? MSG_DONTWAIT : 0));
     } while (n < 0 && errno == EINTR);
-    in.resize(at + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
     if (n < 0) {
         return n;
     }
@@ -136,28 +150,72 @@ void claim_descriptors(ReceivedDescriptors& from, std::size_t count, Attachments
 
 ssize_t FrameInbox::receive(int socket, bool nonblocking)
 {
+    skip_tail();
     if (consumed_ == bytes_.size()) {
         clear_buffer(bytes_);
     } else if (consumed_ > 0) {
         bytes_.erase(bytes_.begin(), bytes_.begin() + static_cast<std::ptrdiff_t>(consumed_));
     }
     consumed_ = 0;
-    const auto n = receive_some(socket, bytes_, descriptors_, nonblocking);
+    // Reading large frames as they are decoded, a step never makes room for more than the
+    // start of one: the rest goes straight where its decoder puts it.
+    const auto n = receive_some(socket, bytes_, descriptors_, nonblocking,
+                                tail_socket_ < 0 ? max_step : streamed_frame_bytes);
+    check_unclaimed();
+    return n;
+}
+
+void FrameInbox::check_unclaimed() const
+{
     if (descriptors_.size() > max_unclaimed_) {
         throw ProtocolError("futura: more file descriptors arrived than the messages on the "
                             "channel can refer to");
     }
-    return n;
 }
 
 std::optional<Frame> FrameInbox::next(Attachments& attachments)
 {
-    auto frame = parse_frame(std::span<const char>(bytes_).subspan(consumed_));
+    const auto bytes = std::span<const char>(bytes_).subspan(consumed_);
+    auto frame =
+        tail_socket_ < 0 ? parse_frame(bytes) : parse_frame_start(bytes, streamed_frame_bytes);
     if (frame) {
         claim_descriptors(descriptors_, frame->descriptors, attachments);
         consumed_ += frame->size;
+        tail_unread_ = frame->unread; // all of the buffer was its if not 0
     }
     return frame;
+}
+
+void FrameInbox::read(char* into, std::size_t size)
+{
+    if (size > tail_unread_) {
+        throw ProtocolError("futura: a frame was read past its end");
+    }
+    while (size > 0) {
+        const auto n = receive_into(tail_socket_, std::span<char>(into, size), descriptors_,
+                                    /*nonblocking=*/false);
+        if (n <= 0) {
+            throw ProtocolError(n == 0 ? "futura: the channel closed in the middle of a frame"
+                                       : "futura: the channel failed in the middle of a frame");
+        }
+        check_unclaimed(); // descriptors of later frames may ride on these bytes
+        into += n;
+        size -= static_cast<std::size_t>(n);
+        tail_unread_ -= static_cast<std::uint64_t>(n);
+    }
+}
+
+void FrameInbox::skip_tail()
+{
+    if (tail_unread_ == 0) {
+        return;
+    }
+    std::vector<char> scratch(
+        static_cast<std::size_t>(std::min<std::uint64_t>(tail_unread_, read_size)));
+    while (tail_unread_ > 0) {
+        read(scratch.data(),
+             static_cast<std::size_t>(std::min<std::uint64_t>(tail_unread_, scratch.size())));
+    }
 }
 
 // ----- FrameOutbox ---------------------------------------------------------------------------

@@ -150,6 +150,12 @@ void append_frame(std::vector<char>& out, FrameKind kind, std::uint64_t task_id,
 
 std::optional<Frame> parse_frame(std::span<const char> bytes, const ChannelKey& key)
 {
+    return parse_frame_start(bytes, FrameHeader::max_payload + 1, key); // never unread bytes
+}
+
+std::optional<Frame> parse_frame_start(std::span<const char> bytes, std::uint64_t min_unread,
+                                       const ChannelKey& key)
+{
     if (bytes.size() < sizeof(FrameHeader)) {
         return std::nullopt;
     }
@@ -168,16 +174,26 @@ std::optional<Frame> parse_frame(std::span<const char> bytes, const ChannelKey& 
         throw ProtocolError("futura: a message between processes fails its authentication (its "
                             "header is corrupted, or it was not written by this pool)");
     }
-    if (bytes.size() - sizeof(FrameHeader) < header.payload_size) {
-        return std::nullopt;
+    const auto held = bytes.size() - sizeof(FrameHeader);
+    std::uint64_t unread = 0;
+    if (held < header.payload_size) {
+        unread = header.payload_size - held;
+        if (unread < min_unread || held < FrameHeader::checked_prefix) {
+            return std::nullopt; // wait for the rest (or for the prefix, to check it)
+        }
     }
-    const auto payload = bytes.subspan(sizeof(FrameHeader), header.payload_size);
+    const auto payload =
+        bytes.subspan(sizeof(FrameHeader), static_cast<std::size_t>(header.payload_size - unread));
     if (frame_check_from(mac, payload) != header.check) {
         throw ProtocolError("futura: a message between processes fails its authentication "
                             "(corrupted bytes on the channel, or not written by this pool)");
     }
-    return Frame{header.kind, header.task_id, header.descriptors, payload,
-                 sizeof(FrameHeader) + payload.size()};
+    return Frame{header.kind,
+                 header.task_id,
+                 header.descriptors,
+                 payload,
+                 sizeof(FrameHeader) + payload.size(),
+                 unread};
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 #include <futura/detail/attachments.hpp>
 #include <futura/detail/wire.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <string>
 
@@ -12,6 +13,11 @@ namespace {
 std::atomic<std::uint64_t> sent_in_place{0};
 std::atomic<std::uint64_t> copied_into_message{0};
 std::atomic<std::uint64_t> copied_out_of_message{0};
+std::atomic<std::uint64_t> received_in_place{0};
+
+/// What a reader reads from its tail at least when it needs more bytes held: small values
+/// past the held bytes cost one read per this much, not one per value.
+constexpr std::size_t tail_step = std::size_t{64} << 10;
 
 } // namespace
 
@@ -19,12 +25,8 @@ MessageCopyCounters message_copy_counters() noexcept
 {
     return {sent_in_place.load(std::memory_order_relaxed),
             copied_into_message.load(std::memory_order_relaxed),
-            copied_out_of_message.load(std::memory_order_relaxed)};
-}
-
-void count_copy_out_of_message() noexcept
-{
-    copied_out_of_message.fetch_add(1, std::memory_order_relaxed);
+            copied_out_of_message.load(std::memory_order_relaxed),
+            received_in_place.load(std::memory_order_relaxed)};
 }
 
 void WireWriter::large_bytes_slow(const void* data, std::size_t size)
@@ -91,6 +93,55 @@ std::uint32_t WireWriter::fresh_descriptor(int fd)
     }
     attachments_->sources.push_back(-1);
     return static_cast<std::uint32_t>(attachments_->descriptors.size() - 1);
+}
+
+void WireReader::large_bytes(void* out, std::size_t size)
+{
+    if (size >= in_place_threshold) [[unlikely]] {
+        (size > held() ? received_in_place : copied_out_of_message)
+            .fetch_add(1, std::memory_order_relaxed);
+    }
+    bytes(out, size);
+}
+
+void WireReader::hold(std::size_t size)
+{
+    if (size > remaining()) {
+        fail("the message ends early");
+    }
+    // What is held and not read yet, then at least a step more (never past the message).
+    const auto kept = held();
+    const auto more = static_cast<std::size_t>(
+        std::min<std::uint64_t>(unread_, std::max<std::uint64_t>(size - kept, tail_step)));
+    auto next = std::make_shared_for_overwrite<char[]>(kept + more);
+    if (kept != 0) {
+        std::memcpy(next.get(), data_.data() + position_, kept);
+    }
+    tail_->read(next.get() + kept, more);
+    unread_ -= more;
+    held_ = std::move(next);
+    data_ = std::span<const char>(held_.get(), kept + more);
+    position_ = 0;
+}
+
+void WireReader::bytes_past_held(void* out, std::size_t size)
+{
+    if (size < tail_step) {
+        hold(size); // a small value: read ahead with it
+        bytes(out, size);
+        return;
+    }
+    if (size > remaining()) {
+        fail("the message ends early");
+    }
+    // A large payload: what is held, then the rest straight from the tail into `out`.
+    const auto kept = held();
+    if (kept != 0) {
+        std::memcpy(out, data_.data() + position_, kept);
+    }
+    position_ = data_.size();
+    tail_->read(static_cast<char*>(out) + kept, size - kept);
+    unread_ -= size - kept;
 }
 
 void WireReader::fail(const char* what)

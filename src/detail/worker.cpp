@@ -104,7 +104,11 @@ public:
     WorkerLoop(int fd, bool forked, std::size_t share_threshold, std::size_t segment_cache_bytes)
         : fd_(fd), forked_(forked), share_threshold_(share_threshold),
           segment_cache_(segment_cache_bytes)
-    {}
+    {
+        // A worker may block on its parent: a large call is decoded as it arrives, its large
+        // vectors read from the socket straight into their storage.
+        inbox_.read_large_frames_as_decoded(fd_);
+    }
 
     [[noreturn]] void run()
     {
@@ -235,7 +239,7 @@ private:
         last_throw.object = nullptr;
         const auto began = std::chrono::steady_clock::now();
         try {
-            WireReader call(frame.payload);
+            WireReader call(frame.payload, inbox_, frame.unread);
             call.attach(call_attachments);
             if (frame.kind == FrameKind::call || frame.kind == FrameKind::initialize) {
                 // The initializer is encoded as a call: a function with its arguments.

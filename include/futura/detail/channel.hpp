@@ -79,6 +79,20 @@ using ReceivedDescriptors = std::deque<UniqueFd>;
 ssize_t receive_some(int socket, ReceiveBuffer& in, ReceivedDescriptors& descriptors,
                      bool nonblocking);
 
+/// As `receive_some`, reading at most `max_bytes` into `in` (for an inbox that hands out large
+/// frames before they have arrived, and so need not make room for all of one).
+ssize_t receive_some(int socket, ReceiveBuffer& in, ReceivedDescriptors& descriptors,
+                     bool nonblocking, std::size_t max_bytes);
+
+/// One read of what is available on `socket` into `into` (not empty), descriptors as
+/// `receive_some`. @return as `receive_some`.
+ssize_t receive_into(int socket, std::span<char> into, ReceivedDescriptors& descriptors,
+                     bool nonblocking);
+
+/// A frame of which at least this much has not arrived is decoded as it arrives where the
+/// inbox allows it (`FrameInbox::read_large_frames_as_decoded`).
+inline constexpr std::size_t streamed_frame_bytes = std::size_t{1} << 20;
+
 /// How many bytes the frame that starts `in` still lacks (0 if its header is not complete or
 /// not valid yet), so that a large frame is read in large steps into memory reserved once,
 /// instead of 64 KiB at a time into a buffer that keeps moving as it grows.
@@ -97,7 +111,12 @@ void claim_descriptors(ReceivedDescriptors& from, std::size_t count, Attachments
 
 /// Frames received on a channel and the descriptors that came with them: both ends of every
 /// channel read through one of these.
-class FrameInbox
+///
+/// A reader that may block on the channel (a worker) lets the inbox hand out a large frame as
+/// soon as its checked prefix is in (`read_large_frames_as_decoded`): the frame's decoder then
+/// reads the rest of it from the channel through the inbox (a MessageTail), straight into the
+/// values it makes, and the next `receive` skips what the decoder left unread.
+class FrameInbox final : public MessageTail
 {
 public:
     /// `max_unclaimed`: how many received descriptors may wait for their frame. The parent
@@ -115,18 +134,35 @@ public:
     ssize_t receive(int socket, bool nonblocking);
 
     /// The next complete frame, its descriptors moved into `attachments`; nothing if more bytes
-    /// are needed. Its payload stays valid until the next `receive`.
+    /// are needed. Its payload stays valid until the next `receive`. Once
+    /// `read_large_frames_as_decoded`, also a large frame of which `unread` bytes are still on
+    /// the channel: read them with `read`, before the next `receive`.
     /// @throws ProtocolError if the bytes are not a valid frame or its descriptors are missing.
     std::optional<Frame> next(Attachments& attachments);
+
+    /// From now on, `next` hands out a frame of which at least `streamed_frame_bytes` have not
+    /// arrived once its checked prefix is in, and `read` reads the rest from `socket`, blocking.
+    void read_large_frames_as_decoded(int socket) noexcept { tail_socket_ = socket; }
+
+    /// Reads `size` bytes of the last frame's unread ones into `into`, blocking.
+    /// @throws ProtocolError if that is more than the frame has left, or the channel fails or
+    /// ends first.
+    void read(char* into, std::size_t size) override;
 
     /// Whether bytes of an incomplete frame are held.
     [[nodiscard]] bool holds_partial_frame() const noexcept { return consumed_ < bytes_.size(); }
 
 private:
+    /// Reads and drops what is left unread of the last frame (its decoder stopped early).
+    void skip_tail();
+    void check_unclaimed() const;
+
     ReceiveBuffer bytes_;
     std::size_t consumed_ = 0;        // bytes of frames already returned
     ReceivedDescriptors descriptors_; // not yet claimed by a frame
     std::size_t max_unclaimed_;
+    int tail_socket_ = -1;          // where unread bytes of frames are read from; -1: never
+    std::uint64_t tail_unread_ = 0; // bytes of the last frame still on the channel
 };
 
 /// Frames waiting to be written to a channel, with the descriptors they refer to and the large

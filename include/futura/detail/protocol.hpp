@@ -84,9 +84,11 @@ struct Frame
 {
     FrameKind kind;
     std::uint64_t task_id;
-    std::size_t descriptors; ///< how many received descriptors belong to this frame
-    std::span<const char> payload;
-    std::size_t size; ///< header and payload: how far to advance in the buffer
+    std::size_t descriptors;       ///< how many received descriptors belong to this frame
+    std::span<const char> payload; ///< all of it, or its first bytes if `unread` is not 0
+    std::size_t size;              ///< header and payload: how far to advance in the buffer
+    /// Bytes of the payload still on the channel, after `payload` (see `parse_frame_start`).
+    std::uint64_t unread = 0;
 };
 
 /// Parses the frame at the start of `bytes`. @return nothing if more bytes are needed.
@@ -94,6 +96,14 @@ struct Frame
 /// that does not match `key`).
 std::optional<Frame> parse_frame(std::span<const char> bytes,
                                  const ChannelKey& key = channel_key());
+
+/// As `parse_frame`, and also returns a frame of which at least `min_unread` payload bytes
+/// have not arrived yet, once its header and checked prefix are in `bytes` and authenticated
+/// (nothing past the prefix is under a MAC in any case): its `payload` is what `bytes` holds
+/// of it, and its `unread` bytes follow on the channel. For a reader that decodes a large frame
+/// as it arrives.
+std::optional<Frame> parse_frame_start(std::span<const char> bytes, std::uint64_t min_unread,
+                                       const ChannelKey& key = channel_key());
 
 /// Encodes the exception `error` (type name, message, stack trace) so the parent can rethrow
 /// it: as the same type for the standard exception types and futura's own, otherwise as

@@ -48,10 +48,30 @@ struct MessageCopyCounters
     std::uint64_t sent_in_place = 0;  ///< referenced by a message, written from their storage
     std::uint64_t into_message = 0;   ///< copied into a message buffer
     std::uint64_t out_of_message = 0; ///< copied out of a received message into a value
+    /// read from the channel straight into a value's storage (mostly: the bytes that had
+    /// already arrived with the frame's start are copied from there)
+    std::uint64_t received_in_place = 0;
 };
 [[nodiscard]] MessageCopyCounters message_copy_counters() noexcept;
-/// Counts a large payload copied out of a received message.
-void count_copy_out_of_message() noexcept;
+
+/// The bytes of a message that had not arrived when its decoding began. A large frame is
+/// decoded as it is read (by a worker, which may block on its parent), so that a large vector's
+/// bytes go from the channel straight into the vector's storage, instead of into a buffer
+/// holding the whole frame and then into the vector: one copy and one first touch of fresh
+/// memory fewer (doc/shared_memory.md, "Every copy").
+class MessageTail
+{
+public:
+    /// Reads exactly `size` more bytes of the message into `into`.
+    /// @throws ProtocolError if the channel fails or ends first.
+    virtual void read(char* into, std::size_t size) = 0;
+
+protected:
+    MessageTail() = default;
+    MessageTail(const MessageTail&) = default;
+    MessageTail& operator=(const MessageTail&) = default;
+    ~MessageTail() = default;
+};
 
 /// Appends the encoding of values to a byte buffer.
 class WireWriter
@@ -205,17 +225,32 @@ private:
 
 /// Reads values back from bytes; every read is checked against what is left.
 /// @throws ProtocolError on any overrun, so hostile bytes never read out of bounds.
+///
+/// A message may be read while it arrives: the reader then holds its first bytes (`data`) and
+/// pulls the other `tail_size` from `tail` as it needs them. Views it returns (`take`,
+/// `string`) stay valid until its next read. A copy of such a reader shares its tail: only
+/// one of them may read past the bytes held.
 class WireReader
 {
 public:
     explicit WireReader(std::span<const char> data) noexcept : data_(data) {}
+    WireReader(std::span<const char> data, MessageTail& tail, std::uint64_t tail_size) noexcept
+        : data_(data), tail_(&tail), unread_(tail_size)
+    {}
 
     void bytes(void* out, std::size_t size)
     {
-        if (size != 0) { // an empty vector's data() may be null: no memcpy from or to it
-            std::memcpy(out, take(size).data(), size);
+        if (size > held()) [[unlikely]] {
+            bytes_past_held(out, size);
+        } else if (size != 0) { // an empty vector's data() may be null: no memcpy from or to it
+            std::memcpy(out, data_.data() + position_, size);
+            position_ += size;
         }
     }
+
+    /// As `bytes`, for what may be a large payload (a vector's elements): where the message is
+    /// read as it arrives, what has not arrived yet is read straight into `out`.
+    void large_bytes(void* out, std::size_t size);
 
     /// A bool, checked: any byte but 0 or 1 is a malformed message, never undefined behaviour.
     bool boolean()
@@ -259,15 +294,19 @@ public:
     /// The next `size` bytes, consumed.
     std::span<const char> take(std::size_t size)
     {
-        if (size > remaining()) {
-            fail("the message ends early");
+        if (size > held()) [[unlikely]] {
+            hold(size);
         }
         const auto view = data_.subspan(position_, size);
         position_ += size;
         return view;
     }
 
-    [[nodiscard]] std::size_t remaining() const noexcept { return data_.size() - position_; }
+    /// What is left of the message, including what has not arrived yet.
+    [[nodiscard]] std::size_t remaining() const noexcept
+    {
+        return data_.size() - position_ + static_cast<std::size_t>(unread_);
+    }
 
     [[noreturn]] static void fail(const char* what);
 
@@ -291,9 +330,19 @@ public:
     void keep_alive(std::shared_ptr<const void> owner);
 
 private:
+    /// The bytes held, not yet read.
+    [[nodiscard]] std::size_t held() const noexcept { return data_.size() - position_; }
+    /// Makes the next `size` bytes held, reading them from the tail.
+    /// @throws ProtocolError if the message is shorter.
+    void hold(std::size_t size);
+    void bytes_past_held(void* out, std::size_t size);
+
     std::span<const char> data_;
     std::size_t position_ = 0;
     Attachments* attachments_ = nullptr;
+    MessageTail* tail_ = nullptr;
+    std::uint64_t unread_ = 0;     // bytes of the message still in the tail
+    std::shared_ptr<char[]> held_; // what data_ views once bytes were read from the tail
 };
 
 } // namespace futura::detail
