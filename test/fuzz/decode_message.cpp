@@ -11,7 +11,10 @@
 //                   the mutator cannot keep a keyed MAC right by itself); with the bit off the
 //                   MAC and header checks themselves are exercised.
 //   flags bits 1-7  if not zero, also deliver the stream in reads of this many bytes, as the
-//                   worker loop does, and check that it yields the same frames.
+//                   worker loop does, and check that it yields the same frames; and in any
+//                   case, decode each value with only this many of its payload's bytes held
+//                   and the rest read as they arrive (a worker's large call), which must
+//                   give the same outcome.
 // Each frame's payload then goes, each time from its first byte, through decode_exception (with
 // a registered user exception), the value codecs, the worker's call path (find_remote_invoker,
 // the invoker, a call through a function pointer) and decode_function_address: the receiver
@@ -190,18 +193,53 @@ std::vector<char> encode(const T& value)
     return std::move(out.buffer());
 }
 
+/// The bytes of a message after those a reader holds, as a channel delivers them to a reader
+/// that decodes a large frame as it arrives (FrameInbox in a worker).
+class MemoryTail final : public futura::detail::MessageTail
+{
+public:
+    explicit MemoryTail(std::span<const char> rest) noexcept : rest_(rest) {}
+
+    void read(char* into, std::size_t size) override
+    {
+        if (size > rest_.size()) {
+            finding("a reader asked its tail for more bytes than its message has left");
+        }
+        std::memcpy(into, rest_.data(), size);
+        rest_ = rest_.subspan(size);
+    }
+
+private:
+    std::span<const char> rest_;
+};
+
+/// Where the payloads are split between the bytes a reader holds and its tail (fuzz_one sets
+/// it from the input's flags): decoding as the bytes arrive must not change the outcome.
+std::size_t tail_split = 0;
+
+/// What decoding a T from `in` gave: its encoding, and how much of the message was left.
+struct Outcome
+{
+    std::vector<char> encoding;
+    std::size_t remaining = 0;
+    bool operator==(const Outcome&) const = default;
+};
+
 /// Decodes a T from the payload. futura's own codecs are canonical: what decodes re-encodes to
 /// exactly the bytes it consumed. The Boost path need not be; there encode(decode(encode(v)))
-/// must give the bytes of encode(v).
+/// must give the bytes of encode(v). The same payload read through a tail (its first bytes
+/// held, the rest pulled as needed) must decode to the same value, or fail as well.
 template <class T>
 void decode_value(std::span<const char> payload)
 {
     static const std::string step = "Codec<" + type_name<T>() + ">::decode";
+    std::optional<Outcome> whole;
     expect_clean(step, [&] {
         WireReader in(payload);
         const T value = Codec<T>::decode(in);
         const auto consumed = payload.first(payload.size() - in.remaining());
         const auto again = encode(value);
+        whole = Outcome{again, in.remaining()};
         if constexpr (boost_path<T>) {
             WireReader reread(again);
             const auto twice = encode(Codec<T>::decode(reread));
@@ -213,6 +251,18 @@ void decode_value(std::span<const char> payload)
                            "them)");
         }
     });
+    const auto split = std::min(tail_split, payload.size());
+    std::optional<Outcome> arriving;
+    expect_clean(step + " as it arrives", [&] {
+        MemoryTail tail(payload.subspan(split));
+        WireReader in(payload.first(split), tail, payload.size() - split);
+        const T value = Codec<T>::decode(in);
+        arriving = Outcome{encode(value), in.remaining()};
+    });
+    if (whole != arriving) {
+        finding(step + " decoded the payload otherwise when its last " +
+                std::to_string(payload.size() - split) + " bytes were read as they arrived");
+    }
 }
 
 void decode_values(std::span<const char> payload)
@@ -410,10 +460,47 @@ Step parse_one(std::span<const char> bytes)
     const auto& frame = *step.frame;
     if (frame.size != sizeof header + frame.payload.size() || frame.size > bytes.size() ||
         frame.payload.data() != bytes.data() + sizeof header || frame.kind != header.kind ||
-        frame.task_id != header.task_id || frame.payload.size() != header.payload_size) {
+        frame.task_id != header.task_id || frame.payload.size() != header.payload_size ||
+        frame.unread != 0) {
         finding("parse_frame returned a frame that does not match the bytes it parsed");
     }
     return step;
+}
+
+/// parse_frame_start, which may hand out a frame before all of it is in: the same frame as
+/// parse_frame once it is whole, and before, only once its checked prefix is in, with sizes
+/// that add up to what the header announced.
+void check_frame_start(std::span<const char> bytes, const Step& whole)
+{
+    if (whole.rejected || bytes.size() < sizeof(FrameHeader)) {
+        return;
+    }
+    std::optional<Frame> start;
+    if (!expect_clean("parse_frame_start",
+                      [&] { start = futura::detail::parse_frame_start(bytes, 1); })) {
+        if (whole.frame) {
+            finding("parse_frame_start refused a frame parse_frame accepted");
+        }
+        return; // refused early: a prefix whose MAC fails, which parse_frame will refuse too
+    }
+    if (whole.frame) {
+        if (!start || start->size != whole.frame->size || start->unread != 0 ||
+            start->payload.data() != whole.frame->payload.data() ||
+            start->payload.size() != whole.frame->payload.size()) {
+            finding("parse_frame_start and parse_frame disagree on a whole frame");
+        }
+        return;
+    }
+    if (!start) {
+        return;
+    }
+    FrameHeader header;
+    std::memcpy(&header, bytes.data(), sizeof header);
+    if (start->payload.size() < FrameHeader::checked_prefix || start->unread == 0 ||
+        start->payload.size() + start->unread != header.payload_size ||
+        start->size != bytes.size() || start->payload.data() != bytes.data() + sizeof header) {
+        finding("parse_frame_start handed out a frame start that does not match its header");
+    }
 }
 
 /// Parses `stream` as the worker loop does: every complete frame buffered, then more bytes.
@@ -428,6 +515,7 @@ Parsed receive(std::span<const char> stream, std::size_t chunk, const OnFrame& o
         std::size_t consumed = 0;
         for (;;) {
             const auto step = parse_one(std::span<const char>(in).subspan(consumed));
+            check_frame_start(std::span<const char>(in).subspan(consumed), step);
             if (step.rejected) {
                 parsed.failed = true;
                 return parsed;
@@ -465,6 +553,7 @@ void fuzz_one(const std::uint8_t* data, std::size_t size)
         return;
     }
     const auto flags = data[0];
+    tail_split = flags >> 1U;
     std::vector<char> stream(data + 1, data + size);
     if ((flags & 1U) != 0) {
         repair_checks(stream);
