@@ -43,6 +43,7 @@
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -129,6 +130,11 @@ class ProcessPoolExecutor::Impl final : private detail::SchedulerHost
         {
             pool.handle_frame(*this, frame, attachments);
         }
+        std::span<char> on_answer_start(const detail::Frame& frame) override
+        {
+            return pool.start_answer_in_place(*this, frame);
+        }
+        void on_answer_received() override { pool.finish_answer_in_place(*this); }
         void on_frames_handled() override { pool.dispatch(); }
         void on_bad_message(const std::exception& error) override
         {
@@ -151,6 +157,13 @@ class ProcessPoolExecutor::Impl final : private detail::SchedulerHost
         ExpectedDeath expected_death = ExpectedDeath::unexpected;
         std::optional<std::uint64_t> killed_call; // kill() of this call killed the worker
         std::size_t tasks_done = 0;
+        /// A large answer whose result is read straight into its storage: its call and run time.
+        struct ArrivingAnswer
+        {
+            std::uint64_t task_id;
+            double seconds;
+        };
+        std::optional<ArrivingAnswer> arriving;
 
         detail::StderrTail stderr_tail;
         std::array<char, 4096> stderr_buffer{};
@@ -700,11 +713,7 @@ private:
         if (frame.task_id == 0 && frame.kind == detail::FrameKind::value) {
             return; // the initializer ran
         }
-        const auto call = scheduler_.answered(worker.number, frame.task_id, seconds);
-        worker.claims.release(call.id);
-        auto* task = static_cast<detail::TaskBase*>(call.task);
-        worker.timeout_timer.cancel();
-        ++worker.tasks_done;
+        auto* task = answered(worker, frame.task_id, seconds);
         if (frame.kind == detail::FrameKind::value) {
             finish_task(Outcome::completed);
             task->remote()->complete_from(reader);
@@ -718,6 +727,62 @@ private:
             finish_task(Outcome::failed);
             task->discard(error);
         }
+        after_answer(worker);
+    }
+
+    /// A large value answer has started to arrive: its result may take the rest straight into
+    /// its storage (a vector of plain values), instead of the frame being buffered whole and
+    /// decoded from there. The call stays unanswered until all of it is in: should the worker
+    /// die meanwhile, it fails as any call its worker died in.
+    std::span<char> start_answer_in_place(WorkerProcess& worker, const detail::Frame& frame)
+    {
+        const auto& calls = scheduler_.unanswered(worker.number);
+        if (frame.task_id == 0 || calls.empty() || calls.front().id != frame.task_id) {
+            return {}; // the initializer's, or not its turn: handle_frame says what is wrong
+        }
+        // The result is made (and its memory backed) at once, for bytes still to come: never
+        // more than the memory that is free, so that a worker that only announces a huge answer
+        // cannot make the parent back it. Buffered, an answer takes memory as it arrives.
+        const auto free_bytes = static_cast<std::uint64_t>(::sysconf(_SC_AVPHYS_PAGES)) *
+                                static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+        if (frame.payload.size() + frame.unread > free_bytes) {
+            return {};
+        }
+        detail::WireReader reader(frame.payload);
+        const double seconds = static_cast<double>(reader.u64()) / 1e9;
+        auto* task = static_cast<detail::TaskBase*>(calls.front().task);
+        const auto rest = task->remote()->receive_result_into(reader, frame.unread);
+        if (!rest.empty()) {
+            worker.arriving = WorkerProcess::ArrivingAnswer{frame.task_id, seconds};
+        }
+        return rest;
+    }
+
+    /// The answer `start_answer_in_place` took is all in its result.
+    void finish_answer_in_place(WorkerProcess& worker)
+    {
+        const auto arriving = *worker.arriving;
+        worker.arriving.reset();
+        auto* task = answered(worker, arriving.task_id, arriving.seconds);
+        finish_task(Outcome::completed);
+        task->remote()->complete_from_received();
+        after_answer(worker);
+    }
+
+    /// The bookkeeping of an answer to call `task_id` that ran `seconds`. @return its task.
+    /// @throws ProtocolError if it is not the worker's oldest unanswered call.
+    detail::TaskBase* answered(WorkerProcess& worker, std::uint64_t task_id, double seconds)
+    {
+        const auto call = scheduler_.answered(worker.number, task_id, seconds);
+        worker.claims.release(call.id);
+        worker.timeout_timer.cancel();
+        ++worker.tasks_done;
+        return static_cast<detail::TaskBase*>(call.task);
+    }
+
+    /// What follows any answer: the next call's timeout, and retirement.
+    void after_answer(WorkerProcess& worker)
+    {
         if (!scheduler_.unanswered(worker.number).empty()) {
             start_timeout(worker);
         }

@@ -26,6 +26,7 @@
 #include <futura/detail/remote_call.hpp>
 #include <futura/detail/wire.hpp>
 #include <futura/detail/worker.hpp>
+#include <futura/detail/worker_channel.hpp>
 #include <futura/errors.hpp>
 #include <futura/executor.hpp>
 #include <futura/future.hpp>
@@ -1928,6 +1929,98 @@ BOOST_AUTO_TEST_CASE(a_large_frame_cut_short_fails_its_decoder_with_a_protocol_e
     detail::WireReader in(frame.payload, inbox, frame.unread);
     BOOST_CHECK_THROW((void)detail::Codec<Vector>::decode(in), detail::ProtocolError);
     writer.join();
+}
+
+/// The pool's side of a channel, for the channel alone: what arrived, and where a large
+/// answer's rest goes (into storage of its own, unless `decline` names its task).
+struct RecordingListener final : detail::WorkerChannel::Listener
+{
+    std::vector<std::pair<std::uint64_t, std::size_t>> frames; // task, payload size
+    std::vector<std::uint64_t> started;                        // answers read in place
+    std::vector<std::uint64_t> received;
+    std::vector<std::vector<char>> storage;
+    std::uint64_t decline = 0;
+    int bad_messages = 0;
+
+    void on_frame(const detail::Frame& frame, detail::Attachments& /*attachments*/) override
+    {
+        frames.emplace_back(frame.task_id, frame.payload.size());
+    }
+    std::span<char> on_answer_start(const detail::Frame& frame) override
+    {
+        if (frame.task_id == decline) {
+            return {};
+        }
+        started.push_back(frame.task_id);
+        storage.emplace_back(static_cast<std::size_t>(frame.unread));
+        return storage.back();
+    }
+    void on_answer_received() override { received.push_back(started.back()); }
+    void on_frames_handled() override {}
+    void on_bad_message(const std::exception& /*error*/) override { ++bad_messages; }
+};
+
+/// A value answer to `task_id` whose payload is `size` bytes counting up from `first`.
+std::vector<char> answer_frame(std::uint64_t task_id, std::size_t size, char first)
+{
+    std::vector<char> payload(size);
+    std::iota(payload.begin(), payload.end(), first);
+    std::vector<char> frame;
+    detail::append_frame(frame, detail::FrameKind::value, task_id, payload);
+    return frame;
+}
+
+// The parent reads a large answer's rest straight into the storage its listener gives (the
+// result's), as the bytes come, without blocking; answers behind it, and one whose start the
+// listener declines (it comes whole), arrive as before; a worker that dies in the middle of one
+// leaves it unfinished, never handed over.
+BOOST_AUTO_TEST_CASE(a_large_answer_is_read_into_its_result_as_it_arrives)
+{
+    boost::asio::io_context io;
+    RecordingListener listener;
+    listener.decline = 7;
+    detail::UniqueFd worker_end;
+    auto channel = std::make_shared<detail::WorkerChannel>(io, listener, worker_end);
+    constexpr std::size_t large = 8 << 20;
+    const auto first = answer_frame(5, large, 1);
+    const auto small = answer_frame(6, 100, 2);
+    const auto declined = answer_frame(7, large, 3);
+    const auto cut = answer_frame(8, large, 4);
+    std::thread worker([&] {
+        auto send_all = [&](std::span<const char> bytes) {
+            while (!bytes.empty()) {
+                const auto n = ::send(worker_end.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+                if (n <= 0) {
+                    return;
+                }
+                bytes = bytes.subspan(static_cast<std::size_t>(n));
+            }
+        };
+        send_all(first);
+        send_all(small);
+        send_all(declined);
+        send_all(std::span<const char>(cut).first(cut.size() / 2));
+        worker_end.reset(); // it dies in the middle of its answer
+    });
+    channel->start_reading();
+    io.run(); // until the channel stops reading: the end of its input
+    worker.join();
+    channel->close();
+
+    BOOST_TEST(listener.bad_messages == 0);
+    BOOST_TEST((listener.started == std::vector<std::uint64_t>{5, 8}));
+    BOOST_TEST((listener.received == std::vector<std::uint64_t>{5})); // never the cut one
+    BOOST_REQUIRE(listener.frames.size() == 2U);
+    BOOST_TEST(listener.frames[0].first == 6U);
+    BOOST_TEST(listener.frames[0].second == 100U);
+    BOOST_TEST(listener.frames[1].first == 7U);
+    BOOST_TEST(listener.frames[1].second == large); // declined: whole
+    // The rest of the first answer, in its storage: the payload's last bytes.
+    const auto& rest = listener.storage[0];
+    BOOST_REQUIRE(rest.size() < large);
+    BOOST_TEST(rest.size() > large / 2);
+    const auto offset = static_cast<std::ptrdiff_t>(first.size() - rest.size());
+    BOOST_TEST(std::equal(rest.begin(), rest.end(), first.begin() + offset));
 }
 
 BOOST_AUTO_TEST_CASE(a_task_submitted_where_the_transport_is_not_included_fails_saying_so)

@@ -36,8 +36,8 @@ ssize_t receive_some(int socket, ReceiveBuffer& in, ReceivedDescriptors& descrip
     const auto at = in.size();
     // A large frame in progress is read in one step where the socket allows, into memory
     // reserved for all of it at once (capped: the header is the sender's word).
-    const std::size_t missing = std::min(missing_frame_bytes(in), max_bytes);
-    const std::size_t step = std::max(read_size, std::min(missing, max_step));
+    const std::size_t missing = missing_frame_bytes(in);
+    const std::size_t step = std::max(read_size, std::min({missing, max_step, max_bytes}));
     if (in.capacity() < at + step) {
         // At least doubling: a frame larger than one step grows in a few moves, not one per
         // read (quadratic past 1 GiB), and never past what its header announced.
@@ -150,6 +150,18 @@ void claim_descriptors(ReceivedDescriptors& from, std::size_t count, Attachments
 
 ssize_t FrameInbox::receive(int socket, bool nonblocking)
 {
+    if (receiving_rest_) {
+        // A large frame's rest goes straight where its decoder put the value it belongs to.
+        if (rest_.empty()) {
+            return 0; // end_receiving_rest first: nothing to read into (never reached)
+        }
+        const auto n = receive_into(socket, rest_, descriptors_, nonblocking);
+        if (n > 0) {
+            rest_ = rest_.subspan(static_cast<std::size_t>(n));
+        }
+        check_unclaimed();
+        return n;
+    }
     skip_tail();
     if (consumed_ == bytes_.size()) {
         clear_buffer(bytes_);
@@ -160,7 +172,7 @@ ssize_t FrameInbox::receive(int socket, bool nonblocking)
     // Reading large frames as they are decoded, a step never makes room for more than the
     // start of one: the rest goes straight where its decoder puts it.
     const auto n = receive_some(socket, bytes_, descriptors_, nonblocking,
-                                tail_socket_ < 0 ? max_step : streamed_frame_bytes);
+                                declined_start_ ? max_step : streamed_frame_bytes);
     check_unclaimed();
     return n;
 }
@@ -182,8 +194,29 @@ std::optional<Frame> FrameInbox::next(Attachments& attachments)
         claim_descriptors(descriptors_, frame->descriptors, attachments);
         consumed_ += frame->size;
         tail_unread_ = frame->unread; // all of the buffer was its if not 0
+        declined_start_ = false;
     }
     return frame;
+}
+
+std::optional<Frame> FrameInbox::peek_large_start()
+{
+    if (declined_start_ || receiving_rest_ || tail_socket_ >= 0) {
+        return std::nullopt;
+    }
+    auto frame =
+        parse_frame_start(std::span<const char>(bytes_).subspan(consumed_), streamed_frame_bytes);
+    if (frame && frame->unread == 0) {
+        return std::nullopt; // whole: `next` takes it
+    }
+    return frame;
+}
+
+void FrameInbox::receive_rest_into(std::span<char> rest) noexcept
+{
+    consumed_ = bytes_.size(); // all of the buffer is the frame's start
+    receiving_rest_ = true;
+    rest_ = rest;
 }
 
 void FrameInbox::read(char* into, std::size_t size)

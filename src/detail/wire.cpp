@@ -95,6 +95,11 @@ std::uint32_t WireWriter::fresh_descriptor(int fd)
     return static_cast<std::uint32_t>(attachments_->descriptors.size() - 1);
 }
 
+void count_received_in_place() noexcept
+{
+    received_in_place.fetch_add(1, std::memory_order_relaxed);
+}
+
 void WireReader::large_bytes(void* out, std::size_t size)
 {
     if (size >= in_place_threshold) [[unlikely]] {

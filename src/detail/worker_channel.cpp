@@ -152,10 +152,23 @@ bool WorkerChannel::handle_frames_in_order()
             }
             continue;
         }
-        // The next answer, if any, is the socket's.
+        // The next answer, if any, is the socket's: a frame, or the rest of a large answer
+        // being read into its result.
         Attachments attachments;
-        auto frame = inbox_.next(attachments);
-        while (!frame && held_) {
+        std::optional<Frame> frame;
+        for (;;) {
+            if (inbox_.receiving_rest()) {
+                if (inbox_.rest_received()) {
+                    break;
+                }
+            } else if ((frame = inbox_.next(attachments))) {
+                break;
+            } else if (start_answer_in_place()) {
+                continue;
+            }
+            if (!held_) {
+                return true; // more bytes to come
+            }
             // The ring's record waits for an answer the worker sent before publishing it: its
             // send had returned, so all of its bytes are in the socket by now, and a read that
             // finds none means the worker lies.
@@ -163,10 +176,15 @@ bool WorkerChannel::handle_frames_in_order()
                 throw ProtocolError("futura: a worker's answer ring skips an answer that never "
                                     "came on its channel");
             }
-            frame = inbox_.next(attachments);
         }
         if (!frame) {
-            return true;
+            inbox_.end_receiving_rest();
+            ++answers_;
+            listener_->on_answer_received();
+            if (closed_) {
+                return false;
+            }
+            continue;
         }
         if (frame->kind == FrameKind::wake) {
             continue; // it woke us: the ring is read above
@@ -179,6 +197,27 @@ bool WorkerChannel::handle_frames_in_order()
             return false;
         }
     }
+}
+
+bool WorkerChannel::start_answer_in_place()
+{
+    const auto start = inbox_.peek_large_start();
+    if (!start) {
+        return false;
+    }
+    std::span<char> rest;
+    if (start->kind == FrameKind::value && start->descriptors == 0) {
+        rest = listener_->on_answer_start(*start);
+    }
+    if (rest.empty()) {
+        inbox_.keep_buffering();
+        return false;
+    }
+    if (rest.size() != start->unread) {
+        throw ProtocolError("futura: a large answer's result does not fit its frame");
+    }
+    inbox_.receive_rest_into(rest);
+    return true;
 }
 
 void WorkerChannel::drain()

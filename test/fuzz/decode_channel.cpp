@@ -712,6 +712,13 @@ public:
         handle_frame(frame, attachments);
     }
     void on_frames_handled() override { scheduler_.dispatch(*this); }
+    // An answer large enough to be read into its result (1 MiB not yet arrived) is beyond
+    // what an input holds: were one to come, it would be declined and come whole to on_frame.
+    std::span<char> on_answer_start(const Frame& /*frame*/) override { return {}; }
+    void on_answer_received() override
+    {
+        finding("an answer was read into its result although its start was declined");
+    }
     void on_bad_message(const std::exception& error) override
     {
         gave_up_ = true; // the pool kills the worker: nothing more is read

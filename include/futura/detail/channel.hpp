@@ -79,8 +79,9 @@ using ReceivedDescriptors = std::deque<UniqueFd>;
 ssize_t receive_some(int socket, ReceiveBuffer& in, ReceivedDescriptors& descriptors,
                      bool nonblocking);
 
-/// As `receive_some`, reading at most `max_bytes` into `in` (for an inbox that hands out large
-/// frames before they have arrived, and so need not make room for all of one).
+/// As `receive_some`, reading at most `max_bytes` (or 64 KiB, if more) in one step (for an
+/// inbox that hands out large frames before they have arrived, and so need not make room for
+/// all of one at once).
 ssize_t receive_some(int socket, ReceiveBuffer& in, ReceivedDescriptors& descriptors,
                      bool nonblocking, std::size_t max_bytes);
 
@@ -144,6 +145,27 @@ public:
     /// arrived once its checked prefix is in, and `read` reads the rest from `socket`, blocking.
     void read_large_frames_as_decoded(int socket) noexcept { tail_socket_ = socket; }
 
+    /// For a reader that must not block (the parent): the next frame if it is large and only its
+    /// start is in (as `parse_frame_start` finds it: at least `streamed_frame_bytes` not arrived,
+    /// the checked prefix in and authenticated), without taking it; nothing otherwise, and
+    /// nothing for a frame whose start was declined (`keep_buffering`).
+    /// @throws ProtocolError as `next`.
+    std::optional<Frame> peek_large_start();
+
+    /// Takes the frame `peek_large_start` returned and reads its unread bytes into `rest`
+    /// (exactly that many) as they come, in the `receive` calls that follow, instead of
+    /// buffering them; `rest_received` says when they are all in.
+    void receive_rest_into(std::span<char> rest) noexcept;
+
+    /// The frame `peek_large_start` returned is to be buffered whole and taken by `next`.
+    void keep_buffering() noexcept { declined_start_ = true; }
+
+    /// Whether a frame's rest is being read into its storage (`receive_rest_into`).
+    [[nodiscard]] bool receiving_rest() const noexcept { return receiving_rest_; }
+    /// Whether all of it is in; then `end_receiving_rest`.
+    [[nodiscard]] bool rest_received() const noexcept { return rest_.empty(); }
+    void end_receiving_rest() noexcept { receiving_rest_ = false; }
+
     /// Reads `size` bytes of the last frame's unread ones into `into`, blocking.
     /// @throws ProtocolError if that is more than the frame has left, or the channel fails or
     /// ends first.
@@ -163,6 +185,9 @@ private:
     std::size_t max_unclaimed_;
     int tail_socket_ = -1;          // where unread bytes of frames are read from; -1: never
     std::uint64_t tail_unread_ = 0; // bytes of the last frame still on the channel
+    bool declined_start_ = false;   // the next frame is large and is to be buffered whole
+    bool receiving_rest_ = false;   // a frame's rest goes into rest_ (receive_rest_into)
+    std::span<char> rest_;          // what of it has not arrived
 };
 
 /// Frames waiting to be written to a channel, with the descriptors they refer to and the large

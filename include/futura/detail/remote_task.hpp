@@ -9,7 +9,9 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <typeinfo>
 
@@ -74,6 +76,24 @@ public:
 
     /// Completes the future with the value a worker encoded and drops the executor's reference.
     virtual void complete_from(WireReader& result) noexcept = 0;
+
+    /// The start of a large answer, whose last `unread` bytes have not arrived (after the run
+    /// time, `held` holds the rest of what came): where the result can take those bytes
+    /// straight into its own storage (a vector of plain values that they end exactly), it makes
+    /// the result, copies what `held` has of it and returns the storage still to fill (`unread`
+    /// bytes), for `complete_from_received` once filled. Otherwise (any other result type, or
+    /// bytes that do not add up: `complete_from` then decodes the whole frame and says what is
+    /// wrong) it returns an empty span and keeps nothing.
+    virtual std::span<char> receive_result_into(WireReader& held, std::uint64_t unread) noexcept
+    {
+        (void)held;
+        (void)unread;
+        return {};
+    }
+
+    /// Completes the future with the result `receive_result_into` made, once filled, and drops
+    /// the executor's reference. Called only after `receive_result_into` returned storage.
+    virtual void complete_from_received() noexcept {}
 
 protected:
     ~RemoteTask() = default;

@@ -16,6 +16,8 @@
 #include <cstddef>
 #include <exception>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -106,8 +108,46 @@ public:
         this->release();
     }
 
+    std::span<char> receive_result_into(WireReader& held, std::uint64_t unread) noexcept override
+    {
+        if constexpr (receivable_in_place<R>) {
+            try {
+                auto into = start_receiving_vector(held, unread, arriving_.emplace());
+                if (into.empty()) {
+                    arriving_.reset();
+                }
+                return into;
+            } catch (...) {
+                arriving_.reset(); // out of memory, or bytes that do not add up: decoded whole
+                return {};
+            }
+        } else {
+            return RemoteTask::receive_result_into(held, unread);
+        }
+    }
+
+    void complete_from_received() noexcept override
+    {
+        if constexpr (receivable_in_place<R>) {
+            let_go_of_call();
+            sent_arguments_.segments.clear();
+            if (arriving_ && this->try_claim()) { // else cancelled while it ran: dropped
+                try {
+                    this->emplace_and_publish(std::move(*arriving_));
+                } catch (...) {
+                    this->publish_exception(std::current_exception());
+                }
+            }
+            arriving_.reset();
+            this->release();
+        }
+    }
+
     void discard(std::exception_ptr reason) noexcept override
     {
+        if constexpr (receivable_in_place<R>) {
+            arriving_.reset(); // its worker died while the result arrived
+        }
         sent_arguments_.segments.clear();
         // As Task::discard, but the call may still be referred to by a frame being written.
         if (reason) {
@@ -144,8 +184,16 @@ private:
         }
     }
 
+    /// Nothing: for results that are not received in place.
+    struct NothingArriving
+    {};
+
     // Touched only by whoever holds the task to send or complete it (the pool's I/O thread).
     mutable ArgumentSegments sent_arguments_;
+    // A large result being read straight into its storage (receive_result_into).
+    [[no_unique_address]] std::conditional_t<receivable_in_place<R>, std::optional<R>,
+                                             NothingArriving>
+        arriving_;
     // The task's own hold (until it is done) and one per frame owner alive.
     mutable std::atomic<std::size_t> call_holds_{1};
 };

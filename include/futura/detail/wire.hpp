@@ -53,6 +53,8 @@ struct MessageCopyCounters
     std::uint64_t received_in_place = 0;
 };
 [[nodiscard]] MessageCopyCounters message_copy_counters() noexcept;
+/// Counts a large payload read from the channel straight into a value's storage.
+void count_received_in_place() noexcept;
 
 /// The bytes of a message that had not arrived when its decoding began. A large frame is
 /// decoded as it is read (by a worker, which may block on its parent), so that a large vector's

@@ -19,6 +19,7 @@
 #include <exception>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 namespace futura::detail {
@@ -33,6 +34,15 @@ public:
         /// A complete frame. @throws ProtocolError (or any exception) if it is not acceptable:
         /// reading stops and `on_bad_message` follows.
         virtual void on_frame(const Frame& frame, Attachments& attachments) = 0;
+        /// The start of a large value answer, next in order, of which `frame.unread` bytes have
+        /// not arrived: where its result can take them straight into its own storage, that
+        /// storage (exactly `frame.unread` bytes), filled as they come and followed by
+        /// `on_answer_received`; else an empty span, and the frame comes whole to `on_frame`.
+        /// @throws as `on_frame`.
+        virtual std::span<char> on_answer_start(const Frame& frame) = 0;
+        /// The rest of the answer `on_answer_start` took is in its storage. @throws as
+        /// `on_frame`.
+        virtual void on_answer_received() = 0;
         /// After the frames of one read were handled.
         virtual void on_frames_handled() = 0;
         /// The worker sent bytes that are not valid frames.
@@ -75,6 +85,9 @@ private:
     /// The part of `handle_frames` that may throw: a worker's bytes that do not add up.
     /// @return false if closed meanwhile.
     bool handle_frames_in_order();
+    /// If the socket's next frame is a large answer whose result takes its rest in place,
+    /// starts reading it there. @return whether it did.
+    bool start_answer_in_place();
 
     boost::asio::local::stream_protocol::socket socket_;
     Listener* listener_;
