@@ -1646,7 +1646,14 @@ BOOST_AUTO_TEST_CASE(a_call_killed_while_its_large_frame_is_written_fails_alone)
     auto busy = pool.submit(busy_until, go, started);
     auto killed = pool.submit(doubled_elements, std::move(values));
     BOOST_REQUIRE(sent_in_place_since(before, 1));
+    const auto cancelled_before = pool.stats().cancelled;
     BOOST_TEST(pool.kill(killed));
+    // kill() takes the call back on the pool's I/O thread: the busy call ends only after that,
+    // else the worker may claim the killed call first (it does so as soon as the frame's start
+    // is in) and is then rightly killed as it starts it.
+    BOOST_REQUIRE_MESSAGE(
+        eventually([&] { return pool.stats().cancelled == cancelled_before + 1; }),
+        "the kill was not carried out");
     go.store(1);
     BOOST_TEST(busy.result(should_happen) > 0);
     BOOST_CHECK_THROW(killed.result(should_happen), futura::CancelledError);

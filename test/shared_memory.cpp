@@ -1496,6 +1496,38 @@ BOOST_AUTO_TEST_CASE(with_sharing_off_a_vector_is_written_from_its_storage_both_
     BOOST_TEST(worker_after[3] - worker_before[3] == 3U);
 }
 
+std::string reversed(std::string text)
+{
+    std::reverse(text.begin(), text.end());
+    return text;
+}
+
+// A large string travels as a large vector does: written to the socket from its own storage by
+// each sender, read from the socket into the new string by each receiver (strings are never
+// shared in a segment). Counted in both processes.
+BOOST_AUTO_TEST_CASE(a_large_string_is_written_from_and_read_into_its_storage_both_ways)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    const auto worker_before = pool.submit(worker_message_copies).result();
+    const auto before = futura::detail::message_copy_counters();
+    std::string text(4 << 20, 'a'); // 4 MB
+    text.front() = 'z';
+    const auto result = pool.submit(reversed, std::move(text)).result();
+    const auto after = futura::detail::message_copy_counters();
+    const auto worker_after = pool.submit(worker_message_copies).result();
+    BOOST_TEST(result.size() == std::size_t{4} << 20);
+    BOOST_TEST(result.back() == 'z');
+    BOOST_TEST(result.front() == 'a');
+    BOOST_TEST(after.sent_in_place - before.sent_in_place == 1U);
+    BOOST_TEST(after.into_message - before.into_message == 0U);
+    BOOST_TEST(after.out_of_message - before.out_of_message == 0U);
+    BOOST_TEST(after.received_in_place - before.received_in_place == 1U);
+    BOOST_TEST(worker_after[0] - worker_before[0] == 1U); // its result, written in place
+    BOOST_TEST(worker_after[1] - worker_before[1] == 0U);
+    BOOST_TEST(worker_after[2] - worker_before[2] == 0U);
+    BOOST_TEST(worker_after[3] - worker_before[3] == 1U); // its argument, read in place
+}
+
 /// Travels from the caller (through Boost.Serialization: it holds a string), but cannot be
 /// rebuilt in a worker: loading it throws.
 struct RefusedOnArrival

@@ -175,8 +175,25 @@ template <>
 struct Codec<std::string>
 {
     static constexpr bool supported = true;
-    static void encode(WireWriter& out, const std::string& value) { out.string(value); }
-    static std::string decode(WireReader& in) { return std::string(in.string()); }
+    static void encode(WireWriter& out, const std::string& value)
+    {
+        out.u64(value.size());
+        // A large one is written to the channel from the string itself where the writer's
+        // keeper vouches for it (a gather write), as a vector's elements are.
+        out.large_bytes(value.data(), value.size());
+    }
+    static std::string decode(WireReader& in)
+    {
+        const auto n = in.count(1);
+        if (n < in_place_threshold) {
+            const auto bytes = in.take(n);
+            return {bytes.data(), bytes.size()};
+        }
+        // Straight from the channel into the string where the message is read as it arrives.
+        std::string value(n, '\0');
+        in.large_bytes(value.data(), n);
+        return value;
+    }
 };
 
 /// The top bit of a vector's length says that its elements travel in a shared memory segment
@@ -253,40 +270,44 @@ struct Codec<std::vector<T, Alloc>>
 };
 
 /// Whether a result of type R can take the last bytes of its message straight into its own
-/// storage as they arrive (RemoteTask::receive_result_into): a vector of plain values.
+/// storage as they arrive (RemoteTask::receive_result_into): a vector of plain values, or a
+/// string (both encoded as their length, then their elements' bytes).
 template <class R>
 inline constexpr bool receivable_in_place = false;
 template <class T, class Alloc>
 inline constexpr bool receivable_in_place<std::vector<T, Alloc>> =
     trivially_transferable<T> && !std::is_same_v<T, bool>;
+template <>
+inline constexpr bool receivable_in_place<std::string> = true;
 
-/// Starts decoding a vector of plain values that ends its message: `in` holds the start of it
-/// (its length and first elements), and its last `unread` bytes are still to come. Makes
-/// `values` (its pages backed at once), copies in what `in` holds and returns the storage still
-/// to fill. @return an empty span, `values` left empty, if the bytes are not such a vector
+/// Starts decoding a vector of plain values (or a string) that ends its message: `in` holds the
+/// start of it (its length and first elements), and its last `unread` bytes are still to come.
+/// Makes `values` (its pages backed at once), copies in what `in` holds and returns the storage
+/// still to fill. @return an empty span, `values` left empty, if the bytes are not such a value
 /// ending exactly `unread` bytes further (the caller then decodes the whole message as usual).
-template <class T, class Alloc>
-    requires receivable_in_place<std::vector<T, Alloc>> std::span<char>
-    start_receiving_vector(WireReader& in, std::uint64_t unread, std::vector<T, Alloc>& values)
-    {
-        if (in.remaining() < sizeof(std::uint64_t)) {
-            return {};
-        }
-        const auto length = in.u64();
-        const auto held = in.remaining();
-        const std::uint64_t bytes = held + unread;
-        if ((length & shared_length_flag) != 0 || bytes % sizeof(T) != 0 ||
-            length != bytes / sizeof(T) || unread == 0) {
-            return {};
-        }
-        values.reserve(static_cast<std::size_t>(length));
-        prefault(values.data(), static_cast<std::size_t>(bytes));
-        values.resize(static_cast<std::size_t>(length));
-        in.bytes(values.data(), held);
-        count_received_in_place();
-        return {reinterpret_cast<char*>(values.data()) + held, // NOLINT: the elements' bytes
-                static_cast<std::size_t>(unread)};
+template <class Contiguous>
+    requires(receivable_in_place<Contiguous>)
+std::span<char> start_receiving_in_place(WireReader& in, std::uint64_t unread, Contiguous& values)
+{
+    using T = typename Contiguous::value_type;
+    if (in.remaining() < sizeof(std::uint64_t)) {
+        return {};
     }
+    const auto length = in.u64();
+    const auto held = in.remaining();
+    const std::uint64_t bytes = held + unread;
+    if ((length & shared_length_flag) != 0 || bytes % sizeof(T) != 0 ||
+        length != bytes / sizeof(T) || unread == 0) {
+        return {};
+    }
+    values.reserve(static_cast<std::size_t>(length));
+    prefault(values.data(), static_cast<std::size_t>(bytes));
+    values.resize(static_cast<std::size_t>(length));
+    in.bytes(values.data(), held);
+    count_received_in_place();
+    return {reinterpret_cast<char*>(values.data()) + held, // NOLINT: the elements' bytes
+            static_cast<std::size_t>(unread)};
+}
 
 /// A span argument views memory of the caller that the worker cannot see, so it travels as
 /// shared memory whenever it can:

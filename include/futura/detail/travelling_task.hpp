@@ -112,7 +112,7 @@ public:
     {
         if constexpr (receivable_in_place<R>) {
             try {
-                auto into = start_receiving_vector(held, unread, arriving_.emplace());
+                auto into = start_receiving_in_place(held, unread, arriving_.emplace());
                 if (into.empty()) {
                     arriving_.reset();
                 }
