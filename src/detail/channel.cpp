@@ -150,11 +150,8 @@ void claim_descriptors(ReceivedDescriptors& from, std::size_t count, Attachments
 
 ssize_t FrameInbox::receive(int socket, bool nonblocking)
 {
-    if (receiving_rest_) {
+    if (!rest_.empty()) {
         // A large frame's rest goes straight where its decoder put the value it belongs to.
-        if (rest_.empty()) {
-            return 0; // end_receiving_rest first: nothing to read into (never reached)
-        }
         const auto n = receive_into(socket, rest_, descriptors_, nonblocking);
         if (n > 0) {
             rest_ = rest_.subspan(static_cast<std::size_t>(n));

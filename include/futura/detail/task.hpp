@@ -151,11 +151,7 @@ public:
 
     void discard(std::exception_ptr reason) noexcept override
     {
-        if (reason) {
-            this->try_set_exception(std::move(reason));
-        } else {
-            this->cancel();
-        }
+        settle_discarded(std::move(reason));
         destroy_call();
         this->release();
     }
@@ -166,6 +162,16 @@ protected:
     // The callable and its arguments die as soon as the call is over, not when the last future
     // copy does: a future kept for its result must not keep the captured resources alive.
     void destroy_call() noexcept { call_.reset(); }
+
+    /// What `discard` makes of the future: failed with `reason`, or cancelled without one.
+    void settle_discarded(std::exception_ptr reason) noexcept
+    {
+        if (reason) {
+            this->try_set_exception(std::move(reason));
+        } else {
+            this->cancel();
+        }
+    }
 
     [[nodiscard]] const auto& call() const noexcept { return *call_; }
 

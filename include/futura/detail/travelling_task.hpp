@@ -150,11 +150,7 @@ public:
         }
         sent_arguments_.segments.clear();
         // As Task::discard, but the call may still be referred to by a frame being written.
-        if (reason) {
-            this->try_set_exception(std::move(reason));
-        } else {
-            this->cancel();
-        }
+        this->settle_discarded(std::move(reason));
         let_go_of_call();
         this->release();
     }
