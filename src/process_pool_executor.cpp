@@ -731,9 +731,9 @@ private:
     }
 
     /// A large value answer has started to arrive: its result may take the rest straight into
-    /// its storage (a vector of plain values), instead of the frame being buffered whole and
-    /// decoded from there. The call stays unanswered until all of it is in: should the worker
-    /// die meanwhile, it fails as any call its worker died in.
+    /// its storage (a vector of plain values, or a string), instead of the frame being buffered
+    /// whole and decoded from there. The call stays unanswered until all of it is in: should the
+    /// worker die meanwhile, it fails as any call its worker died in.
     std::span<char> start_answer_in_place(WorkerProcess& worker, const detail::Frame& frame)
     {
         const auto& calls = scheduler_.unanswered(worker.number);
