@@ -1014,16 +1014,33 @@ private:
         draining_ = true;
     }
 
-    /// Gives the cached segments back once none has been used for `segment_idle`: a pool
-    /// that is not sending large vectors holds no warm memory for long.
+    /// Gives the cached segments back once the pool has been idle for `segment_idle`: a pool
+    /// that is not sending large vectors holds no warm memory for long, and one whose calls run
+    /// (or whose answers are read) for longer than that keeps them warm for its next calls.
     void trim_segments_when_idle()
     {
         cache_timer_.expires_after(detail::segment_idle);
         cache_timer_.async_wait([this](const boost::system::error_code& error) {
-            if (!error) {
+            if (error) {
+                return;
+            }
+            if (calls_in_flight()) {
+                segment_cache_.touch();
+            } else {
                 segment_cache_.trim(detail::segment_idle);
             }
+            if (segment_cache_.held_bytes() != 0) {
+                trim_segments_when_idle();
+            }
         });
+    }
+
+    [[nodiscard]] bool calls_in_flight()
+    {
+        return waiting() > 0 ||
+               std::any_of(workers_.begin(), workers_.end(), [&](const auto& worker) {
+                   return !scheduler_.unanswered(worker->number).empty();
+               });
     }
 
     void finish_shutdown_if_idle()

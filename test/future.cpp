@@ -283,6 +283,45 @@ BOOST_AUTO_TEST_CASE(rvalue_result_copies_while_other_handles_exist)
     BOOST_TEST(other.result() == std::string(100, 'x')); // still there for the other copy
 }
 
+namespace {
+
+/// An argument whose destruction takes a while: the executor destroys the call's arguments
+/// after completing the future and before letting go of its task.
+struct SlowToDestroy
+{
+    SlowToDestroy() = default;
+    SlowToDestroy(const SlowToDestroy&) = default;
+    SlowToDestroy(SlowToDestroy&& other) noexcept : armed(std::exchange(other.armed, false)) {}
+    SlowToDestroy& operator=(const SlowToDestroy&) = delete;
+    SlowToDestroy& operator=(SlowToDestroy&&) = delete;
+    ~SlowToDestroy()
+    {
+        if (armed) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
+    bool armed = true;
+};
+
+std::vector<int> big_result(const SlowToDestroy& /*slow*/) { return std::vector<int>(1000, 7); }
+
+} // namespace
+
+// The executor's thread completes the future, destroys the call, then lets go of its task: a
+// waiter woken in between holds the only handle that may read the value, and moves it out.
+// It used to see the executor's reference too and copy (400 MB for W6's result).
+BOOST_AUTO_TEST_CASE(rvalue_result_moves_even_before_the_executor_lets_go_of_its_task)
+{
+    futura::ThreadPoolExecutor pool{{.max_workers = 1}};
+    const int* stored = nullptr;
+    auto future = pool.submit(big_result, SlowToDestroy{});
+    future.wait();
+    stored = future.result().data(); // the stored vector's buffer; the call is still held
+    const std::vector<int> taken = std::move(future).result();
+    BOOST_TEST(taken.size() == 1000U);
+    BOOST_TEST(taken.data() == stored); // moved, not copied
+}
+
 BOOST_AUTO_TEST_CASE(move_only_result_is_taken_from_an_rvalue_future)
 {
     futura::Promise<std::unique_ptr<int>> promise;

@@ -1406,6 +1406,39 @@ BOOST_AUTO_TEST_CASE(the_limit_bounds_what_is_held_and_trim_gives_it_back)
     BOOST_TEST(cache.held_bytes() == 0U);
 }
 
+// A call that runs longer than the idle time keeps its argument's segment in flight all along:
+// trimming it then (its idle time counted from the fill) left no warm segment for the next call
+// of that size, so W6's repeated round trip wrote into fresh pages every time. A segment's idle
+// time starts at the first trim that finds it released.
+BOOST_AUTO_TEST_CASE(a_segment_in_flight_longer_than_the_idle_time_is_kept_and_reused)
+{
+    using namespace std::chrono_literals;
+    SegmentCache cache(std::size_t{64} << 20);
+    const std::vector<std::int64_t> values(1'000'000, 5); // 8 MB
+    Message first(1 << 20);
+    first.cache(cache, 1).put(values);
+    const auto held = cache.held_bytes();
+    BOOST_TEST(held >= values.size() * sizeof(std::int64_t));
+    std::this_thread::sleep_for(50ms); // the call runs on, unread
+    cache.trim(10ms);
+    BOOST_TEST(cache.held_bytes() == held);                       // in flight: in use, not idle
+    BOOST_TEST(first.get<std::vector<std::int64_t>>() == values); // read and released now
+    Message second(1 << 20);
+    second.cache(cache, 1).put(values);
+    BOOST_TEST(cache.warm_fills() == 1U);
+    BOOST_TEST(second.get<std::vector<std::int64_t>>() == values);
+    std::this_thread::sleep_for(50ms);
+    cache.trim(10ms); // the first trim to find it released starts its idle time
+    BOOST_TEST(cache.held_bytes() == held);
+    std::this_thread::sleep_for(50ms);
+    cache.touch(); // the sender is busy: its idle time starts again
+    cache.trim(10ms);
+    BOOST_TEST(cache.held_bytes() == held);
+    std::this_thread::sleep_for(50ms); // released and unused for longer than the idle time
+    cache.trim(10ms);
+    BOOST_TEST(cache.held_bytes() == 0U);
+}
+
 BOOST_AUTO_TEST_CASE(forget_gives_back_what_was_kept_for_a_worker_that_is_gone)
 {
     SegmentCache cache(std::size_t{64} << 20);
@@ -1456,6 +1489,39 @@ BOOST_AUTO_TEST_CASE(a_moved_vector_is_copied_once_each_way_and_repeats_write_in
     // (the argument moved into the task is not copied, and no message buffer holds the data).
     BOOST_TEST(after.into_segment - before.into_segment == 3U);
     BOOST_TEST(after.out_of_segment - before.out_of_segment == 3U);
+}
+
+/// Task: doubles `values` slowly, taking longer than the caches' idle time.
+std::vector<std::int64_t> doubled_slowly(std::vector<std::int64_t> values)
+{
+    std::this_thread::sleep_for(futura::detail::segment_idle + std::chrono::milliseconds(300));
+    return doubled(std::move(values));
+}
+
+/// Task: how many of this worker's vectors went into a warm segment of its cache.
+std::uint64_t worker_warm_fills()
+{
+    return futura::detail::large_copy_counters().into_warm_segment;
+}
+
+// Calls that run longer than the caches' idle time still find their segments warm: the pool's
+// for the argument (in flight all along the call) and the worker's for the result. The pool gave
+// its segment back while in flight (idle time counted from the fill), so no repeated call of
+// W6's size, which runs for over a second, was warm.
+BOOST_AUTO_TEST_CASE(calls_longer_than_the_idle_time_reuse_warm_segments_both_ways)
+{
+    futura::ProcessPoolExecutor pool{{.max_workers = 1}};
+    const auto worker_before = pool.submit(worker_warm_fills).result();
+    const auto before = futura::detail::large_copy_counters();
+    for (int round = 0; round < 2; ++round) {
+        std::vector<std::int64_t> values(1'000'000, round); // 8 MB
+        const auto result = pool.submit(doubled_slowly, std::move(values)).result();
+        BOOST_TEST(result[999'999] == 2 * round);
+    }
+    const auto after = futura::detail::large_copy_counters();
+    BOOST_TEST(after.into_segment - before.into_segment == 2U);
+    BOOST_TEST(after.into_warm_segment - before.into_warm_segment == 1U);      // the second call's
+    BOOST_TEST(pool.submit(worker_warm_fills).result() - worker_before == 1U); // its result's
 }
 
 /// Task: the worker's own counters of large payloads in messages (see message_copy_counters).

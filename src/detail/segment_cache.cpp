@@ -20,6 +20,7 @@ constexpr std::size_t flag_page = 4096;
 
 std::atomic<std::uint64_t> copies_into{0};
 std::atomic<std::uint64_t> copies_out{0};
+std::atomic<std::uint64_t> copies_into_warm{0};
 
 // The release flag is one byte, read and written with pread/pwrite: neither side needs the
 // other's last page mapped, and a receiver that vanished simply never sets it.
@@ -90,7 +91,7 @@ void copy_into(int fd, void* to, const void* data, std::size_t bytes, bool give_
 
 SegmentCache::Entry::Entry(Entry&& other) noexcept
     : fd(std::move(other.fd)), mapping(std::exchange(other.mapping, nullptr)), size(other.size),
-      owner(other.owner), used(other.used)
+      owner(other.owner), used(other.used), idle_clock_started(other.idle_clock_started)
 {}
 
 SegmentCache::Entry& SegmentCache::Entry::operator=(Entry&& other) noexcept
@@ -104,6 +105,7 @@ SegmentCache::Entry& SegmentCache::Entry::operator=(Entry&& other) noexcept
         size = other.size;
         owner = other.owner;
         used = other.used;
+        idle_clock_started = other.idle_clock_started;
     }
     return *this;
 }
@@ -148,6 +150,7 @@ SegmentCache::Filled SegmentCache::fill(const void* data, std::size_t bytes, std
             entries_.erase(best);
             held_ -= entry.size;
             ++warm_;
+            copies_into_warm.fetch_add(1, std::memory_order_relaxed);
         } else {
             ++fresh_;
         }
@@ -175,6 +178,7 @@ SegmentCache::Filled SegmentCache::fill(const void* data, std::size_t bytes, std
     set_flag(entry.fd.get(), flag_at, 0); // in flight until its receiver says otherwise
     Filled filled{UniqueFd::duplicate(entry.fd.get()), flag_at};
     entry.used = Clock::now();
+    entry.idle_clock_started = false;
     const std::lock_guard lock(mutex_);
     // Room for it within the limit: the least recently used go first.
     while (held_ + entry.size > limit_ && !entries_.empty()) {
@@ -195,13 +199,31 @@ void SegmentCache::trim(Clock::duration idle)
     const auto now = Clock::now();
     const std::lock_guard lock(mutex_);
     for (auto it = entries_.begin(); it != entries_.end();) {
-        if (now - it->used >= idle) {
+        if (idle != Clock::duration::zero() && !it->idle_clock_started) {
+            // Its idle time starts once its receiver is done with it, as this trim sees:
+            // counting from the fill would give back the segment of every call that runs
+            // longer than `idle` (a long call's argument, a result its caller reads slowly),
+            // and the next call of that size would find no warm pages.
+            it->idle_clock_started = released(it->fd.get(), it->size - flag_page);
+            it->used = now;
+            ++it;
+        } else if (now - it->used >= idle) {
             held_ -= it->size;
             dropped.push_back(std::move(*it));
             it = entries_.erase(it);
         } else {
             ++it;
         }
+    }
+}
+
+void SegmentCache::touch()
+{
+    const auto now = Clock::now();
+    const std::lock_guard lock(mutex_);
+    for (auto& entry : entries_) {
+        entry.used = now;
+        entry.idle_clock_started = false;
     }
 }
 
@@ -346,8 +368,8 @@ void read_cached_segment(const ReceivedSegment& segment, void* to, std::size_t b
 
 LargeCopyCounters large_copy_counters() noexcept
 {
-    return {copies_into.load(std::memory_order_relaxed),
-            copies_out.load(std::memory_order_relaxed)};
+    return {copies_into.load(std::memory_order_relaxed), copies_out.load(std::memory_order_relaxed),
+            copies_into_warm.load(std::memory_order_relaxed)};
 }
 
 } // namespace futura::detail

@@ -50,8 +50,15 @@ public:
     /// @throws SharedMemoryExhausted if the system cannot provide the memory.
     Filled fill(const void* data, std::size_t bytes, std::uint64_t owner, bool give_up = false);
 
-    /// Gives back every segment not used for `idle` (all of them for a zero duration).
+    /// Gives back every segment idle for `idle` (all of them for a zero duration). A segment's
+    /// idle time starts at the first trim that finds it released by its receiver, so a call
+    /// that runs or is read for longer than `idle` still finds its segments warm: called every
+    /// `idle`, a segment is given back between one and two periods after its last use.
     void trim(Clock::duration idle);
+
+    /// Restarts every segment's idle time: the sender is busy, and its next calls may send
+    /// vectors of the same sizes.
+    void touch();
 
     /// Forgets the segments of `owner` (a worker that is gone).
     void forget(std::uint64_t owner);
@@ -85,7 +92,8 @@ private:
         void* mapping = nullptr; // of the data room, made at the first reuse
         std::size_t size = 0;    // of the file: data room, then a page holding the release flag
         std::uint64_t owner = 0;
-        Clock::time_point used;
+        Clock::time_point used;          // filled, or the start of its idle time
+        bool idle_clock_started = false; // a trim found it released since `used`
     };
 
     mutable std::mutex mutex_; // guards entries_, held_, warm_, fresh_
@@ -142,11 +150,13 @@ ReceivedSegment take_cached_segment(WireReader& in, std::size_t bytes);
 void read_cached_segment(const ReceivedSegment& segment, void* to, std::size_t bytes);
 
 /// Debug counters of the copies of large values (tests check that a call makes no more copies
-/// than value semantics need): how many vectors went into a segment, and out of one.
+/// than value semantics need): how many vectors went into a segment, and out of one; and how
+/// many of those into a segment went into a warm one from a cache.
 struct LargeCopyCounters
 {
     std::uint64_t into_segment = 0;
     std::uint64_t out_of_segment = 0;
+    std::uint64_t into_warm_segment = 0;
 };
 [[nodiscard]] LargeCopyCounters large_copy_counters() noexcept;
 

@@ -82,10 +82,30 @@ public:
         }
     }
 
-    /// Whether the caller's reference is the only one.
+    /// The reference of the executor that will produce the result, taken before any other
+    /// thread can see the state: it never reads the value, so `unique()` does not count it.
+    void add_producer_ref() noexcept
+    {
+        producers_.fetch_add(1, std::memory_order_relaxed);
+        add_ref();
+    }
+    /// Drops the reference `add_producer_ref` took.
+    void release_producer_ref() noexcept
+    {
+        // Before the count: a reader that sees the count drop sees this too (release below).
+        producers_.fetch_sub(1, std::memory_order_relaxed);
+        release();
+    }
+
+    /// Whether the caller's reference is the only one that may read the value. The executor's
+    /// is not counted: it lets go of its task just after completing it, and a waiter woken in
+    /// between would otherwise copy a result it could move (400 MB, for a large vector).
     [[nodiscard]] bool unique() const noexcept
     {
-        return refs_.load(std::memory_order_acquire) == 1;
+        // The count first: producers only ever let go, and do so before the count drops, so
+        // a producer letting go meanwhile makes this answer "no" (a copy), never a wrong "yes".
+        const auto refs = refs_.load(std::memory_order_acquire);
+        return refs - producers_.load(std::memory_order_acquire) == 1;
     }
 
     [[nodiscard]] Phase phase() const noexcept
@@ -178,6 +198,7 @@ private:
 
     std::atomic<std::uint32_t> word_{static_cast<std::uint32_t>(Phase::pending)};
     std::atomic<std::uint32_t> refs_{1};
+    std::atomic<std::uint32_t> producers_{0}; // of refs_, those that never read the value
     std::exception_ptr error_;
     std::mutex callbacks_mutex_; // guards callbacks_
     boost::intrusive::list<DoneCallback> callbacks_;

@@ -138,14 +138,14 @@ public:
     explicit Task(G&& f, A&&... args)
         : call_(std::in_place, std::forward<G>(f), std::forward<A>(args)...)
     {
-        this->add_ref(); // the executor's reference; the future holds the first
+        this->add_producer_ref(); // the executor's reference; the future holds the first
     }
 
     TaskOutcome run() noexcept override
     {
         const TaskOutcome outcome = run_call();
         destroy_call();
-        this->release();
+        this->release_producer_ref();
         return outcome;
     }
 
@@ -153,7 +153,7 @@ public:
     {
         settle_discarded(std::move(reason));
         destroy_call();
-        this->release();
+        this->release_producer_ref();
     }
 
     [[nodiscard]] Origin continuation_origin() const noexcept override { return continue_on; }

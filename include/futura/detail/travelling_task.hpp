@@ -105,7 +105,7 @@ public:
         let_go_of_call();
         sent_arguments_.segments.clear();
         complete_from_answer<R>(*this, result);
-        this->release();
+        this->release_producer_ref();
     }
 
     std::span<char> receive_result_into(WireReader& held, std::uint64_t unread) noexcept override
@@ -139,7 +139,7 @@ public:
                 }
             }
             arriving_.reset();
-            this->release();
+            this->release_producer_ref();
         }
     }
 
@@ -152,7 +152,7 @@ public:
         // As Task::discard, but the call may still be referred to by a frame being written.
         this->settle_discarded(std::move(reason));
         let_go_of_call();
-        this->release();
+        this->release_producer_ref();
     }
 
 private:
