@@ -1647,11 +1647,13 @@ BOOST_AUTO_TEST_CASE(an_lvalue_vector_holds_at_most_one_extra_copy_in_the_caller
     // ThreadSanitizer shadows each 8 bytes the program writes with 32 of its own, private and
     // resident, and keeps them when the program gives its pages back: the task's copy, written
     // and given up, leaves 4 copies' worth of shadow behind (measured: 5.0 under TSan, 1.0
-    // without). A second copy kept would still show (2 + 8 shadow).
+    // without). A second copy kept would still show (2 + 8 shadow). A copy into a warm cached
+    // segment is a memcpy into a mapping, which TSan shadows too (measured: 3.0 for the moved
+    // vector, whose own shadow was there before); a fresh segment is written with pwrite.
 #if defined(__SANITIZE_THREAD__)
-    constexpr double tsan_shadow_of_a_given_up_copy = 4.0;
+    constexpr double tsan_shadow_of_a_written_copy = 4.0;
 #else
-    constexpr double tsan_shadow_of_a_given_up_copy = 0.0;
+    constexpr double tsan_shadow_of_a_written_copy = 0.0;
 #endif
     const std::size_t n = 8'000'000; // 64 MB
     const auto data = n * sizeof(std::int64_t);
@@ -1676,7 +1678,7 @@ BOOST_AUTO_TEST_CASE(an_lvalue_vector_holds_at_most_one_extra_copy_in_the_caller
             // An lvalue: the segment, one copy (the task's copy was given up). Moved: the vector
             // itself became the segment, so nothing more than before. A quarter of the data is
             // slack for the allocator and the pool's own memory.
-            BOOST_TEST(extra <= (moved ? 0.25 : 1.25 + tsan_shadow_of_a_given_up_copy));
+            BOOST_TEST(extra <= (moved ? 0.25 : 1.25) + tsan_shadow_of_a_written_copy);
             if (!moved) {
                 BOOST_TEST(values[n - 1] == 3); // the caller's own vector is untouched
             }
