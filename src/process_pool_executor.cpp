@@ -463,7 +463,7 @@ private:
             }
             worker->stderr_pipe.assign(err_pipe[0]);
             const detail::UniqueFd err_write(err_pipe[1]);
-            worker->pid = detail::launch_worker(io_, launch_, child_end.get(), err_write.get());
+            worker->pid = detail::launch_worker(launch_, child_end.get(), err_write.get());
             // Our own pidfd (safe: an unreaped child's pid cannot be reused), so that we reap the
             // worker ourselves, with its resource usage.
             const auto pidfd =

@@ -292,11 +292,16 @@ BOOST_AUTO_TEST_CASE(cancelling_the_wait_aborts_it_and_cancels_a_pending_task)
 BOOST_AUTO_TEST_CASE(a_timer_race_cancels_a_slow_wait)
 {
     futura::ThreadPoolExecutor pool{{.max_workers = 1}};
+    std::latch started(1);
     std::latch release(1);
-    auto slow = pool.submit([&release] {
+    auto slow = pool.submit([&] {
+        started.count_down();
         release.wait();
         return 1;
     });
+    // Running before the timer fires: a task still pending when it does is cancelled (a loaded
+    // machine can take longer than 20 ms to start it).
+    started.wait();
     asio::io_context io;
     asio::cancellation_signal signal;
     asio::steady_timer timer(io, 20ms);

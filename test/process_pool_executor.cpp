@@ -47,6 +47,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -764,6 +765,13 @@ bool sigint_is_ignored()
     struct sigaction action = {};
     ::sigaction(SIGINT, nullptr, &action);
     return action.sa_handler == SIG_IGN;
+}
+
+bool sigint_is_blocked()
+{
+    sigset_t mask;
+    ::pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+    return sigismember(&mask, SIGINT) == 1;
 }
 
 int raise_sigint_then_return(int x)
@@ -3105,10 +3113,56 @@ BOOST_AUTO_TEST_CASE(workers_ignore_sigint)
         {
             futura::ProcessPoolExecutor pool{{.max_workers = 1, .start_method = method}};
             BOOST_TEST(pool.submit(sigint_is_ignored).result(should_happen));
+            // A spawned worker starts with it blocked, until it ignores it; the programs its
+            // tasks start must not inherit the block.
+            BOOST_TEST(!pool.submit(sigint_is_blocked).result(should_happen));
             BOOST_TEST(pool.submit(raise_sigint_then_return, 5).result(should_happen) == 5);
             BOOST_TEST(pool.stats().workers_replaced == 0U);
         }
     }
+}
+
+/// Allocates at the end of a chain of `depth` calls whose shape follows the bits of `path`, so
+/// that successive paths allocate from distinct call stacks (which is what takes the lock of
+/// AddressSanitizer's stack store: a store of a stack it has not seen).
+template <bool Left>
+[[gnu::noinline]] std::unique_ptr<char[]> allocate_along(std::size_t path, int depth)
+{
+    if (depth == 0) {
+        return std::make_unique<char[]>(16 + path % 4096);
+    }
+    auto block = (path & 1U) != 0 ? allocate_along<true>(path >> 1U, depth - 1)
+                                  : allocate_along<false>(path >> 1U, depth - 1);
+    asm volatile("" ::: "memory"); // not a tail call: each level stays on the stack
+    return block;
+}
+
+BOOST_AUTO_TEST_CASE(workers_start_while_other_threads_allocate)
+{
+    // A worker started while another thread holds an allocator's lock must still start: a
+    // launcher that allocates between fork and exec deadlocks in the child, and the pool's I/O
+    // thread with it (it hung the pool under AddressSanitizer). One call per worker, so that
+    // every call starts a worker.
+    std::atomic<bool> stop{false};
+    std::vector<std::jthread> allocators;
+    for (int i = 0; i < 2; ++i) {
+        allocators.emplace_back([&stop, seed = static_cast<std::size_t>(i)] {
+            std::vector<std::unique_ptr<char[]>> held(64);
+            for (std::size_t n = 0; !stop.load(std::memory_order_relaxed); ++n) {
+                held[n % held.size()] = allocate_along<false>(n * 2 + seed, 24);
+            }
+        });
+    }
+    futura::ProcessPoolExecutor pool{{.max_workers = 2, .max_tasks_per_child = 1}};
+    std::vector<futura::Future<int>> results;
+    for (int i = 0; i < 40; ++i) {
+        results.push_back(pool.submit(square, i));
+    }
+    for (int i = 0; i < 40; ++i) {
+        BOOST_TEST(results[static_cast<std::size_t>(i)].result(should_happen) == i * i);
+    }
+    stop = true;
+    BOOST_TEST(pool.stats().workers_replaced >= 19U);
 }
 
 BOOST_AUTO_TEST_CASE(start_method_fork_runs_calls_in_forked_workers)

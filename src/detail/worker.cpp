@@ -338,15 +338,32 @@ void record_exception_traces(bool on) noexcept
 
 std::string current_exception_trace() { return current_trace(); }
 
+void die_with_parent(const char* parent)
+{
+    // Precisely: with the thread that started this process, the pool's I/O thread, which lives
+    // as long as the pool.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (parent != nullptr && ::getppid() != std::atoi(parent)) {
+        std::_Exit(1); // it died before prctl took effect: we belong to no pool
+    }
+}
+
 void run_worker(int fd, bool forked, std::size_t share_threshold, std::size_t segment_cache_bytes)
 {
     // Ctrl-C reaches the whole foreground process group; the parent decides what happens to
     // running work, so workers ignore it.
     std::signal(SIGINT, SIG_IGN);
+    // A spawned worker starts with it blocked (a Ctrl-C before this point is pending, and
+    // ignoring it discarded it); the programs its tasks start get the usual mask.
+    sigset_t interrupt;
+    sigemptyset(&interrupt);
+    sigaddset(&interrupt, SIGINT);
+    ::pthread_sigmask(SIG_UNBLOCK, &interrupt, nullptr);
     // Tasks that start pools of their own must not take themselves for workers, and the
     // programs tasks start must not learn the channel key.
     ::unsetenv(worker_channel_variable);
     ::unsetenv(worker_key_variable);
+    ::unsetenv(worker_parent_variable);
     ::unsetenv(worker_share_threshold_variable);
     ::unsetenv(worker_segment_cache_variable);
     // The channel is this process's alone: a program a task starts must not inherit it.
@@ -399,6 +416,7 @@ extern "C" int __wrap_main(int argc, char** argv, char** envp) // NOLINT: the li
 {
     futura::detail::wrapped.store(true, std::memory_order_relaxed);
     if (const char* channel = std::getenv(futura::detail::worker_channel_variable)) {
+        futura::detail::die_with_parent(std::getenv(futura::detail::worker_parent_variable));
         const char* key_text = std::getenv(futura::detail::worker_key_variable);
         const auto key = futura::detail::key_from_text(key_text != nullptr ? key_text : "");
         if (!key) {

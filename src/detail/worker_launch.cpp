@@ -1,26 +1,14 @@
 // Starting worker processes (see worker_launch.hpp).
-// Boost.Process v2 on std::filesystem (no Boost.Filesystem to link); its 1.81 configuration
-// header forgets the Boost headers it then uses unqualified.
-#define BOOST_PROCESS_USE_STD_FS 1
 #include <futura/detail/channel_key.hpp>
+#include <futura/detail/unique_fd.hpp>
 #include <futura/detail/worker.hpp>
 #include <futura/detail/worker_launch.hpp>
-
-#include <boost/optional.hpp>
-#include <boost/process/v2/environment.hpp>
-#include <boost/process/v2/process.hpp>
-#include <boost/process/v2/stdio.hpp>
-#include <boost/type_traits/decay.hpp>
-#include <boost/type_traits/is_convertible.hpp>
-// Header-only 1.81 leaves this part of process_environment out of environment.hpp.
-#include <boost/process/v2/impl/environment.ipp>
-#include <boost/process/v2/start_dir.hpp>
 
 #include <csignal>
 #include <cstdio>
 #include <fcntl.h>
-#include <filesystem>
 #include <map>
+#include <spawn.h>
 #include <stdio_ext.h>
 #include <string_view>
 #include <sys/prctl.h>
@@ -32,70 +20,116 @@ extern char** environ; // NOLINT
 
 namespace futura::detail {
 
-namespace bp = boost::process::v2;
-
 namespace {
 
-/// Leaves open, across the exec of a worker, nothing but its stdio and its channel: every other
-/// descriptor of the parent (other workers' channels among them) becomes close-on-exec. (Boost
-/// 1.81's own closing skips descriptors between whitelisted ones; closing them here instead
-/// would also close Boost's exec-error pipe, which is close-on-exec already.)
-void close_others_on_exec() noexcept
+/// posix_spawn's attributes and file actions, destroyed on every way out.
+class SpawnPlan
 {
-    ::syscall(SYS_close_range, worker_channel_fd + 1, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
-}
-
-/// Prepares the forked child for exec as a worker. Also replaces Boost.Process's bind_fd, whose
-/// 1.81 on_setup falls off its end without returning.
-struct WorkerSetup
-{
-    pid_t parent;
-    int channel;
-
-    template <class Launcher>
-    bp::error_code on_setup(Launcher& launcher, const bp::filesystem::path& /*exe*/,
-                            const char* const*& /*cmd_line*/)
+public:
+    SpawnPlan()
     {
-        launcher.fd_whitelist.push_back(worker_channel_fd);
-        return {};
+        check(::posix_spawnattr_init(&attributes_));
+        if (const int error = ::posix_spawn_file_actions_init(&actions_); error != 0) {
+            ::posix_spawnattr_destroy(&attributes_);
+            throw std::system_error(error, std::generic_category(), "posix_spawn_file_actions");
+        }
+    }
+    SpawnPlan(const SpawnPlan&) = delete;
+    SpawnPlan& operator=(const SpawnPlan&) = delete;
+    ~SpawnPlan()
+    {
+        ::posix_spawn_file_actions_destroy(&actions_);
+        ::posix_spawnattr_destroy(&attributes_);
     }
 
-    template <class Launcher>
-    bp::error_code on_exec_setup(Launcher& /*launcher*/, const bp::filesystem::path& /*exe*/,
-                                 const char* const*& /*cmd_line*/)
+    static void check(int error)
     {
-        // The worker must die with the parent (precisely: with the forking thread, the pool's
-        // I/O thread, which lives as long as the pool).
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (::getppid() != parent) {
-            ::_exit(1); // the parent died before prctl took effect
+        if (error != 0) {
+            throw std::system_error(error, std::generic_category(), "futura: posix_spawn setup");
         }
-        // Ctrl-C reaches the whole process group: the parent decides what happens to workers.
-        std::signal(SIGINT, SIG_IGN);
-        const int moved = channel == worker_channel_fd
-                              ? ::fcntl(channel, F_SETFD, 0) // keep it open across exec
-                              : ::dup2(channel, worker_channel_fd);
-        if (moved == -1) {
-            return {errno, bp::system_category()};
-        }
-        close_others_on_exec();
-        return {};
     }
+
+    posix_spawnattr_t* attributes() noexcept { return &attributes_; }
+    posix_spawn_file_actions_t* actions() noexcept { return &actions_; }
+
+private:
+    posix_spawnattr_t attributes_{};
+    posix_spawn_file_actions_t actions_{};
 };
 
-/// Starts this program afresh as a worker. @return its pid.
-pid_t spawn_worker(boost::asio::io_context& io, const WorkerLaunch& launch, int channel, int err)
+/// `fd` if it is above the descriptors a worker's start sets (0 to worker_channel_fd), else a
+/// close-on-exec duplicate above them, which `keeper` owns.
+int above_targets(int fd, UniqueFd& keeper)
 {
-    const std::vector<std::string> arguments;
-    bp::process child(io.get_executor(), "/proc/self/exe", arguments,
-                      bp::process_stdio{nullptr, {}, err},
-                      bp::process_environment(launch.environment),
-                      bp::process_start_dir(launch.working_directory.empty()
-                                                ? std::filesystem::current_path()
-                                                : std::filesystem::path(launch.working_directory)),
-                      WorkerSetup{::getpid(), channel});
-    const pid_t pid = child.id();
-    child.detach(); // the pool reaps it itself, with its resource usage
+    if (fd > worker_channel_fd) {
+        return fd;
+    }
+    keeper = UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, worker_channel_fd + 1));
+    if (!keeper) {
+        throw std::system_error(errno, std::generic_category(), "futura: fcntl(F_DUPFD_CLOEXEC)");
+    }
+    return keeper.get();
+}
+
+/// Starts this program afresh as a worker: stdin /dev/null, stderr `err`, `channel` as its
+/// worker_channel_fd, no other descriptor of ours, SIGINT blocked until the worker ignores it.
+/// @return its pid.
+///
+/// posix_spawn, not Boost.Process: Boost.Process 1.81's launchers fork, then allocate in the
+/// child (the io_context's notify_fork, the descriptor list) before exec. In a program with
+/// threads, the child has only the forking thread; an allocator lock another thread held at the
+/// fork stays locked there forever, and the parent waits forever on Boost's exec-error pipe.
+/// (Seen under AddressSanitizer: the pool's I/O thread, hence the whole pool, hung.) glibc's
+/// posix_spawn runs only system calls between its clone and the exec, and reports exec errors.
+/// What the child did before exec with Boost (die with the parent, ignore Ctrl-C) the worker
+/// now does at its start (`adopt_parent`, `run_worker`).
+pid_t spawn_worker(const WorkerLaunch& launch, int channel, int err)
+{
+    SpawnPlan plan;
+    // Ctrl-C reaches the whole foreground process group: blocked from the start, it stays
+    // pending until the worker ignores it, which discards it.
+    sigset_t blocked;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGINT);
+    SpawnPlan::check(::posix_spawnattr_setsigmask(plan.attributes(), &blocked));
+    SpawnPlan::check(::posix_spawnattr_setflags(plan.attributes(), POSIX_SPAWN_SETSIGMASK));
+
+    // The dup2 actions below must not overwrite one another's sources, and a dup2 onto itself
+    // would leave the descriptor close-on-exec: sources among 0..3 are moved out of the way.
+    UniqueFd moved_channel;
+    UniqueFd moved_err;
+    channel = above_targets(channel, moved_channel);
+    err = above_targets(err, moved_err);
+    auto* actions = plan.actions();
+    SpawnPlan::check(
+        ::posix_spawn_file_actions_addopen(actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0));
+    SpawnPlan::check(::posix_spawn_file_actions_adddup2(actions, err, STDERR_FILENO));
+    SpawnPlan::check(::posix_spawn_file_actions_adddup2(actions, channel, worker_channel_fd));
+    // Other workers' channels must not stay open there: a worker learns of shutdown by end of
+    // input, which never comes while another process holds the other end.
+    SpawnPlan::check(::posix_spawn_file_actions_addclosefrom_np(actions, worker_channel_fd + 1));
+    if (!launch.working_directory.empty()) {
+        SpawnPlan::check(
+            ::posix_spawn_file_actions_addchdir_np(actions, launch.working_directory.c_str()));
+    }
+
+    std::vector<char*> environment;
+    environment.reserve(launch.environment.size() + 1);
+    for (const auto& variable : launch.environment) {
+        environment.push_back(const_cast<char*>(variable.c_str())); // NOLINT: exec's type
+    }
+    environment.push_back(nullptr);
+    static constexpr const char* self = "/proc/self/exe";
+    char* arguments[] = {const_cast<char*>(self), nullptr}; // NOLINT: exec's type
+
+    pid_t pid = -1;
+    if (const int error =
+            ::posix_spawn(&pid, self, actions, plan.attributes(), arguments, environment.data());
+        error != 0) {
+        throw std::system_error(error, std::generic_category(),
+                                "futura: starting a worker process (posix_spawn " +
+                                    std::string(self) + ")");
+    }
     return pid;
 }
 
@@ -165,6 +199,7 @@ std::vector<std::string> worker_environment(const ProcessPoolOptions& options,
     }
     variables[worker_channel_variable] = std::to_string(worker_channel_fd);
     variables[worker_key_variable] = key_text(channel_key());
+    variables[worker_parent_variable] = std::to_string(::getpid());
     variables[worker_share_threshold_variable] = std::to_string(options.share_threshold);
     variables[worker_segment_cache_variable] = std::to_string(options.segment_cache_bytes);
     std::vector<std::string> environment;
@@ -175,10 +210,10 @@ std::vector<std::string> worker_environment(const ProcessPoolOptions& options,
     return environment;
 }
 
-pid_t launch_worker(boost::asio::io_context& io, const WorkerLaunch& launch, int channel, int err)
+pid_t launch_worker(const WorkerLaunch& launch, int channel, int err)
 {
     return launch.method == StartMethod::fork ? fork_worker(launch, channel, err)
-                                              : spawn_worker(io, launch, channel, err);
+                                              : spawn_worker(launch, channel, err);
 }
 
 } // namespace futura::detail

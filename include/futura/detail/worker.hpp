@@ -11,6 +11,8 @@ namespace futura::detail {
 inline constexpr const char* worker_channel_variable = "FUTURA_WORKER_CHANNEL";
 /// The channel key (32 hex digits), which a spawned worker adopts and removes at start.
 inline constexpr const char* worker_key_variable = "FUTURA_WORKER_KEY";
+/// The pid of the process that started this worker, which the worker must die with.
+inline constexpr const char* worker_parent_variable = "FUTURA_WORKER_PARENT";
 /// The pool's share_threshold, for the results a started worker sends back.
 inline constexpr const char* worker_share_threshold_variable = "FUTURA_WORKER_SHARE_THRESHOLD";
 /// The pool's segment_cache_bytes, for the warm segments a worker keeps for its results.
@@ -19,6 +21,10 @@ inline constexpr const char* worker_segment_cache_variable = "FUTURA_WORKER_SEGM
 /// Whether this program's `main` is wrapped by futura (linked with `-Wl,--wrap=main`), i.e.
 /// whether a copy of it started as a worker would run the worker loop instead of `main`.
 [[nodiscard]] bool main_is_wrapped() noexcept;
+
+/// A spawned worker's first step: it is killed when the thread that started it ends, and
+/// leaves at once if its `parent` (a pid in decimal; null: unknown) is gone already.
+void die_with_parent(const char* parent);
 
 /// Runs the worker loop on the channel `fd` until the parent closes it; never returns.
 /// A `forked` worker (a fork of the parent, no exec) leaves with `_exit`: the atexit handlers

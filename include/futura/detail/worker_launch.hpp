@@ -4,8 +4,6 @@
 
 #include <futura/process_pool_executor.hpp>
 
-#include <boost/asio/io_context.hpp>
-
 #include <cstddef>
 #include <string>
 #include <sys/types.h>
@@ -33,6 +31,6 @@ struct WorkerLaunch
 
 /// Starts a worker whose channel is `channel` and whose stderr is `err` (both closed in the
 /// parent by the caller afterwards). @return its pid. @throws std::system_error on failure.
-pid_t launch_worker(boost::asio::io_context& io, const WorkerLaunch& launch, int channel, int err);
+pid_t launch_worker(const WorkerLaunch& launch, int channel, int err);
 
 } // namespace futura::detail
