@@ -39,6 +39,7 @@
 #include <csignal>
 #include <deque>
 #include <fcntl.h>
+#include <filesystem>
 #include <iostream>
 #include <limits>
 #include <mutex>
@@ -78,6 +79,17 @@ checked_task_timeout(const std::optional<std::chrono::duration<double>>& timeout
         return std::nullopt;
     }
     return std::chrono::duration_cast<detail::Clock::duration>(*timeout);
+}
+
+/// A working directory the workers could not start in is refused here, where the caller can
+/// tell which option is wrong, rather than breaking the pool at its first worker.
+void check_working_directory(const std::string& directory)
+{
+    std::error_code error;
+    if (!directory.empty() && !std::filesystem::is_directory(directory, error)) {
+        throw std::invalid_argument("futura::ProcessPoolExecutor: working_directory \"" +
+                                    directory + "\" is not a directory");
+    }
 }
 
 } // namespace
@@ -183,6 +195,7 @@ public:
                 "futura::ProcessPoolExecutor: max_tasks_per_child must be greater than 0");
         }
         options_.initializer.check(options_.initargs);
+        check_working_directory(options_.working_directory);
         launch_ = {.method = options_.start_method,
                    .environment = detail::worker_environment(options_, max_workers_),
                    .working_directory = options_.working_directory,

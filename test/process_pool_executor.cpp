@@ -3054,6 +3054,24 @@ BOOST_AUTO_TEST_CASE(no_worker_process_remains_after_the_pool_is_destroyed)
     }
 }
 
+BOOST_AUTO_TEST_CASE(a_working_directory_that_is_not_a_directory_is_refused_at_construction)
+{
+    TempDir dir;
+    const auto missing = (dir.path() / "missing").string();
+    const auto file = (dir.path() / "file").string();
+    std::ofstream(file) << "not a directory";
+    for (const auto& directory : {missing, file}) {
+        BOOST_TEST_CONTEXT("working_directory " << directory)
+        {
+            BOOST_CHECK_EXCEPTION(futura::ProcessPoolExecutor({.working_directory = directory}),
+                                  std::invalid_argument, [&](const std::invalid_argument& e) {
+                                      return std::string_view(e.what()).find(directory) !=
+                                             std::string_view::npos;
+                                  });
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(environment_and_working_directory_reach_the_workers)
 {
     TempDir dir;
