@@ -321,6 +321,17 @@ private:
     std::uint64_t answers_ = 0;        // answers given, through the ring or the socket
 };
 
+/// A spawned worker's first step: it is killed when the thread that started it ends (the
+/// pool's I/O thread, which lives as long as the pool), and leaves at once if its `parent` (a
+/// pid in decimal; null: unknown) is gone already.
+void die_with_parent(const char* parent)
+{
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (parent != nullptr && ::getppid() != std::atoi(parent)) {
+        std::_Exit(1); // it died before prctl took effect: we belong to no pool
+    }
+}
+
 } // namespace
 
 bool main_is_wrapped() noexcept { return wrapped.load(std::memory_order_relaxed); }
@@ -337,16 +348,6 @@ void record_exception_traces(bool on) noexcept
 }
 
 std::string current_exception_trace() { return current_trace(); }
-
-void die_with_parent(const char* parent)
-{
-    // Precisely: with the thread that started this process, the pool's I/O thread, which lives
-    // as long as the pool.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (parent != nullptr && ::getppid() != std::atoi(parent)) {
-        std::_Exit(1); // it died before prctl took effect: we belong to no pool
-    }
-}
 
 void run_worker(int fd, bool forked, std::size_t share_threshold, std::size_t segment_cache_bytes)
 {

@@ -31,7 +31,7 @@ public:
         check(::posix_spawnattr_init(&attributes_));
         if (const int error = ::posix_spawn_file_actions_init(&actions_); error != 0) {
             ::posix_spawnattr_destroy(&attributes_);
-            throw std::system_error(error, std::generic_category(), "posix_spawn_file_actions");
+            check(error);
         }
     }
     SpawnPlan(const SpawnPlan&) = delete;
@@ -82,7 +82,7 @@ int above_targets(int fd, UniqueFd& keeper)
 /// (Seen under AddressSanitizer: the pool's I/O thread, hence the whole pool, hung.) glibc's
 /// posix_spawn runs only system calls between its clone and the exec, and reports exec errors.
 /// What the child did before exec with Boost (die with the parent, ignore Ctrl-C) the worker
-/// now does at its start (`adopt_parent`, `run_worker`).
+/// now does at its start (the wrapped `main`, `run_worker`).
 pid_t spawn_worker(const WorkerLaunch& launch, int channel, int err)
 {
     SpawnPlan plan;
@@ -127,8 +127,7 @@ pid_t spawn_worker(const WorkerLaunch& launch, int channel, int err)
             ::posix_spawn(&pid, self, actions, plan.attributes(), arguments, environment.data());
         error != 0) {
         throw std::system_error(error, std::generic_category(),
-                                "futura: starting a worker process (posix_spawn " +
-                                    std::string(self) + ")");
+                                "futura: starting a worker process (posix_spawn /proc/self/exe)");
     }
     return pid;
 }

@@ -22,10 +22,6 @@ inline constexpr const char* worker_segment_cache_variable = "FUTURA_WORKER_SEGM
 /// whether a copy of it started as a worker would run the worker loop instead of `main`.
 [[nodiscard]] bool main_is_wrapped() noexcept;
 
-/// A spawned worker's first step: it is killed when the thread that started it ends, and
-/// leaves at once if its `parent` (a pid in decimal; null: unknown) is gone already.
-void die_with_parent(const char* parent);
-
 /// Runs the worker loop on the channel `fd` until the parent closes it; never returns.
 /// A `forked` worker (a fork of the parent, no exec) leaves with `_exit`: the atexit handlers
 /// and static destructors in its memory are the parent's, not its own to run.
